@@ -1,0 +1,569 @@
+//! Semantic checks on a typed spec, and building the plan graph.
+
+use std::collections::HashMap;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use spec::{ConnectionSpec, ConnectorSpec, ParamSpec, ProcessSpec, StartSpec, StepSpec};
+
+use crate::diagnostic::Diagnostic;
+use crate::plan::{ConnectorCall, Edge, Param, ParamSource, Plan, Step, StepKind};
+use crate::schema::did_you_mean;
+use crate::template::Template;
+use crate::{Catalog, jq};
+
+struct Ctx<'a> {
+    ids: HashMap<&'a str, NodeIndex>,
+    names: Vec<&'a str>,
+    spec: &'a ProcessSpec,
+    catalog: &'a dyn Catalog,
+    diags: &'a mut Vec<Diagnostic>,
+    edges: Vec<(NodeIndex, NodeIndex, Edge)>,
+    used_connections: Vec<String>,
+}
+
+fn step_pointer(id: &str) -> String {
+    if id == "start" { "/start".to_owned() } else { format!("/steps/{}", spec::escape_pointer(id)) }
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, step: &str, pointer: String, message: impl Into<String>) {
+        self.diags.push(Diagnostic::error(Some(step), pointer, message));
+    }
+
+    /// Resolves a reference from `from`'s `key` to a step.
+    fn target(&mut self, from: &str, key: &str, to: &str, edge: Edge) -> NodeIndex {
+        let pointer = format!("{}/{key}", step_pointer(from));
+        match self.ids.get(to) {
+            Some(&idx) if to != "start" => {
+                self.edges.push((self.ids[from], idx, edge));
+                idx
+            }
+            Some(_) => {
+                self.err(from, pointer, format!("'{key}' cannot lead back to 'start'"));
+                NodeIndex::end()
+            }
+            None => {
+                let msg = if to.is_empty() {
+                    format!("'{key}' is empty; name the step that follows")
+                } else {
+                    match did_you_mean(to, self.names.iter().copied()) {
+                        Some(s) => format!("'{key}' names unknown step '{to}' (did you mean '{s}'?)"),
+                        None => format!("'{key}' names unknown step '{to}'"),
+                    }
+                };
+                self.err(from, pointer, msg);
+                NodeIndex::end()
+            }
+        }
+    }
+
+    fn params(&mut self, step: &str, pointer: &str, specs: &[ParamSpec]) -> Vec<Param> {
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| self.param(step, &format!("{pointer}/{i}"), &format!("parameter {}", i + 1), p))
+            .collect()
+    }
+
+    fn param(&mut self, step: &str, pointer: &str, name: &str, p: &ParamSpec) -> Param {
+        let mut sources = Vec::new();
+        if let Some(v) = &p.static_value {
+            sources.push(("static", ParamSource::Static(v.clone())));
+        }
+        if let Some(flag) = p.current_data {
+            if !flag {
+                self.err(step, format!("{pointer}/current_data"), format!("{name}: 'current_data' can only be true"));
+            }
+            sources.push(("current_data", ParamSource::CurrentData));
+        }
+        if let Some(ptr) = &p.json {
+            if !(ptr.is_empty() || ptr.starts_with('/')) {
+                self.err(step, format!("{pointer}/json"), format!("{name}: '{ptr}' is not a JSON pointer (write '/{ptr}')"));
+            }
+            sources.push(("json", ParamSource::Json(ptr.clone())));
+        }
+        if let Some(code) = &p.jq {
+            if let Err(e) = jq::compile(code) {
+                self.err(step, format!("{pointer}/jq"), format!("{name}: {e}"));
+            }
+            sources.push(("jq", ParamSource::Jq(code.clone())));
+        }
+        if let Some(n) = &p.document_property {
+            sources.push(("document_property", ParamSource::DocumentProperty(n.clone())));
+        }
+        if let Some(n) = &p.process_property {
+            if !self.spec.properties.contains_key(n) && !writes_process_property(self.spec, n) {
+                self.diags.push(Diagnostic::warning(
+                    Some(step),
+                    format!("{pointer}/process_property"),
+                    format!("{name}: process property '{n}' has no default in 'properties' and no step sets it"),
+                ));
+            }
+            sources.push(("process_property", ParamSource::ProcessProperty(n.clone())));
+        }
+        if let Some(d) = &p.date {
+            if let Err(e) = check_strftime(&d.format) {
+                self.err(step, format!("{pointer}/date/format"), format!("{name}: {e}"));
+            }
+            let offset_secs = match d.offset.as_deref().map(date_offset_secs) {
+                None => 0,
+                Some(Ok(s)) => s,
+                Some(Err(e)) => {
+                    self.err(step, format!("{pointer}/date/offset"), format!("{name}: {e}"));
+                    0
+                }
+            };
+            sources.push(("date", ParamSource::Date { format: d.format.clone(), offset_secs }));
+        }
+        if let Some(e) = p.execution {
+            sources.push(("execution", ParamSource::Execution(e)));
+        }
+        let label;
+        let source = match sources.len() {
+            1 => {
+                let (kind, source) = sources.pop().expect("one source");
+                label = format!("{name} ({kind})");
+                source
+            }
+            0 => {
+                self.err(step, pointer.to_owned(), format!("{name} has no source; give one of static, current_data, json, jq, document_property, process_property, date, execution"));
+                label = name.to_owned();
+                ParamSource::Static(String::new())
+            }
+            _ => {
+                let kinds: Vec<&str> = sources.iter().map(|(k, _)| *k).collect();
+                self.err(step, pointer.to_owned(), format!("{name} has several sources ({}); give exactly one", kinds.join(", ")));
+                label = name.to_owned();
+                ParamSource::Static(String::new())
+            }
+        };
+        Param { source, default: p.default.clone(), label }
+    }
+
+    fn template(&mut self, step: &str, text: &str, n_params: usize) -> Template {
+        let pointer = format!("{}/template", step_pointer(step));
+        match Template::parse(text) {
+            Ok(t) => {
+                if t.max_param() > n_params {
+                    let have = match n_params {
+                        0 => "no parameters are given".to_owned(),
+                        1 => "only 1 parameter is given".to_owned(),
+                        n => format!("only {n} parameters are given"),
+                    };
+                    self.err(step, pointer, format!("template names parameter {{{}}} but {have}", t.max_param()));
+                }
+                t
+            }
+            Err(e) => {
+                self.err(step, pointer, e.to_string());
+                Template::parse("").expect("empty template parses")
+            }
+        }
+    }
+
+    fn connector(&mut self, step: &str, c: &ConnectorSpec) -> ConnectorCall {
+        let base = step_pointer(step);
+        let connection_type = match self.spec.connections.get(&c.connection) {
+            Some(conn) => conn.type_name(),
+            None => {
+                let known: Vec<&str> = self.spec.connections.keys().map(String::as_str).collect();
+                let msg = match did_you_mean(&c.connection, known.iter().copied()) {
+                    Some(s) => format!("unknown connection '{}' (did you mean '{s}'?)", c.connection),
+                    None if known.is_empty() => format!("unknown connection '{}'; the process has no 'connections'", c.connection),
+                    None => format!("unknown connection '{}'; known: {}", c.connection, known.join(", ")),
+                };
+                self.err(step, format!("{base}/connection"), msg);
+                ""
+            }
+        };
+        self.used_connections.push(c.connection.clone());
+        if !connection_type.is_empty() {
+            match self.catalog.operations(connection_type) {
+                None => self.err(step, format!("{base}/connection"), format!("no connector is registered for connection type '{connection_type}'")),
+                Some(ops) => {
+                    let object = c.object.as_deref().unwrap_or("");
+                    let has_objects = ops.iter().any(|o| !o.object.is_empty());
+                    if has_objects && object.is_empty() {
+                        self.err(step, format!("{base}/action"), format!("a '{connection_type}' step needs an 'object'"));
+                    } else if !has_objects && !object.is_empty() {
+                        self.err(step, format!("{base}/object"), format!("a '{connection_type}' connection has no objects; remove 'object'"));
+                    } else if !ops.iter().any(|o| o.object == object && o.action == c.action) {
+                        if has_objects && !ops.iter().any(|o| o.object == object) {
+                            let mut objects: Vec<&str> = ops.iter().map(|o| o.object).collect();
+                            objects.dedup();
+                            let hint = did_you_mean(object, objects.iter().copied())
+                                .map(|s| format!(" (did you mean '{s}'?)"))
+                                .unwrap_or_default();
+                            self.err(step, format!("{base}/object"), format!("'{connection_type}' has no object '{object}'{hint}; known: {}", objects.join(", ")));
+                        } else {
+                            let actions: Vec<&str> = ops.iter().filter(|o| o.object == object).map(|o| o.action).collect();
+                            let what = if object.is_empty() { String::new() } else { format!(" for object '{object}'") };
+                            self.err(step, format!("{base}/action"), format!("'{connection_type}' has no action '{}'{what}; known: {}", c.action, actions.join(", ")));
+                        }
+                    }
+                }
+            }
+        }
+        let is_disk = connection_type == "disk";
+        if !is_disk && !connection_type.is_empty() {
+            for (key, present) in [("format", c.format.is_some()), ("pattern", c.pattern.is_some()), ("file_name", c.file_name.is_some())] {
+                if present {
+                    self.err(step, format!("{base}/{key}"), format!("'{key}' only applies to disk connections"));
+                }
+            }
+        }
+        let mut parameters = Vec::new();
+        for (name, p) in &c.parameters {
+            let param = self.param(step, &format!("{base}/parameters/{}", spec::escape_pointer(name)), &format!("parameter '{name}'"), p);
+            parameters.push((name.clone(), param));
+        }
+        let file_name = self.params(step, &format!("{base}/file_name"), c.file_name.as_deref().unwrap_or(&[]));
+        ConnectorCall {
+            connection: c.connection.clone(),
+            connection_type,
+            object: c.object.clone(),
+            action: c.action.clone(),
+            parameters,
+            error_response: c.error_response,
+            format: c.format,
+            pattern: c.pattern.clone(),
+            file_name,
+        }
+    }
+}
+
+fn writes_process_property(spec: &ProcessSpec, name: &str) -> bool {
+    spec.steps.values().any(|s| matches!(s, StepSpec::SetProperties { process, .. } if process.contains_key(name)))
+}
+
+/// Checks a strftime format by rendering it once.
+fn check_strftime(format: &str) -> Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    if StrftimeItems::new(format).any(|i| matches!(i, Item::Error)) {
+        return Err(format!("date format '{format}' is not a valid strftime format"));
+    }
+    Ok(())
+}
+
+/// Parses a date offset such as `-1d`, `+2h`, `30m`, `10s`, `1w` into seconds.
+pub fn date_offset_secs(text: &str) -> Result<i64, String> {
+    let bad = || format!("date offset '{text}' is not like -1d, +2h, 30m, 10s or 1w");
+    let t = text.trim();
+    let (sign, rest) = match t.strip_prefix('-') {
+        Some(r) => (-1, r),
+        None => (1, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let unit = rest.chars().last().ok_or_else(bad)?;
+    let n: i64 = rest[..rest.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
+    let mult = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 604_800,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).map(|v| v * sign).ok_or_else(bad)
+}
+
+/// A base URL is https, or plain http to a loopback host.
+pub fn is_allowed_base_url(url: &str) -> Result<(), String> {
+    if let Some(rest) = url.strip_prefix("https://") {
+        if rest.is_empty() {
+            return Err(format!("'{url}' has no host"));
+        }
+        return Ok(());
+    }
+    if let Some(rest) = url.strip_prefix("http://") {
+        let host_port = rest.split('/').next().unwrap_or("");
+        let host = if let Some(h) = host_port.strip_prefix('[') {
+            h.split(']').next().unwrap_or("")
+        } else {
+            host_port.split(':').next().unwrap_or("")
+        };
+        if host == "localhost" || host == "::1" || host.starts_with("127.") {
+            return Ok(());
+        }
+        return Err(format!("'{url}' uses plain http to a host that is not loopback; use https"));
+    }
+    Err(format!("'{url}' is not an http(s) URL"))
+}
+
+fn check_connections(spec: &ProcessSpec, diags: &mut Vec<Diagnostic>) {
+    for (name, conn) in &spec.connections {
+        let base = format!("/connections/{}", spec::escape_pointer(name));
+        match conn {
+            ConnectionSpec::Knowbe4 { base_url: Some(url), .. } | ConnectionSpec::BoomiPlatform { base_url: Some(url), .. } => {
+                if let Err(e) = is_allowed_base_url(url) {
+                    diags.push(Diagnostic::error(None, format!("{base}/base_url"), format!("connection '{name}': {e}")));
+                }
+            }
+            ConnectionSpec::Disk { directory } if directory.trim().is_empty() => {
+                diags.push(Diagnostic::error(None, format!("{base}/directory"), format!("connection '{name}': 'directory' is empty")));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn check_schedules(spec: &ProcessSpec, diags: &mut Vec<Diagnostic>) {
+    for (i, s) in spec.schedules.iter().enumerate() {
+        let base = format!("/schedules/{i}");
+        let fields = s.cron.split_whitespace().count();
+        if fields != 5 && fields != 6 {
+            diags.push(Diagnostic::error(None, format!("{base}/cron"), format!("cron '{}' has {fields} fields; expected 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)", s.cron)));
+        } else {
+            if let Err(e) = croner::parser::CronParser::new().parse(&s.cron) {
+                diags.push(Diagnostic::error(None, format!("{base}/cron"), format!("cron '{}' does not parse: {e}", s.cron)));
+            }
+        }
+        if s.timezone.parse::<chrono_tz::Tz>().is_err() {
+            diags.push(Diagnostic::error(None, format!("{base}/timezone"), format!("unknown time zone '{}' (use an IANA name such as Europe/London)", s.timezone)));
+        }
+    }
+}
+
+/// Checks the typed spec and builds the plan; pushes every problem found.
+pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Diagnostic>) -> Option<Plan> {
+    let n_errors_before = diags.iter().filter(|d| d.is_error()).count();
+    check_connections(&spec, diags);
+    check_schedules(&spec, diags);
+
+    let mut ids: HashMap<&str, NodeIndex> = HashMap::new();
+    let mut names = vec!["start"];
+    ids.insert("start", NodeIndex::new(0));
+    if spec.steps.contains_key("start") {
+        diags.push(Diagnostic::error(Some("start"), "/steps/start", "step id 'start' is taken by the start step; rename this step"));
+    }
+    for (i, id) in spec.steps.keys().enumerate() {
+        if id != "start" {
+            ids.insert(id.as_str(), NodeIndex::new(i + 1));
+            names.push(id.as_str());
+        }
+    }
+    let mut ctx = Ctx { ids, names, spec: &spec, catalog, diags, edges: Vec::new(), used_connections: Vec::new() };
+
+    let start_kind = match &spec.start {
+        StartSpec::NoData { next } => StepKind::StartNoData { next: ctx.target("start", "next", next, Edge::Next) },
+        StartSpec::Connector(c) => {
+            let call = ctx.connector("start", c);
+            let next = match &c.next {
+                Some(n) => ctx.target("start", "next", n, Edge::Next),
+                None => {
+                    ctx.err("start", "/start".to_owned(), "missing required key 'next'");
+                    NodeIndex::end()
+                }
+            };
+            StepKind::StartConnector { call, next }
+        }
+    };
+    let mut steps = vec![Step { id: "start".to_owned(), kind: start_kind }];
+    for (id, step) in &spec.steps {
+        if id == "start" {
+            continue;
+        }
+        let base = step_pointer(id);
+        let kind = match step {
+            StepSpec::Message { template, parameters, combine, next } => {
+                let params = ctx.params(id, &format!("{base}/parameters"), parameters);
+                let template = ctx.template(id, template, params.len());
+                StepKind::Message { template, params, combine: *combine, next: ctx.target(id, "next", next, Edge::Next) }
+            }
+            StepSpec::Map { jq: code, next } => {
+                if let Err(e) = jq::compile(code) {
+                    ctx.err(id, format!("{base}/jq"), e);
+                }
+                StepKind::Map { jq: code.clone(), next: ctx.target(id, "next", next, Edge::Next) }
+            }
+            StepSpec::SetProperties { document, process, next } => {
+                if document.is_empty() && process.is_empty() {
+                    ctx.err(id, base.clone(), "sets no properties; give 'document' or 'process'");
+                }
+                let mut doc = Vec::new();
+                for (name, ps) in document {
+                    doc.push((name.clone(), ctx.params(id, &format!("{base}/document/{}", spec::escape_pointer(name)), ps)));
+                }
+                let mut proc_ = Vec::new();
+                for (name, ps) in process {
+                    proc_.push((name.clone(), ctx.params(id, &format!("{base}/process/{}", spec::escape_pointer(name)), ps)));
+                }
+                StepKind::SetProperties { document: doc, process: proc_, next: ctx.target(id, "next", next, Edge::Next) }
+            }
+            StepSpec::Connector(c) => {
+                let call = ctx.connector(id, c);
+                let next = c.next.as_ref().map(|n| ctx.target(id, "next", n, Edge::Next));
+                StepKind::Connector { call, next }
+            }
+            StepSpec::Decision { left, op, right, if_true, if_false } => {
+                let left = ctx.param(id, &format!("{base}/left"), "left", left);
+                let right = ctx.param(id, &format!("{base}/right"), "right", right);
+                if *op == spec::DecisionOp::Regex {
+                    if let crate::ParamSource::Static(re) = &right.source {
+                        if let Err(e) = regex_syntax_check(re) {
+                            ctx.err(id, format!("{base}/right"), format!("'right' is not a valid regular expression: {e}"));
+                        }
+                    }
+                }
+                StepKind::Decision {
+                    left,
+                    op: *op,
+                    right,
+                    if_true: ctx.target(id, "true", if_true, Edge::True),
+                    if_false: ctx.target(id, "false", if_false, Edge::False),
+                }
+            }
+            StepSpec::Branch { paths } => {
+                let mut seen = Vec::new();
+                let mut resolved = Vec::new();
+                for (i, p) in paths.iter().enumerate() {
+                    if seen.contains(&p) {
+                        ctx.err(id, format!("{base}/paths/{i}"), format!("path '{p}' is listed twice"));
+                    }
+                    seen.push(p);
+                    resolved.push(ctx.target(id, &format!("paths/{i}"), p, Edge::Path(i)));
+                }
+                StepKind::Branch { paths: resolved }
+            }
+            StepSpec::TryCatch { try_path, catch, retries, catch_errors } => {
+                StepKind::TryCatch {
+                    try_path: ctx.target(id, "try", try_path, Edge::Try),
+                    catch: ctx.target(id, "catch", catch, Edge::Catch),
+                    retries: *retries,
+                    catch_errors: *catch_errors,
+                }
+            }
+            StepSpec::Exception { template, parameters, stop_process } => {
+                let params = ctx.params(id, &format!("{base}/parameters"), parameters);
+                let template = ctx.template(id, template, params.len());
+                StepKind::Exception { template, params, stop_process: *stop_process }
+            }
+            StepSpec::Notify { template, parameters, level, next } => {
+                let params = ctx.params(id, &format!("{base}/parameters"), parameters);
+                let template = ctx.template(id, template, params.len());
+                StepKind::Notify { template, params, level: *level, next: ctx.target(id, "next", next, Edge::Next) }
+            }
+            StepSpec::Stop { keep_going, next } => {
+                if next.is_some() {
+                    ctx.err(id, format!("{base}/next"), "a 'stop' step ends its path and cannot have a 'next'");
+                }
+                StepKind::Stop { keep_going: *keep_going }
+            }
+        };
+        steps.push(Step { id: id.clone(), kind });
+    }
+
+    for name in spec.connections.keys() {
+        if !ctx.used_connections.contains(name) {
+            ctx.diags.push(Diagnostic::warning(None, format!("/connections/{}", spec::escape_pointer(name)), format!("connection '{name}' is not used by any step")));
+        }
+    }
+
+    let edges = std::mem::take(&mut ctx.edges);
+    let mut graph: DiGraph<Step, Edge> = DiGraph::with_capacity(steps.len(), edges.len());
+    for s in steps {
+        graph.add_node(s);
+    }
+    for (a, b, e) in edges {
+        graph.add_edge(a, b, e);
+    }
+    check_graph(&graph, diags);
+
+    let n_errors = diags.iter().filter(|d| d.is_error()).count();
+    if n_errors > n_errors_before {
+        return None;
+    }
+    Some(Plan {
+        name: spec.name.clone(),
+        description: spec.description.clone(),
+        properties: spec.properties.clone(),
+        connections: spec.connections.clone(),
+        schedules: spec.schedules.clone(),
+        graph,
+        start: NodeIndex::new(0),
+    })
+}
+
+fn regex_syntax_check(re: &str) -> Result<(), String> {
+    // The engine uses the regex crate; its syntax is a superset of what Boomi users write.
+    // The compiler stays light and only checks balance here; the engine reports the rest.
+    let mut depth: i32 = 0;
+    let mut escaped = false;
+    for c in re.chars() {
+        match (escaped, c) {
+            (true, _) => escaped = false,
+            (false, '\\') => escaped = true,
+            (false, '(') => depth += 1,
+            (false, ')') => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err("unopened ')'".to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 { Err("unclosed '('".to_owned()) } else { Ok(()) }
+}
+
+fn check_graph(graph: &DiGraph<Step, Edge>, diags: &mut Vec<Diagnostic>) {
+    // Cycles: every strongly connected component larger than one node, or a self loop.
+    for scc in petgraph::algo::tarjan_scc(graph) {
+        let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
+        if scc.len() < 2 && !self_loop {
+            continue;
+        }
+        let cycle = find_cycle(graph, &scc);
+        let names: Vec<&str> = cycle.iter().map(|&i| graph[i].id.as_str()).collect();
+        let first = names[0];
+        diags.push(Diagnostic::error(Some(first), step_pointer(first), format!("the process graph has a cycle: {}", names.join(" -> "))));
+    }
+    // Reachability from start.
+    let mut seen = vec![false; graph.node_count()];
+    let mut dfs = petgraph::visit::Dfs::new(graph, NodeIndex::new(0));
+    while let Some(n) = dfs.next(graph) {
+        seen[n.index()] = true;
+    }
+    for idx in graph.node_indices() {
+        if !seen[idx.index()] {
+            let id = &graph[idx].id;
+            diags.push(Diagnostic::error(Some(id), step_pointer(id), "unreachable: no path from 'start' leads to this step"));
+        }
+    }
+}
+
+/// A cycle inside one strongly connected component, as a closed path (first == last).
+fn find_cycle(graph: &DiGraph<Step, Edge>, scc: &[NodeIndex]) -> Vec<NodeIndex> {
+    let mut start = scc[0];
+    for &n in scc {
+        if graph[n].id < graph[start].id {
+            start = n;
+        }
+    }
+    let mut path = vec![start];
+    let mut visited = vec![start];
+    let mut cur = start;
+    loop {
+        let next = graph
+            .neighbors(cur)
+            .filter(|n| scc.contains(n))
+            .find(|n| *n == start || !visited.contains(n));
+        match next {
+            Some(n) if n == start => {
+                path.push(n);
+                return path;
+            }
+            Some(n) => {
+                path.push(n);
+                visited.push(n);
+                cur = n;
+            }
+            None => {
+                // Dead end within the component: fall back to naming its members.
+                let mut all: Vec<NodeIndex> = scc.to_vec();
+                all.push(scc[0]);
+                return all;
+            }
+        }
+    }
+}
+

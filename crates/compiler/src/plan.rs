@@ -1,0 +1,131 @@
+//! The compiled plan: steps with resolved references, in a petgraph DAG.
+
+use indexmap::IndexMap;
+use petgraph::graph::{DiGraph, NodeIndex};
+pub use spec::{CatchErrors, ConnectionSpec, DecisionOp, DiskFormat, ExecutionValue, NotifyLevel, ScheduleSpec};
+
+use crate::template::Template;
+
+/// A process ready to run. Every step reference is a `NodeIndex` into `graph`.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub name: String,
+    pub description: Option<String>,
+    pub properties: IndexMap<String, String>,
+    pub connections: IndexMap<String, ConnectionSpec>,
+    pub schedules: Vec<ScheduleSpec>,
+    pub graph: DiGraph<Step, Edge>,
+    pub start: NodeIndex,
+}
+
+impl Plan {
+    pub fn step(&self, idx: NodeIndex) -> &Step {
+        &self.graph[idx]
+    }
+
+    /// Step ids in a stable order: start first, then as written in the file.
+    pub fn step_ids(&self) -> impl Iterator<Item = &str> {
+        self.graph.node_indices().map(|i| self.graph[i].id.as_str())
+    }
+}
+
+/// One step.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub id: String,
+    pub kind: StepKind,
+}
+
+/// How an edge leaves its step; the label drawn by `stepwise graph`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Edge {
+    Next,
+    True,
+    False,
+    Path(usize),
+    Try,
+    Catch,
+}
+
+impl Edge {
+    pub fn label(&self) -> String {
+        match self {
+            Edge::Next => String::new(),
+            Edge::True => "true".to_owned(),
+            Edge::False => "false".to_owned(),
+            Edge::Path(i) => format!("{}", i + 1),
+            Edge::Try => "try".to_owned(),
+            Edge::Catch => "catch".to_owned(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum StepKind {
+    StartNoData { next: NodeIndex },
+    StartConnector { call: ConnectorCall, next: NodeIndex },
+    Message { template: Template, params: Vec<Param>, combine: bool, next: NodeIndex },
+    Map { jq: String, next: NodeIndex },
+    SetProperties { document: Vec<(String, Vec<Param>)>, process: Vec<(String, Vec<Param>)>, next: NodeIndex },
+    Connector { call: ConnectorCall, next: Option<NodeIndex> },
+    Decision { left: Param, op: DecisionOp, right: Param, if_true: NodeIndex, if_false: NodeIndex },
+    Branch { paths: Vec<NodeIndex> },
+    TryCatch { try_path: NodeIndex, catch: NodeIndex, retries: u8, catch_errors: CatchErrors },
+    Exception { template: Template, params: Vec<Param>, stop_process: bool },
+    Notify { template: Template, params: Vec<Param>, level: NotifyLevel, next: NodeIndex },
+    Stop { keep_going: bool },
+}
+
+impl StepKind {
+    /// The step type as written in the file (`start` for the start step).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StepKind::StartNoData { .. } | StepKind::StartConnector { .. } => "start",
+            StepKind::Message { .. } => "message",
+            StepKind::Map { .. } => "map",
+            StepKind::SetProperties { .. } => "set_properties",
+            StepKind::Connector { .. } => "connector",
+            StepKind::Decision { .. } => "decision",
+            StepKind::Branch { .. } => "branch",
+            StepKind::TryCatch { .. } => "try_catch",
+            StepKind::Exception { .. } => "exception",
+            StepKind::Notify { .. } => "notify",
+            StepKind::Stop { .. } => "stop",
+        }
+    }
+}
+
+/// A resolved connector call.
+#[derive(Clone, Debug)]
+pub struct ConnectorCall {
+    pub connection: String,
+    pub connection_type: &'static str,
+    pub object: Option<String>,
+    pub action: String,
+    pub parameters: Vec<(String, Param)>,
+    pub error_response: bool,
+    pub format: Option<DiskFormat>,
+    pub pattern: Option<String>,
+    pub file_name: Vec<Param>,
+}
+
+/// A parameter with its source resolved and checked.
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub source: ParamSource,
+    pub default: Option<String>,
+    /// How the parameter is named in messages: `parameter 2 (json /user/email)`.
+    pub label: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum ParamSource {
+    Static(String),
+    CurrentData,
+    Json(String),
+    Jq(String),
+    DocumentProperty(String),
+    ProcessProperty(String),
+    Date { format: String, offset_secs: i64 },
+    Execution(ExecutionValue),
+}

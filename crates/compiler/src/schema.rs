@@ -1,0 +1,141 @@
+//! Validation against `schemas/process.schema.json`, the schema that editors use too.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use jsonschema::error::ValidationErrorKind;
+
+use crate::diagnostic::{Diagnostic, step_of};
+
+/// The process format's JSON Schema, as shipped in `schemas/`.
+pub const PROCESS_SCHEMA: &str = include_str!("../../../schemas/process.schema.json");
+
+struct Compiled {
+    validator: jsonschema::Validator,
+    vocabulary: BTreeSet<String>,
+}
+
+fn compiled() -> &'static Compiled {
+    static SCHEMA: OnceLock<Compiled> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let schema: serde_json::Value =
+            serde_json::from_str(PROCESS_SCHEMA).expect("the bundled process schema is valid JSON (tested)");
+        let validator = jsonschema::draft202012::new(&schema).expect("the bundled process schema compiles (tested)");
+        let mut vocabulary = BTreeSet::new();
+        collect_property_names(&schema, &mut vocabulary);
+        Compiled { validator, vocabulary }
+    })
+}
+
+fn collect_property_names(schema: &serde_json::Value, out: &mut BTreeSet<String>) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::Object(props)) = map.get("properties") {
+                out.extend(props.keys().cloned());
+            }
+            for v in map.values() {
+                collect_property_names(v, out);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_property_names(v, out)),
+        _ => {}
+    }
+}
+
+/// The closest known key, when one is close enough to be a likely typo.
+pub(crate) fn did_you_mean<'a>(unknown: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (strsim::damerau_levenshtein(unknown, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Checks a loaded process against the schema, returning every problem.
+pub fn check(value: &serde_json::Value) -> Vec<Diagnostic> {
+    let compiled = compiled();
+    let mut out = Vec::new();
+    for error in compiled.validator.iter_errors(value) {
+        let pointer = error.instance_path.to_string();
+        let step = step_of(&pointer);
+        let message = match &error.kind {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                for key in unexpected {
+                    let child = format!("{pointer}/{}", spec::escape_pointer(key));
+                    let msg = if key == "next" && value.pointer(&pointer).and_then(|v| v.get("type")) == Some(&"stop".into()) {
+                        "a 'stop' step ends its path and cannot have a 'next'".to_owned()
+                    } else {
+                        match did_you_mean(key, compiled.vocabulary.iter().map(String::as_str)) {
+                            Some(s) => format!("unknown key '{key}' (did you mean '{s}'?)"),
+                            None => format!("unknown key '{key}'"),
+                        }
+                    };
+                    out.push(Diagnostic::error(step.as_deref(), child, msg));
+                }
+                continue;
+            }
+            ValidationErrorKind::Required { property } => {
+                format!("missing required key '{}'", property.as_str().unwrap_or(""))
+            }
+            ValidationErrorKind::Enum { options } if pointer.ends_with("/type") => {
+                let found = error.instance.as_str().unwrap_or("?");
+                let options: Vec<String> =
+                    options.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+                let hint = did_you_mean(found, options.iter().map(String::as_str))
+                    .map(|s| format!(" (did you mean '{s}'?)"))
+                    .unwrap_or_default();
+                format!("unknown type '{found}'{hint}; expected one of {}", options.join(", "))
+            }
+            ValidationErrorKind::Enum { options } => {
+                let options: Vec<String> = options
+                    .as_array()
+                    .map(|a| a.iter().map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).collect())
+                    .unwrap_or_default();
+                let field = pointer.rsplit('/').next().unwrap_or("");
+                format!("'{field}' is {}; expected one of {}", error.instance, options.join(", "))
+            }
+            ValidationErrorKind::Type { .. } | ValidationErrorKind::MinProperties { .. } | ValidationErrorKind::MaxProperties { .. }
+                if pointer.ends_with("/token") =>
+            {
+                if error.instance.is_string() {
+                    "a literal token is not allowed in a process file; use {env: NAME} or {file: PATH}".to_owned()
+                } else {
+                    "token must be exactly one of {env: NAME} or {file: PATH}".to_owned()
+                }
+            }
+            ValidationErrorKind::MinProperties { .. } if pointer.contains("param") || is_param_pointer(&pointer) => {
+                "a parameter needs one source key (static, current_data, json, jq, document_property, process_property, date, execution)".to_owned()
+            }
+            ValidationErrorKind::Pattern { pattern } => {
+                let field = pointer.rsplit('/').next().unwrap_or("");
+                format!("'{field}' value {} does not match {pattern}", error.instance)
+            }
+            _ => {
+                let field = pointer.rsplit('/').next().unwrap_or("");
+                if field.is_empty() { error.to_string() } else { format!("'{field}': {error}") }
+            }
+        };
+        out.push(Diagnostic::error(step.as_deref(), pointer, message));
+    }
+    out
+}
+
+fn is_param_pointer(pointer: &str) -> bool {
+    pointer.contains("/parameters/") || pointer.ends_with("/left") || pointer.ends_with("/right")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bundled_schema_compiles() {
+        let _ = super::compiled();
+    }
+
+    #[test]
+    fn suggests_close_keys() {
+        assert_eq!(super::did_you_mean("nxt", ["next", "type"]), Some("next"));
+        assert_eq!(super::did_you_mean("templat", ["template"]), Some("template"));
+        assert_eq!(super::did_you_mean("zzzzzz", ["next"]), None);
+    }
+}

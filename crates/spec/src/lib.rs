@@ -1,0 +1,11 @@
+//! Raw, strict serde types that mirror a Stepwise process file, and loading of YAML text with
+//! source locations.
+//!
+//! Nothing here resolves references or checks the graph: that is the compiler's job. The types
+//! reject unknown keys (`deny_unknown_fields`) so that a typo never silently changes a process.
+
+mod load;
+mod types;
+
+pub use load::{LoadError, Loaded, Location, SourceMap, escape as escape_pointer, load};
+pub use types::*;

@@ -1,0 +1,355 @@
+//! The process file as written: step references are plain strings here.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Deserializer};
+
+/// A whole process file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub connections: IndexMap<String, ConnectionSpec>,
+    #[serde(default, deserialize_with = "scalar_map")]
+    pub properties: IndexMap<String, String>,
+    #[serde(default)]
+    pub schedules: Vec<ScheduleSpec>,
+    pub start: StartSpec,
+    #[serde(default)]
+    pub steps: IndexMap<String, StepSpec>,
+}
+
+/// Where a secret comes from. A literal value is refused by the schema and the compiler.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SecretSpec {
+    Env(String),
+    File(String),
+}
+
+/// A connection, tagged by `type`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ConnectionSpec {
+    Knowbe4 {
+        #[serde(default = "default_region")]
+        region: String,
+        token: SecretSpec,
+        #[serde(default)]
+        base_url: Option<String>,
+    },
+    BoomiPlatform {
+        account_id: String,
+        email: String,
+        token: SecretSpec,
+        #[serde(default)]
+        base_url: Option<String>,
+        #[serde(default)]
+        rate_per_second: Option<f64>,
+    },
+    Disk {
+        directory: String,
+    },
+}
+
+fn default_region() -> String {
+    "us".to_owned()
+}
+
+impl ConnectionSpec {
+    /// The `type` key as written.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ConnectionSpec::Knowbe4 { .. } => "knowbe4",
+            ConnectionSpec::BoomiPlatform { .. } => "boomi_platform",
+            ConnectionSpec::Disk { .. } => "disk",
+        }
+    }
+}
+
+/// One entry of `schedules`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    pub cron: String,
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    #[serde(default)]
+    pub overlap: Overlap,
+    #[serde(default)]
+    pub catch_up: CatchUp,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn default_timezone() -> String {
+    "UTC".to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Overlap {
+    #[default]
+    Skip,
+    Queue,
+    Allow,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    None,
+    #[default]
+    Last,
+    All,
+}
+
+/// The start step.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StartSpec {
+    NoData { next: String },
+    Connector(ConnectorSpec),
+}
+
+impl StartSpec {
+    pub fn next(&self) -> &str {
+        match self {
+            StartSpec::NoData { next } => next,
+            StartSpec::Connector(c) => c.next.as_deref().unwrap_or(""),
+        }
+    }
+}
+
+/// A connector call: the `connector` step, and a connector start.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorSpec {
+    pub connection: String,
+    #[serde(default)]
+    pub object: Option<String>,
+    pub action: String,
+    #[serde(default)]
+    pub parameters: IndexMap<String, ParamSpec>,
+    #[serde(default)]
+    pub error_response: bool,
+    /// Disk `get`: how file contents become documents.
+    #[serde(default)]
+    pub format: Option<DiskFormat>,
+    /// Disk `get`: which files to read (a glob relative to the directory).
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Disk `send`: the file name of each document (parameters concatenated).
+    #[serde(default)]
+    pub file_name: Option<Vec<ParamSpec>>,
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DiskFormat {
+    Json,
+    Jsonl,
+    Csv,
+    Raw,
+}
+
+/// A step of `steps`, tagged by `type`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StepSpec {
+    Message {
+        template: String,
+        #[serde(default)]
+        parameters: Vec<ParamSpec>,
+        #[serde(default)]
+        combine: bool,
+        next: String,
+    },
+    Map {
+        jq: String,
+        next: String,
+    },
+    SetProperties {
+        #[serde(default)]
+        document: IndexMap<String, Vec<ParamSpec>>,
+        #[serde(default)]
+        process: IndexMap<String, Vec<ParamSpec>>,
+        next: String,
+    },
+    Connector(ConnectorSpec),
+    Decision {
+        left: ParamSpec,
+        op: DecisionOp,
+        right: ParamSpec,
+        #[serde(rename = "true")]
+        if_true: String,
+        #[serde(rename = "false")]
+        if_false: String,
+    },
+    Branch {
+        paths: Vec<String>,
+    },
+    TryCatch {
+        #[serde(rename = "try")]
+        try_path: String,
+        catch: String,
+        #[serde(default)]
+        retries: u8,
+        #[serde(default)]
+        catch_errors: CatchErrors,
+    },
+    Exception {
+        template: String,
+        #[serde(default)]
+        parameters: Vec<ParamSpec>,
+        #[serde(default)]
+        stop_process: bool,
+    },
+    Notify {
+        template: String,
+        #[serde(default)]
+        parameters: Vec<ParamSpec>,
+        #[serde(default)]
+        level: NotifyLevel,
+        next: String,
+    },
+    Stop {
+        #[serde(rename = "continue", default = "yes")]
+        keep_going: bool,
+        /// Present only so that the compiler can say "a stop has no next" instead of "unknown key".
+        #[serde(default)]
+        next: Option<String>,
+    },
+}
+
+impl StepSpec {
+    /// The `type` key as written.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StepSpec::Message { .. } => "message",
+            StepSpec::Map { .. } => "map",
+            StepSpec::SetProperties { .. } => "set_properties",
+            StepSpec::Connector(_) => "connector",
+            StepSpec::Decision { .. } => "decision",
+            StepSpec::Branch { .. } => "branch",
+            StepSpec::TryCatch { .. } => "try_catch",
+            StepSpec::Exception { .. } => "exception",
+            StepSpec::Notify { .. } => "notify",
+            StepSpec::Stop { .. } => "stop",
+        }
+    }
+}
+
+/// Every step type, as written in `type:`.
+pub const STEP_TYPES: &[&str] =
+    &["message", "map", "set_properties", "connector", "decision", "branch", "try_catch", "exception", "notify", "stop"];
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionOp {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Regex,
+    Wildcard,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchErrors {
+    #[default]
+    Document,
+    All,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyLevel {
+    #[default]
+    Info,
+    Warn,
+    Error,
+}
+
+/// A parameter: exactly one source key, and an optional `default`. The compiler checks that
+/// exactly one source is given.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    #[serde(default, rename = "static", deserialize_with = "opt_scalar")]
+    pub static_value: Option<String>,
+    #[serde(default)]
+    pub current_data: Option<bool>,
+    #[serde(default)]
+    pub json: Option<String>,
+    #[serde(default)]
+    pub jq: Option<String>,
+    #[serde(default)]
+    pub document_property: Option<String>,
+    #[serde(default)]
+    pub process_property: Option<String>,
+    #[serde(default)]
+    pub date: Option<DateSpec>,
+    #[serde(default)]
+    pub execution: Option<ExecutionValue>,
+    #[serde(default, deserialize_with = "opt_scalar")]
+    pub default: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DateSpec {
+    #[serde(default = "default_date_format")]
+    pub format: String,
+    #[serde(default)]
+    pub offset: Option<String>,
+}
+
+fn default_date_format() -> String {
+    "%Y-%m-%dT%H:%M:%SZ".to_owned()
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionValue {
+    RunId,
+    ProcessName,
+    DocumentCount,
+}
+
+/// Accepts a YAML string, number or boolean as text (so `default: 5` means "5").
+fn opt_scalar<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => scalar_text(v).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<IndexMap<String, String>, D::Error> {
+    let raw = IndexMap::<String, serde_json::Value>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| scalar_text(v).map(|s| (k, s)))
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
+}
+
+fn scalar_text(v: serde_json::Value) -> Result<String, &'static str> {
+    match v {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::Bool(b) => Ok(b.to_string()),
+        _ => Err("expected text, a number or a boolean"),
+    }
+}
