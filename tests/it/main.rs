@@ -1,1 +1,6 @@
-//! The one end-to-end test binary.
+//! The one end-to-end test binary: runs the real `stepwise` binary against real files and real
+//! loopback servers. Modules are grouped by feature.
+
+mod support;
+
+mod cli;

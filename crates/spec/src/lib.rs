@@ -9,3 +9,8 @@ mod types;
 
 pub use load::{LoadError, Loaded, Location, SourceMap, escape as escape_pointer, load};
 pub use types::*;
+
+/// The largest process file accepted, in bytes.
+pub fn load_limit() -> usize {
+    load::MAX_FILE_BYTES
+}

@@ -1,1 +1,55 @@
-fn main() {}
+//! The `stepwise` command line. Thin: parses arguments, reads files, calls the library crates,
+//! prints, and maps outcomes to exit codes.
+
+mod commands;
+mod load;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Stepwise: integration processes (Boomi-style) for KnowBe4 and Boomi Platform admins.
+#[derive(Parser, Debug)]
+#[command(name = "stepwise", version, about, long_about = None)]
+struct Cli {
+    /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
+    #[arg(long, global = true, env = "STEPWISE_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check process files (format, schema, graph, templates, connections, schedules).
+    Validate(commands::ValidateArgs),
+    /// Print a process graph as Mermaid or Graphviz dot.
+    Graph(commands::GraphArgs),
+    /// Run a process once and print a run summary.
+    Run(commands::RunArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let code = match cli.command {
+        Command::Validate(args) => commands::validate(args),
+        Command::Graph(args) => commands::graph(args),
+        Command::Run(args) => commands::run(args),
+    };
+    match code {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

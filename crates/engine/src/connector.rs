@@ -1,0 +1,303 @@
+//! The one trait every connector implements, and the registry that maps connection types to
+//! connectors. The engine owns the `error_response` semantics; connectors only validate
+//! documents and make calls.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use compiler::{Catalog, ConnectionSpec, Operation};
+use indexmap::IndexMap;
+use spec::SecretSpec;
+
+use crate::document::Document;
+
+/// A secret value (an API token). Its `Debug` and `Display` never show the value.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for building an `Authorization` header and nothing else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Every secret value seen in a run, so that whatever is written (dumps, history, errors) can
+/// be scrubbed of them.
+#[derive(Clone, Debug, Default)]
+pub struct Redactor {
+    values: Arc<Mutex<Vec<String>>>,
+}
+
+impl Redactor {
+    pub fn add(&self, value: &str) {
+        if value.len() >= 4 {
+            let mut v = self.values.lock().unwrap_or_else(|e| e.into_inner());
+            if !v.iter().any(|x| x == value) {
+                v.push(value.to_owned());
+            }
+        }
+    }
+
+    /// `text` with every known secret replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        let v = self.values.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = text.to_owned();
+        for s in v.iter() {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "***");
+            }
+        }
+        out
+    }
+
+    pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => self.redact(s).into_bytes(),
+            Err(_) => bytes.to_vec(),
+        }
+    }
+}
+
+/// Where `--sandbox` sends a connection type: a simulator's base URL and the token it accepts.
+#[derive(Clone, Debug)]
+pub struct SandboxTarget {
+    pub base_url: String,
+    pub token: String,
+}
+
+/// What a connector needs from its surroundings when it connects.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectEnv {
+    /// The directory of the process file; relative paths are relative to it.
+    pub base_dir: PathBuf,
+    /// Per connection type, where `--sandbox` points it.
+    pub sandbox: HashMap<String, SandboxTarget>,
+    pub redactor: Redactor,
+    /// The run id, for connectors that name things after it.
+    pub run_id: String,
+}
+
+impl ConnectEnv {
+    /// Reads a secret from the environment or a file (relative to the process file). The value
+    /// is registered with the redactor.
+    pub fn secret(&self, connection: &str, spec: &SecretSpec) -> Result<Secret, ConnectorError> {
+        let value = match spec {
+            SecretSpec::Env(name) => std::env::var(name).map_err(|_| ConnectorError::Config {
+                connection: connection.to_owned(),
+                message: format!("the token environment variable '{name}' is not set"),
+            })?,
+            SecretSpec::File(path) => {
+                let p = self.base_dir.join(path);
+                std::fs::read_to_string(&p)
+                    .map_err(|e| ConnectorError::Config {
+                        connection: connection.to_owned(),
+                        message: format!("cannot read the token file '{}': {e}", p.display()),
+                    })?
+                    .trim()
+                    .to_owned()
+            }
+        };
+        if value.is_empty() {
+            return Err(ConnectorError::Config { connection: connection.to_owned(), message: "the token is empty".to_owned() });
+        }
+        self.redactor.add(&value);
+        Ok(Secret(value))
+    }
+
+    /// The sandbox target for a connection type, with its token registered for redaction.
+    pub fn sandbox_for(&self, connection_type: &str) -> Option<SandboxTarget> {
+        let t = self.sandbox.get(connection_type)?.clone();
+        self.redactor.add(&t.token);
+        Some(t)
+    }
+}
+
+/// The operation a connector step performs.
+#[derive(Clone, Debug)]
+pub struct OperationRef<'a> {
+    pub step: &'a str,
+    pub connection: &'a str,
+    pub object: Option<&'a str>,
+    pub action: &'a str,
+    pub error_response: bool,
+    /// Disk options (unused by other connectors).
+    pub format: Option<compiler::DiskFormat>,
+    pub pattern: Option<&'a str>,
+}
+
+/// One input document with the step's parameters evaluated for it.
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub document: Document,
+    pub parameters: IndexMap<String, String>,
+    /// For `file_name` on disk send: the parameters concatenated.
+    pub file_name: Option<String>,
+}
+
+/// One invalid field of a document.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    Validation,
+    Api,
+    Transport,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Validation => "validation",
+            ErrorKind::Api => "api",
+            ErrorKind::Transport => "transport",
+        }
+    }
+}
+
+/// A failed call for one input document.
+#[derive(Clone, Debug)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub status: Option<u16>,
+    pub message: String,
+    pub details: Vec<FieldError>,
+}
+
+/// Errors that stop a connector step as a whole (not one document).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("connection '{connection}': {message}")]
+    Config { connection: String, message: String },
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Where a connector puts its results. Results are tied to the index of the input they answer.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub(crate) results: Vec<(usize, Result<Document, ApiError>)>,
+    pub(crate) exchanges: Vec<(usize, serde_json::Value)>,
+    pub(crate) stop_on_error: bool,
+    pub(crate) failed: bool,
+}
+
+impl Output {
+    pub fn new(stop_on_error: bool) -> Output {
+        Output { stop_on_error, ..Output::default() }
+    }
+
+    /// A response document for input `input`.
+    pub fn ok(&mut self, input: usize, document: Document) {
+        self.results.push((input, Ok(document)));
+    }
+
+    /// A failed call for input `input`. Returns `true` when the connector must stop making
+    /// calls (the step has `error_response: false`, so the run fails here).
+    pub fn fail(&mut self, input: usize, error: ApiError) -> bool {
+        self.results.push((input, Err(error)));
+        self.failed = true;
+        self.stop_on_error
+    }
+
+    /// True once a failure has been reported and the step must stop.
+    pub fn must_stop(&self) -> bool {
+        self.stop_on_error && self.failed
+    }
+
+    /// Records the request sent and the response got, for test-mode dumps. Never include
+    /// credentials; the engine redacts known secrets again before writing.
+    pub fn exchange(&mut self, input: usize, exchange: serde_json::Value) {
+        self.exchanges.push((input, exchange));
+    }
+
+    /// How many results have been pushed.
+    pub fn len(&self) -> usize {
+        self.results.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.results.is_empty()
+    }
+
+    /// Drains the documents pushed so far (for streaming starts).
+    pub fn take_documents(&mut self) -> Vec<(usize, Result<Document, ApiError>)> {
+        std::mem::take(&mut self.results)
+    }
+}
+
+/// A connected connector: one per connection per run.
+#[async_trait::async_trait]
+pub trait Connector: Send + Sync {
+    /// Checks one input before any request is made (JSON Schema of the object and action).
+    fn validate(&self, op: &OperationRef<'_>, input: &Input) -> Result<(), Vec<FieldError>>;
+
+    /// Performs the operation for every input, pushing results into `out`.
+    async fn execute(&self, op: &OperationRef<'_>, inputs: &[Input], out: &mut Output) -> Result<(), ConnectorError>;
+}
+
+/// Makes connectors of one connection type.
+pub trait ConnectorFactory: Send + Sync {
+    fn connection_type(&self) -> &'static str;
+    /// The (object, action) pairs, for `stepwise validate`.
+    fn operations(&self) -> &'static [Operation];
+    fn connect(&self, name: &str, spec: &ConnectionSpec, env: &ConnectEnv) -> Result<Arc<dyn Connector>, ConnectorError>;
+}
+
+/// The registered connector factories, by connection type.
+#[derive(Clone, Default)]
+pub struct Registry {
+    factories: Vec<Arc<dyn ConnectorFactory>>,
+}
+
+impl Registry {
+    /// A registry with the built-in disk connector.
+    pub fn with_builtins() -> Registry {
+        let mut r = Registry::default();
+        r.register(Arc::new(crate::disk::DiskFactory));
+        r
+    }
+
+    pub fn register(&mut self, factory: Arc<dyn ConnectorFactory>) {
+        self.factories.retain(|f| f.connection_type() != factory.connection_type());
+        self.factories.push(factory);
+    }
+
+    pub fn get(&self, connection_type: &str) -> Option<&Arc<dyn ConnectorFactory>> {
+        self.factories.iter().find(|f| f.connection_type() == connection_type)
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.factories.iter().map(|x| x.connection_type())).finish()
+    }
+}
+
+impl Catalog for Registry {
+    fn operations(&self, connection_type: &str) -> Option<&[Operation]> {
+        self.get(connection_type).map(|f| f.operations())
+    }
+}

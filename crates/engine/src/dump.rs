@@ -1,0 +1,1 @@
+//! Test-mode dumps (filled in by the test-mode work).

@@ -1,0 +1,135 @@
+//! One function per subcommand.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::load::{compile_file, expand, registry};
+
+#[derive(clap::Args, Debug)]
+pub struct ValidateArgs {
+    /// Process files or directories (searched for *.yaml and *.yml).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    deny_warnings: bool,
+}
+
+pub fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
+    let registry = registry();
+    let files = expand(&args.files)?;
+    if files.is_empty() {
+        anyhow::bail!("no process files found in {}", args.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    let mut invalid = 0;
+    let mut stdout = std::io::stdout().lock();
+    for file in &files {
+        let name = file.display().to_string();
+        let compiled = match compile_file(file, &registry) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{name}: error: {e:#}");
+                return Ok(2);
+            }
+        };
+        for d in &compiled.diagnostics {
+            eprintln!("{}", d.render(&name));
+        }
+        let warned = compiled.diagnostics.iter().any(|d| !d.is_error());
+        if compiled.has_errors() || (args.deny_warnings && warned) {
+            invalid += 1;
+        } else {
+            writeln!(stdout, "{name}: ok")?;
+        }
+    }
+    Ok(if invalid > 0 { 1 } else { 0 })
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum GraphFormat {
+    Mermaid,
+    Dot,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GraphArgs {
+    file: PathBuf,
+    #[arg(long, value_enum, default_value = "mermaid")]
+    format: GraphFormat,
+}
+
+pub fn graph(args: GraphArgs) -> anyhow::Result<u8> {
+    let compiled = compile_file(&args.file, &registry())?;
+    let name = args.file.display().to_string();
+    for d in &compiled.diagnostics {
+        eprintln!("{}", d.render(&name));
+    }
+    let Some(plan) = compiled.plan else { return Ok(1) };
+    let text = match args.format {
+        GraphFormat::Mermaid => compiler::render::mermaid(&plan),
+        GraphFormat::Dot => compiler::render::dot(&plan),
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    file: PathBuf,
+    /// Override a process property (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    set: Vec<(String, String)>,
+    /// Print the run summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Test mode: record every step's source data to dumps.
+    #[arg(long)]
+    test: bool,
+    /// Where test mode writes (default .stepwise/test-runs/<run-id>/).
+    #[arg(long, requires = "test")]
+    dump: Option<PathBuf>,
+    /// Point every simulated connection at an in-process simulator (no credentials needed).
+    #[arg(long)]
+    sandbox: bool,
+}
+
+fn parse_set(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("'{s}' is not NAME=VALUE")),
+    }
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let registry = registry();
+    let name = args.file.display().to_string();
+    let compiled = compile_file(&args.file, &registry)?;
+    for d in &compiled.diagnostics {
+        eprintln!("{}", d.render(&name));
+    }
+    let Some(plan) = compiled.plan else {
+        eprintln!("{name}: the process is invalid; nothing was run");
+        return Ok(2);
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
+    let run_id = uuid::Uuid::now_v7().to_string();
+    let base_dir = args.file.parent().map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() }).unwrap_or_else(|| PathBuf::from("."));
+    let report = runtime.block_on(async {
+        let env = engine::ConnectEnv { base_dir, ..engine::ConnectEnv::default() };
+        let options = engine::RunOptions { run_id: run_id.clone(), overrides: args.set.clone(), env, recorder: None };
+        engine::run(&plan, &registry, options).await
+    });
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        write!(stdout, "{}", report.render())?;
+    }
+    let _ = (args.test, args.dump, args.sandbox);
+    Ok(match report.status {
+        engine::RunStatus::Complete | engine::RunStatus::CompleteWarn => 0,
+        _ => 1,
+    })
+}

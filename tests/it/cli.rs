@@ -1,0 +1,74 @@
+//! `stepwise validate` and `stepwise graph` on real files.
+
+use crate::support::{Dir, repo, stepwise};
+
+#[test]
+fn validates_every_shipped_process() {
+    let root = repo();
+    let run = stepwise(&root, &["validate", "--deny-warnings", "processes"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
+#[test]
+fn reports_every_problem_with_file_line_and_column() {
+    let dir = Dir::new();
+    let p = dir.write(
+        "bad.yaml",
+        "name: p\nstart: {type: no_data, next: a}\nsteps:\n  a: {type: map, jq: '.', nxt: b}\n  b: {type: message, template: \"{2}\", parameters: [{static: x}], next: c}\n  c: {type: stop}\n",
+    );
+    let run = stepwise(dir.path(), &["validate", p.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let file = p.display().to_string();
+    assert!(run.stderr.contains(&format!("{file}:4:27: error: step 'a': unknown key 'nxt' (did you mean 'next'?)")), "{run:?}");
+    assert!(run.stderr.contains(&format!("{file}:5:22: error: step 'b': template names parameter {{2}} but only 1 parameter is given")), "{run:?}");
+}
+
+#[test]
+fn walks_every_invalid_compiler_fixture() {
+    // Each file of the compiler's err fixtures must fail with exit 1 and name the file.
+    let dir = repo().join("crates/compiler/test_data/err");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let run = stepwise(&dir, &["validate", path.to_str().unwrap()]);
+        assert_eq!(run.code, 1, "{}: {run:?}", path.display());
+        let expected = std::fs::read_to_string(path.with_extension("txt")).unwrap();
+        for line in expected.lines() {
+            let rest = line.split_once(": ").map(|(_, r)| r).unwrap();
+            assert!(run.stderr.contains(rest), "{}: missing {line:?} in {run:?}", path.display());
+        }
+        n += 1;
+    }
+    assert!(n >= 30, "{n}");
+}
+
+#[test]
+fn bad_input_never_panics() {
+    let dir = Dir::new();
+    let huge = dir.write("huge.yaml", vec![b'#'; 50 * 1024 * 1024]);
+    let run = stepwise(dir.path(), &["validate", huge.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("limited to"), "{run:?}");
+    let missing = stepwise(dir.path(), &["validate", "nope.yaml"]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+    let usage = stepwise(dir.path(), &["validate"]);
+    assert_eq!(usage.code, 2, "{usage:?}");
+}
+
+#[test]
+fn graph_prints_mermaid_and_dot() {
+    let dir = Dir::new();
+    let p = dir.write(
+        "p.yaml",
+        "name: p\nstart: {type: no_data, next: d}\nsteps:\n  d: {type: decision, left: {static: a}, op: eq, right: {static: a}, \"true\": y, \"false\": n}\n  y: {type: stop}\n  n: {type: stop}\n",
+    );
+    let run = stepwise(dir.path(), &["graph", p.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("flowchart TD\n"));
+    assert!(run.stdout.contains("s_d -->|true| s_y"));
+    let dot = stepwise(dir.path(), &["graph", p.to_str().unwrap(), "--format", "dot"]);
+    assert!(dot.stdout.contains("\"d\" -> \"n\" [label=\"false\"];"), "{dot:?}");
+}
