@@ -19,8 +19,16 @@ fn reports_every_problem_with_file_line_and_column() {
     let run = stepwise(dir.path(), &["validate", p.to_str().unwrap()]);
     assert_eq!(run.code, 1, "{run:?}");
     let file = p.display().to_string();
-    assert!(run.stderr.contains(&format!("{file}:4:27: error: step 'a': unknown key 'nxt' (did you mean 'next'?)")), "{run:?}");
-    assert!(run.stderr.contains(&format!("{file}:5:22: error: step 'b': template names parameter {{2}} but only 1 parameter is given")), "{run:?}");
+    assert!(
+        run.stderr.contains(&format!("{file}:4:27: error: step 'a': unknown key 'nxt' (did you mean 'next'?)")),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "{file}:5:22: error: step 'b': template names parameter {{2}} but only 1 parameter is given"
+        )),
+        "{run:?}"
+    );
 }
 
 #[test]

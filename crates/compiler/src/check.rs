@@ -78,7 +78,11 @@ impl Ctx<'_> {
         }
         if let Some(ptr) = &p.json {
             if !(ptr.is_empty() || ptr.starts_with('/')) {
-                self.err(step, format!("{pointer}/json"), format!("{name}: '{ptr}' is not a JSON pointer (write '/{ptr}')"));
+                self.err(
+                    step,
+                    format!("{pointer}/json"),
+                    format!("{name}: '{ptr}' is not a JSON pointer (write '/{ptr}')"),
+                );
             }
             sources.push(("json", ParamSource::Json(ptr.clone())));
         }
@@ -132,7 +136,11 @@ impl Ctx<'_> {
             }
             _ => {
                 let kinds: Vec<&str> = sources.iter().map(|(k, _)| *k).collect();
-                self.err(step, pointer.to_owned(), format!("{name} has several sources ({}); give exactly one", kinds.join(", ")));
+                self.err(
+                    step,
+                    pointer.to_owned(),
+                    format!("{name} has several sources ({}); give exactly one", kinds.join(", ")),
+                );
                 label = name.to_owned();
                 ParamSource::Static(String::new())
             }
@@ -169,7 +177,9 @@ impl Ctx<'_> {
                 let known: Vec<&str> = self.spec.connections.keys().map(String::as_str).collect();
                 let msg = match did_you_mean(&c.connection, known.iter().copied()) {
                     Some(s) => format!("unknown connection '{}' (did you mean '{s}'?)", c.connection),
-                    None if known.is_empty() => format!("unknown connection '{}'; the process has no 'connections'", c.connection),
+                    None if known.is_empty() => {
+                        format!("unknown connection '{}'; the process has no 'connections'", c.connection)
+                    }
                     None => format!("unknown connection '{}'; known: {}", c.connection, known.join(", ")),
                 };
                 self.err(step, format!("{base}/connection"), msg);
@@ -179,14 +189,26 @@ impl Ctx<'_> {
         self.used_connections.push(c.connection.clone());
         if !connection_type.is_empty() {
             match self.catalog.operations(connection_type) {
-                None => self.err(step, format!("{base}/connection"), format!("no connector is registered for connection type '{connection_type}'")),
+                None => self.err(
+                    step,
+                    format!("{base}/connection"),
+                    format!("no connector is registered for connection type '{connection_type}'"),
+                ),
                 Some(ops) => {
                     let object = c.object.as_deref().unwrap_or("");
                     let has_objects = ops.iter().any(|o| !o.object.is_empty());
                     if has_objects && object.is_empty() {
-                        self.err(step, format!("{base}/action"), format!("a '{connection_type}' step needs an 'object'"));
+                        self.err(
+                            step,
+                            format!("{base}/action"),
+                            format!("a '{connection_type}' step needs an 'object'"),
+                        );
                     } else if !has_objects && !object.is_empty() {
-                        self.err(step, format!("{base}/object"), format!("a '{connection_type}' connection has no objects; remove 'object'"));
+                        self.err(
+                            step,
+                            format!("{base}/object"),
+                            format!("a '{connection_type}' connection has no objects; remove 'object'"),
+                        );
                     } else if !ops.iter().any(|o| o.object == object && o.action == c.action) {
                         if has_objects && !ops.iter().any(|o| o.object == object) {
                             let mut objects: Vec<&str> = ops.iter().map(|o| o.object).collect();
@@ -194,11 +216,28 @@ impl Ctx<'_> {
                             let hint = did_you_mean(object, objects.iter().copied())
                                 .map(|s| format!(" (did you mean '{s}'?)"))
                                 .unwrap_or_default();
-                            self.err(step, format!("{base}/object"), format!("'{connection_type}' has no object '{object}'{hint}; known: {}", objects.join(", ")));
+                            self.err(
+                                step,
+                                format!("{base}/object"),
+                                format!(
+                                    "'{connection_type}' has no object '{object}'{hint}; known: {}",
+                                    objects.join(", ")
+                                ),
+                            );
                         } else {
-                            let actions: Vec<&str> = ops.iter().filter(|o| o.object == object).map(|o| o.action).collect();
-                            let what = if object.is_empty() { String::new() } else { format!(" for object '{object}'") };
-                            self.err(step, format!("{base}/action"), format!("'{connection_type}' has no action '{}'{what}; known: {}", c.action, actions.join(", ")));
+                            let actions: Vec<&str> =
+                                ops.iter().filter(|o| o.object == object).map(|o| o.action).collect();
+                            let what =
+                                if object.is_empty() { String::new() } else { format!(" for object '{object}'") };
+                            self.err(
+                                step,
+                                format!("{base}/action"),
+                                format!(
+                                    "'{connection_type}' has no action '{}'{what}; known: {}",
+                                    c.action,
+                                    actions.join(", ")
+                                ),
+                            );
                         }
                     }
                 }
@@ -206,7 +245,9 @@ impl Ctx<'_> {
         }
         let is_disk = connection_type == "disk";
         if !is_disk && !connection_type.is_empty() {
-            for (key, present) in [("format", c.format.is_some()), ("pattern", c.pattern.is_some()), ("file_name", c.file_name.is_some())] {
+            for (key, present) in
+                [("format", c.format.is_some()), ("pattern", c.pattern.is_some()), ("file_name", c.file_name.is_some())]
+            {
                 if present {
                     self.err(step, format!("{base}/{key}"), format!("'{key}' only applies to disk connections"));
                 }
@@ -214,7 +255,12 @@ impl Ctx<'_> {
         }
         let mut parameters = Vec::new();
         for (name, p) in &c.parameters {
-            let param = self.param(step, &format!("{base}/parameters/{}", spec::escape_pointer(name)), &format!("parameter '{name}'"), p);
+            let param = self.param(
+                step,
+                &format!("{base}/parameters/{}", spec::escape_pointer(name)),
+                &format!("parameter '{name}'"),
+                p,
+            );
             parameters.push((name.clone(), param));
         }
         let file_name = self.params(step, &format!("{base}/file_name"), c.file_name.as_deref().unwrap_or(&[]));
@@ -293,13 +339,22 @@ fn check_connections(spec: &ProcessSpec, diags: &mut Vec<Diagnostic>) {
     for (name, conn) in &spec.connections {
         let base = format!("/connections/{}", spec::escape_pointer(name));
         match conn {
-            ConnectionSpec::Knowbe4 { base_url: Some(url), .. } | ConnectionSpec::BoomiPlatform { base_url: Some(url), .. } => {
+            ConnectionSpec::Knowbe4 { base_url: Some(url), .. }
+            | ConnectionSpec::BoomiPlatform { base_url: Some(url), .. } => {
                 if let Err(e) = is_allowed_base_url(url) {
-                    diags.push(Diagnostic::error(None, format!("{base}/base_url"), format!("connection '{name}': {e}")));
+                    diags.push(Diagnostic::error(
+                        None,
+                        format!("{base}/base_url"),
+                        format!("connection '{name}': {e}"),
+                    ));
                 }
             }
             ConnectionSpec::Disk { directory } if directory.trim().is_empty() => {
-                diags.push(Diagnostic::error(None, format!("{base}/directory"), format!("connection '{name}': 'directory' is empty")));
+                diags.push(Diagnostic::error(
+                    None,
+                    format!("{base}/directory"),
+                    format!("connection '{name}': 'directory' is empty"),
+                ));
             }
             _ => {}
         }
@@ -314,11 +369,19 @@ fn check_schedules(spec: &ProcessSpec, diags: &mut Vec<Diagnostic>) {
             diags.push(Diagnostic::error(None, format!("{base}/cron"), format!("cron '{}' has {fields} fields; expected 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)", s.cron)));
         } else {
             if let Err(e) = croner::parser::CronParser::new().parse(&s.cron) {
-                diags.push(Diagnostic::error(None, format!("{base}/cron"), format!("cron '{}' does not parse: {e}", s.cron)));
+                diags.push(Diagnostic::error(
+                    None,
+                    format!("{base}/cron"),
+                    format!("cron '{}' does not parse: {e}", s.cron),
+                ));
             }
         }
         if s.timezone.parse::<chrono_tz::Tz>().is_err() {
-            diags.push(Diagnostic::error(None, format!("{base}/timezone"), format!("unknown time zone '{}' (use an IANA name such as Europe/London)", s.timezone)));
+            diags.push(Diagnostic::error(
+                None,
+                format!("{base}/timezone"),
+                format!("unknown time zone '{}' (use an IANA name such as Europe/London)", s.timezone),
+            ));
         }
     }
 }
@@ -333,7 +396,11 @@ pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Di
     let mut names = vec!["start"];
     ids.insert("start", NodeIndex::new(0));
     if spec.steps.contains_key("start") {
-        diags.push(Diagnostic::error(Some("start"), "/steps/start", "step id 'start' is taken by the start step; rename this step"));
+        diags.push(Diagnostic::error(
+            Some("start"),
+            "/steps/start",
+            "step id 'start' is taken by the start step; rename this step",
+        ));
     }
     for (i, id) in spec.steps.keys().enumerate() {
         if id != "start" {
@@ -367,7 +434,12 @@ pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Di
             StepSpec::Message { template, parameters, combine, next } => {
                 let params = ctx.params(id, &format!("{base}/parameters"), parameters);
                 let template = ctx.template(id, template, params.len());
-                StepKind::Message { template, params, combine: *combine, next: ctx.target(id, "next", next, Edge::Next) }
+                StepKind::Message {
+                    template,
+                    params,
+                    combine: *combine,
+                    next: ctx.target(id, "next", next, Edge::Next),
+                }
             }
             StepSpec::Map { jq: code, next } => {
                 if let Err(e) = jq::compile(code) {
@@ -381,13 +453,23 @@ pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Di
                 }
                 let mut doc = Vec::new();
                 for (name, ps) in document {
-                    doc.push((name.clone(), ctx.params(id, &format!("{base}/document/{}", spec::escape_pointer(name)), ps)));
+                    doc.push((
+                        name.clone(),
+                        ctx.params(id, &format!("{base}/document/{}", spec::escape_pointer(name)), ps),
+                    ));
                 }
                 let mut proc_ = Vec::new();
                 for (name, ps) in process {
-                    proc_.push((name.clone(), ctx.params(id, &format!("{base}/process/{}", spec::escape_pointer(name)), ps)));
+                    proc_.push((
+                        name.clone(),
+                        ctx.params(id, &format!("{base}/process/{}", spec::escape_pointer(name)), ps),
+                    ));
                 }
-                StepKind::SetProperties { document: doc, process: proc_, next: ctx.target(id, "next", next, Edge::Next) }
+                StepKind::SetProperties {
+                    document: doc,
+                    process: proc_,
+                    next: ctx.target(id, "next", next, Edge::Next),
+                }
             }
             StepSpec::Connector(c) => {
                 let call = ctx.connector(id, c);
@@ -400,7 +482,11 @@ pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Di
                 if *op == spec::DecisionOp::Regex {
                     if let crate::ParamSource::Static(re) = &right.source {
                         if let Err(e) = regex_syntax_check(re) {
-                            ctx.err(id, format!("{base}/right"), format!("'right' is not a valid regular expression: {e}"));
+                            ctx.err(
+                                id,
+                                format!("{base}/right"),
+                                format!("'right' is not a valid regular expression: {e}"),
+                            );
                         }
                     }
                 }
@@ -424,14 +510,12 @@ pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Di
                 }
                 StepKind::Branch { paths: resolved }
             }
-            StepSpec::TryCatch { try_path, catch, retries, catch_errors } => {
-                StepKind::TryCatch {
-                    try_path: ctx.target(id, "try", try_path, Edge::Try),
-                    catch: ctx.target(id, "catch", catch, Edge::Catch),
-                    retries: *retries,
-                    catch_errors: *catch_errors,
-                }
-            }
+            StepSpec::TryCatch { try_path, catch, retries, catch_errors } => StepKind::TryCatch {
+                try_path: ctx.target(id, "try", try_path, Edge::Try),
+                catch: ctx.target(id, "catch", catch, Edge::Catch),
+                retries: *retries,
+                catch_errors: *catch_errors,
+            },
             StepSpec::Exception { template, parameters, stop_process } => {
                 let params = ctx.params(id, &format!("{base}/parameters"), parameters);
                 let template = ctx.template(id, template, params.len());
@@ -454,7 +538,11 @@ pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Di
 
     for name in spec.connections.keys() {
         if !ctx.used_connections.contains(name) {
-            ctx.diags.push(Diagnostic::warning(None, format!("/connections/{}", spec::escape_pointer(name)), format!("connection '{name}' is not used by any step")));
+            ctx.diags.push(Diagnostic::warning(
+                None,
+                format!("/connections/{}", spec::escape_pointer(name)),
+                format!("connection '{name}' is not used by any step"),
+            ));
         }
     }
 
@@ -515,7 +603,11 @@ fn check_graph(graph: &DiGraph<Step, Edge>, diags: &mut Vec<Diagnostic>) {
         let cycle = find_cycle(graph, &scc);
         let names: Vec<&str> = cycle.iter().map(|&i| graph[i].id.as_str()).collect();
         let first = names[0];
-        diags.push(Diagnostic::error(Some(first), step_pointer(first), format!("the process graph has a cycle: {}", names.join(" -> "))));
+        diags.push(Diagnostic::error(
+            Some(first),
+            step_pointer(first),
+            format!("the process graph has a cycle: {}", names.join(" -> ")),
+        ));
     }
     // Reachability from start.
     let mut seen = vec![false; graph.node_count()];
@@ -526,7 +618,11 @@ fn check_graph(graph: &DiGraph<Step, Edge>, diags: &mut Vec<Diagnostic>) {
     for idx in graph.node_indices() {
         if !seen[idx.index()] {
             let id = &graph[idx].id;
-            diags.push(Diagnostic::error(Some(id), step_pointer(id), "unreachable: no path from 'start' leads to this step"));
+            diags.push(Diagnostic::error(
+                Some(id),
+                step_pointer(id),
+                "unreachable: no path from 'start' leads to this step",
+            ));
         }
     }
 }
@@ -543,10 +639,7 @@ fn find_cycle(graph: &DiGraph<Step, Edge>, scc: &[NodeIndex]) -> Vec<NodeIndex> 
     let mut visited = vec![start];
     let mut cur = start;
     loop {
-        let next = graph
-            .neighbors(cur)
-            .filter(|n| scc.contains(n))
-            .find(|n| *n == start || !visited.contains(n));
+        let next = graph.neighbors(cur).filter(|n| scc.contains(n)).find(|n| *n == start || !visited.contains(n));
         match next {
             Some(n) if n == start => {
                 path.push(n);
@@ -566,4 +659,3 @@ fn find_cycle(graph: &DiGraph<Step, Edge>, scc: &[NodeIndex]) -> Vec<NodeIndex> 
         }
     }
 }
-

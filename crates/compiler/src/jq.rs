@@ -16,16 +16,11 @@ pub fn compile(code: &str) -> Result<JqFilter, String> {
         let described: Vec<String> = errs.iter().flat_map(|(_, e)| describe_load_error(code, e)).collect();
         format!("jq program does not parse: {}", described.join("; "))
     })?;
-    jaq_core::Compiler::default()
-        .with_funs(jaq_std::funs().chain(jaq_json::funs()))
-        .compile(modules)
-        .map_err(|errs| {
-            let names: Vec<String> = errs
-                .iter()
-                .flat_map(|(_, es)| es.iter().map(|(name, _)| (*name).to_owned()))
-                .collect();
-            format!("jq program does not compile: undefined {}", names.join(", "))
-        })
+    jaq_core::Compiler::default().with_funs(jaq_std::funs().chain(jaq_json::funs())).compile(modules).map_err(|errs| {
+        let names: Vec<String> =
+            errs.iter().flat_map(|(_, es)| es.iter().map(|(name, _)| (*name).to_owned())).collect();
+        format!("jq program does not compile: undefined {}", names.join(", "))
+    })
 }
 
 fn describe_load_error(code: &str, e: &jaq_core::load::Error<&str>) -> Vec<String> {
@@ -34,7 +29,10 @@ fn describe_load_error(code: &str, e: &jaq_core::load::Error<&str>) -> Vec<Strin
     let at = |rest: &str| code.len().saturating_sub(rest.len()) + 1;
     match e {
         Error::Io(errs) => errs.iter().map(|(path, msg)| format!("cannot load '{path}': {msg}")).collect(),
-        Error::Lex(errs) => errs.iter().map(|(expect, rest)| format!("expected {} at character {}", expect.as_str(), at(rest))).collect(),
+        Error::Lex(errs) => errs
+            .iter()
+            .map(|(expect, rest)| format!("expected {} at character {}", expect.as_str(), at(rest)))
+            .collect(),
         Error::Parse(errs) => errs
             .iter()
             .map(|(expect, rest)| {

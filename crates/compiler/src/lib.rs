@@ -82,7 +82,11 @@ pub fn compile(bytes: &[u8], catalog: &dyn Catalog) -> Compiled {
         Ok(spec) => check::build(spec, catalog, &mut diagnostics),
         Err(e) => {
             if diagnostics.is_empty() {
-                diagnostics.push(Diagnostic::error(None, "", format!("the file does not match the process format: {e}")));
+                diagnostics.push(Diagnostic::error(
+                    None,
+                    "",
+                    format!("the file does not match the process format: {e}"),
+                ));
             }
             None
         }

@@ -33,7 +33,8 @@ pub fn mermaid(plan: &Plan) -> String {
 
 /// Graphviz dot text.
 pub fn dot(plan: &Plan) -> String {
-    let mut out = format!("digraph \"{}\" {{\n    rankdir=TB;\n    node [shape=box, fontname=\"Helvetica\"];\n", plan.name);
+    let mut out =
+        format!("digraph \"{}\" {{\n    rankdir=TB;\n    node [shape=box, fontname=\"Helvetica\"];\n", plan.name);
     for idx in plan.graph.node_indices() {
         let step = &plan.graph[idx];
         let shape = match step.kind.type_name() {
@@ -42,7 +43,12 @@ pub fn dot(plan: &Plan) -> String {
             "stop" => "doublecircle",
             _ => "box",
         };
-        out.push_str(&format!("    \"{}\" [label=\"{}\\n{}\", shape={shape}];\n", step.id, step.id, step.kind.type_name()));
+        out.push_str(&format!(
+            "    \"{}\" [label=\"{}\\n{}\", shape={shape}];\n",
+            step.id,
+            step.id,
+            step.kind.type_name()
+        ));
     }
     for edge in plan.graph.edge_references() {
         let from = &plan.graph[edge.source()].id;

@@ -27,7 +27,9 @@ enum Segment {
 pub enum TemplateError {
     #[error("template has an empty placeholder '{{}}' at character {at}")]
     Empty { at: usize },
-    #[error("template placeholder '{{{text}}}' at character {at} is not a parameter number (write {{1}} for the first parameter)")]
+    #[error(
+        "template placeholder '{{{text}}}' at character {at} is not a parameter number (write {{1}} for the first parameter)"
+    )]
     NotANumber { text: String, at: usize },
     #[error("template placeholder '{{{text}}}' at character {at}: format types are not supported, only {{n}}")]
     FormatType { text: String, at: usize },

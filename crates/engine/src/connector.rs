@@ -117,7 +117,10 @@ impl ConnectEnv {
             }
         };
         if value.is_empty() {
-            return Err(ConnectorError::Config { connection: connection.to_owned(), message: "the token is empty".to_owned() });
+            return Err(ConnectorError::Config {
+                connection: connection.to_owned(),
+                message: "the token is empty".to_owned(),
+            });
         }
         self.redactor.add(&value);
         Ok(Secret(value))
@@ -263,7 +266,12 @@ pub trait ConnectorFactory: Send + Sync {
     fn connection_type(&self) -> &'static str;
     /// The (object, action) pairs, for `stepwise validate`.
     fn operations(&self) -> &'static [Operation];
-    fn connect(&self, name: &str, spec: &ConnectionSpec, env: &ConnectEnv) -> Result<Arc<dyn Connector>, ConnectorError>;
+    fn connect(
+        &self,
+        name: &str,
+        spec: &ConnectionSpec,
+        env: &ConnectEnv,
+    ) -> Result<Arc<dyn Connector>, ConnectorError>;
 }
 
 /// The registered connector factories, by connection type.

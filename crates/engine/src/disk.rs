@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use compiler::{ConnectionSpec, DiskFormat, Operation};
 
 use crate::connector::{
-    ApiError, ConnectEnv, Connector, ConnectorError, ConnectorFactory, ErrorKind, FieldError, Input, OperationRef, Output,
+    ApiError, ConnectEnv, Connector, ConnectorError, ConnectorFactory, ErrorKind, FieldError, Input, OperationRef,
+    Output,
 };
 use crate::document::Document;
 
@@ -27,11 +28,23 @@ impl ConnectorFactory for DiskFactory {
         OPERATIONS
     }
 
-    fn connect(&self, name: &str, spec: &ConnectionSpec, env: &ConnectEnv) -> Result<Arc<dyn Connector>, ConnectorError> {
+    fn connect(
+        &self,
+        name: &str,
+        spec: &ConnectionSpec,
+        env: &ConnectEnv,
+    ) -> Result<Arc<dyn Connector>, ConnectorError> {
         let ConnectionSpec::Disk { directory } = spec else {
-            return Err(ConnectorError::Config { connection: name.to_owned(), message: "not a disk connection".to_owned() });
+            return Err(ConnectorError::Config {
+                connection: name.to_owned(),
+                message: "not a disk connection".to_owned(),
+            });
         };
-        Ok(Arc::new(Disk { directory: env.base_dir.join(directory), run_id: env.run_id.clone(), counter: AtomicU64::new(0) }))
+        Ok(Arc::new(Disk {
+            directory: env.base_dir.join(directory),
+            run_id: env.run_id.clone(),
+            counter: AtomicU64::new(0),
+        }))
     }
 }
 

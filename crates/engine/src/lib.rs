@@ -14,8 +14,8 @@ mod report;
 mod run;
 
 pub use connector::{
-    ApiError, ConnectEnv, Connector, ConnectorError, ConnectorFactory, ErrorKind, FieldError, Input, OperationRef, Output,
-    Redactor, Registry, Secret, SandboxTarget,
+    ApiError, ConnectEnv, Connector, ConnectorError, ConnectorFactory, ErrorKind, FieldError, Input, OperationRef,
+    Output, Redactor, Registry, SandboxTarget, Secret,
 };
 pub use disk::DiskFactory;
 pub use document::{Document, Properties};

@@ -72,9 +72,18 @@ pub struct RunReport {
 impl RunReport {
     /// The human summary printed by `stepwise run`.
     pub fn render(&self) -> String {
-        let mut out = format!("run {}  process {}  status {}  {} ms\n", self.run_id, self.process, self.status.as_str(), self.millis);
+        let mut out = format!(
+            "run {}  process {}  status {}  {} ms\n",
+            self.run_id,
+            self.process,
+            self.status.as_str(),
+            self.millis
+        );
         let width = self.steps.iter().map(|s| s.step.len()).max().unwrap_or(4).max(4);
-        out.push_str(&format!("{:<width$}  {:<14} {:>9} {:>9} {:>7} {:>8}\n", "step", "type", "in", "out", "errors", "ms"));
+        out.push_str(&format!(
+            "{:<width$}  {:<14} {:>9} {:>9} {:>7} {:>8}\n",
+            "step", "type", "in", "out", "errors", "ms"
+        ));
         for s in &self.steps {
             out.push_str(&format!(
                 "{:<width$}  {:<14} {:>9} {:>9} {:>7} {:>8}\n",

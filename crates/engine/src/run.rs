@@ -79,14 +79,19 @@ const MAX_NOTIFICATIONS: usize = 10_000;
 pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunReport {
     let started = chrono::Utc::now();
     let clock = Instant::now();
-    let mut process_props: HashMap<String, String> = plan.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut process_props: HashMap<String, String> =
+        plan.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for (k, v) in &options.overrides {
         process_props.insert(k.clone(), v.clone());
     }
     let stats = plan
         .graph
         .node_indices()
-        .map(|i| StepStats { step: plan.graph[i].id.clone(), step_type: plan.graph[i].kind.type_name().to_owned(), ..StepStats::default() })
+        .map(|i| StepStats {
+            step: plan.graph[i].id.clone(),
+            step_type: plan.graph[i].kind.type_name().to_owned(),
+            ..StepStats::default()
+        })
         .collect();
     let mut env = options.env;
     env.run_id = options.run_id.clone();
@@ -112,10 +117,16 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
     let outcome = exec.exec(plan.start, start_doc).await;
     let mut errors = Vec::new();
     let (status, error) = match outcome {
-        Ok(fails) if fails.is_empty() => (if exec.warned { RunStatus::CompleteWarn } else { RunStatus::Complete }, None),
+        Ok(fails) if fails.is_empty() => {
+            (if exec.warned { RunStatus::CompleteWarn } else { RunStatus::Complete }, None)
+        }
         Ok(fails) => {
             for f in fails {
-                errors.push(RunError { step: f.step, document: Some(f.number), message: exec.env.redactor.redact(&f.message) });
+                errors.push(RunError {
+                    step: f.step,
+                    document: Some(f.number),
+                    message: exec.env.redactor.redact(&f.message),
+                });
             }
             (RunStatus::Error, errors.first().cloned())
         }
@@ -212,7 +223,11 @@ impl<'p> Exec<'p> {
 
     /// Runs `idx` on `batch`, then every path below it; returns the documents that failed and
     /// were not caught on the way.
-    fn exec(&mut self, idx: NodeIndex, batch: Vec<Document>) -> futures::future::BoxFuture<'_, Result<Vec<DocFail>, Halt>> {
+    fn exec(
+        &mut self,
+        idx: NodeIndex,
+        batch: Vec<Document>,
+    ) -> futures::future::BoxFuture<'_, Result<Vec<DocFail>, Halt>> {
         Box::pin(async move {
             let kind = &self.plan.graph[idx].kind;
             if let StepKind::TryCatch { try_path, catch, retries, catch_errors } = kind {
@@ -237,7 +252,11 @@ impl<'p> Exec<'p> {
                         .unwrap_or_else(|| "unknown panic".to_owned());
                     tracing::error!(step = %step_id, error = %what, "Step panicked.");
                     self.stats[idx.index()].documents_error += 1;
-                    return Err(Halt::Error(RunError { step: step_id, document: None, message: format!("the step failed unexpectedly (panic: {what})") }));
+                    return Err(Halt::Error(RunError {
+                        step: step_id,
+                        document: None,
+                        message: format!("the step failed unexpectedly (panic: {what})"),
+                    }));
                 }
             };
             let mut fails = routed.fails;
@@ -245,7 +264,9 @@ impl<'p> Exec<'p> {
             for (_, docs) in &routed.outputs {
                 self.stats[idx.index()].documents_out += docs.len() as u64;
             }
-            if routed.outputs.is_empty() && matches!(self.plan.graph[idx].kind, StepKind::Stop { .. } | StepKind::Connector { next: None, .. }) {
+            if routed.outputs.is_empty()
+                && matches!(self.plan.graph[idx].kind, StepKind::Stop { .. } | StepKind::Connector { next: None, .. })
+            {
                 // Documents end their path here.
             }
             for (next, docs) in routed.outputs {
@@ -353,7 +374,11 @@ impl<'p> Exec<'p> {
         }
         let step = self.plan.graph[idx].id.clone();
         let halt = |message: String| Halt::Error(RunError { step: step.clone(), document: None, message });
-        let spec = self.plan.connections.get(&call.connection).ok_or_else(|| halt(format!("unknown connection '{}'", call.connection)))?;
+        let spec = self
+            .plan
+            .connections
+            .get(&call.connection)
+            .ok_or_else(|| halt(format!("unknown connection '{}'", call.connection)))?;
         let factory = self
             .registry
             .get(spec.type_name())
@@ -363,7 +388,13 @@ impl<'p> Exec<'p> {
         Ok(c)
     }
 
-    async fn connector_step(&mut self, idx: NodeIndex, call: &ConnectorCall, batch: Vec<Document>, first: u64) -> Result<(Vec<Document>, Vec<DocFail>), Halt> {
+    async fn connector_step(
+        &mut self,
+        idx: NodeIndex,
+        call: &ConnectorCall,
+        batch: Vec<Document>,
+        first: u64,
+    ) -> Result<(Vec<Document>, Vec<DocFail>), Halt> {
         let connector = self.connector_for(idx, call).await?;
         let step = self.plan.graph[idx].id.clone();
         let op = OperationRef {
@@ -426,7 +457,11 @@ impl<'p> Exec<'p> {
         if !invalid.is_empty() && !call.error_response {
             let (number, _, details) = &invalid[0];
             let fields: Vec<String> = details.iter().map(|d| format!("{}: {}", d.field, d.reason)).collect();
-            let more = if invalid.len() > 1 { format!(" ({} invalid documents in all)", invalid.len()) } else { String::new() };
+            let more = if invalid.len() > 1 {
+                format!(" ({} invalid documents in all)", invalid.len())
+            } else {
+                String::new()
+            };
             return Err(Halt::Error(RunError {
                 step,
                 document: Some(*number),
@@ -434,7 +469,12 @@ impl<'p> Exec<'p> {
             }));
         }
         for (_, input, details) in invalid {
-            let err = ApiError { kind: crate::connector::ErrorKind::Validation, status: None, message: "the document is not valid input for this action".to_owned(), details };
+            let err = ApiError {
+                kind: crate::connector::ErrorKind::Validation,
+                status: None,
+                message: "the document is not valid input for this action".to_owned(),
+                details,
+            };
             out_docs.push(self.error_document(&op, &call.connection, &input.document, &err));
         }
         if !valid.is_empty() {
@@ -484,7 +524,13 @@ impl<'p> Exec<'p> {
         Ok((out_docs, fails))
     }
 
-    fn error_document(&mut self, op: &OperationRef<'_>, connection: &str, input: &Document, err: &ApiError) -> Document {
+    fn error_document(
+        &mut self,
+        op: &OperationRef<'_>,
+        connection: &str,
+        input: &Document,
+        err: &ApiError,
+    ) -> Document {
         self.warned = true;
         self.error_documents += 1;
         let input_json = input.json().unwrap_or_else(|_| serde_json::Value::String(input.text().into_owned()));
@@ -566,7 +612,9 @@ impl<'p> Exec<'p> {
             }
             StepKind::Map { jq: code, next } => {
                 if !self.jq_cache.contains_key(code) {
-                    let f = jq::compile(code).map_err(|e| Halt::Error(RunError { step: plan.graph[idx].id.clone(), document: None, message: e }))?;
+                    let f = jq::compile(code).map_err(|e| {
+                        Halt::Error(RunError { step: plan.graph[idx].id.clone(), document: None, message: e })
+                    })?;
                     self.jq_cache.insert(code.clone(), f);
                 }
                 let mut out = Vec::with_capacity(n);
@@ -640,9 +688,11 @@ impl<'p> Exec<'p> {
                     let decided = outcome.and_then(|(l, r)| match compare(*op, &l, &r) {
                         Some(b) => Ok(b),
                         None => {
-                            let pattern = if *op == DecisionOp::Wildcard { wildcard_to_regex(&r) } else { format!("^(?:{r})$") };
+                            let pattern =
+                                if *op == DecisionOp::Wildcard { wildcard_to_regex(&r) } else { format!("^(?:{r})$") };
                             if !self.regex_cache.contains_key(&pattern) {
-                                let re = regex::Regex::new(&pattern).map_err(|e| format!("'right' is not a valid pattern: {e}"))?;
+                                let re = regex::Regex::new(&pattern)
+                                    .map_err(|e| format!("'right' is not a valid pattern: {e}"))?;
                                 self.regex_cache.insert(pattern.clone(), re);
                             }
                             Ok(self.regex_cache[&pattern].is_match(&l))
@@ -680,7 +730,11 @@ impl<'p> Exec<'p> {
                         }
                     };
                     if *stop_process {
-                        return Err(Halt::Error(RunError { step: plan.graph[idx].id.clone(), document: Some(first + i as u64), message }));
+                        return Err(Halt::Error(RunError {
+                            step: plan.graph[idx].id.clone(),
+                            document: Some(first + i as u64),
+                            message,
+                        }));
                     }
                     fails.push(self.fail(idx, first + i as u64, &doc, message));
                 }
@@ -714,7 +768,11 @@ impl<'p> Exec<'p> {
                                 }
                             };
                             if self.notifications.len() < MAX_NOTIFICATIONS {
-                                self.notifications.push(Notification { step: id.clone(), level: level_name.to_owned(), message });
+                                self.notifications.push(Notification {
+                                    step: id.clone(),
+                                    level: level_name.to_owned(),
+                                    message,
+                                });
                             }
                             out.push(doc);
                         }

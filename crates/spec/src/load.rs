@@ -139,7 +139,10 @@ fn to_json(value: serde_yaml::Value, pointer: &str) -> Result<serde_json::Value,
             } else {
                 let f = n.as_f64().unwrap_or(f64::NAN);
                 serde_json::Number::from_f64(f).map(serde_json::Value::Number).ok_or_else(|| {
-                    LoadError::Unsupported { message: format!("at '{pointer}': the number {n} is not finite"), location: None }
+                    LoadError::Unsupported {
+                        message: format!("at '{pointer}': the number {n} is not finite"),
+                        location: None,
+                    }
                 })?
             }
         }

@@ -249,8 +249,18 @@ impl StepSpec {
 }
 
 /// Every step type, as written in `type:`.
-pub const STEP_TYPES: &[&str] =
-    &["message", "map", "set_properties", "connector", "decision", "branch", "try_catch", "exception", "notify", "stop"];
+pub const STEP_TYPES: &[&str] = &[
+    "message",
+    "map",
+    "set_properties",
+    "connector",
+    "decision",
+    "branch",
+    "try_catch",
+    "exception",
+    "notify",
+    "stop",
+];
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

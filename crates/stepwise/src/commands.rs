@@ -21,7 +21,10 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
     let registry = registry();
     let files = expand(&args.files)?;
     if files.is_empty() {
-        anyhow::bail!("no process files found in {}", args.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        anyhow::bail!(
+            "no process files found in {}",
+            args.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     let mut invalid = 0;
     let mut stdout = std::io::stdout().lock();
@@ -113,21 +116,48 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         eprintln!("{name}: the process is invalid; nothing was run");
         return Ok(2);
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
     let run_id = uuid::Uuid::now_v7().to_string();
-    let base_dir = args.file.parent().map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() }).unwrap_or_else(|| PathBuf::from("."));
+    let base_dir = args
+        .file
+        .parent()
+        .map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() })
+        .unwrap_or_else(|| PathBuf::from("."));
+    let redactor = engine::Redactor::default();
+    let test_run = if args.test {
+        Some(crate::testmode::TestRun::start(&plan, &run_id, args.dump.clone(), redactor.clone())?)
+    } else {
+        None
+    };
     let report = runtime.block_on(async {
-        let env = engine::ConnectEnv { base_dir, ..engine::ConnectEnv::default() };
-        let options = engine::RunOptions { run_id: run_id.clone(), overrides: args.set.clone(), env, recorder: None };
-        engine::run(&plan, &registry, options).await
-    });
+        let sandbox = if args.sandbox { Some(crate::sandbox::Sandbox::start().await?) } else { None };
+        let env = engine::ConnectEnv {
+            base_dir,
+            sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default(),
+            redactor: redactor.clone(),
+            ..engine::ConnectEnv::default()
+        };
+        let recorder = test_run.as_ref().map(|t| t.recorder());
+        let options = engine::RunOptions { run_id: run_id.clone(), overrides: args.set.clone(), env, recorder };
+        let report = engine::run(&plan, &registry, options).await;
+        if let Some(s) = sandbox {
+            s.shutdown().await;
+        }
+        anyhow::Ok(report)
+    })?;
     let mut stdout = std::io::stdout().lock();
     if args.json {
         writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         write!(stdout, "{}", report.render())?;
     }
-    let _ = (args.test, args.dump, args.sandbox);
+    if let Some(t) = test_run {
+        let dir = t.finish(&report)?;
+        if !args.json {
+            writeln!(stdout, "test mode: dumps in {}, report {}", dir.display(), dir.join("report.html").display())?;
+        }
+    }
     Ok(match report.status {
         engine::RunStatus::Complete | engine::RunStatus::CompleteWarn => 0,
         _ => 1,

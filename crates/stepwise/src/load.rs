@@ -19,7 +19,11 @@ pub fn compile_file(path: &Path, registry: &Registry) -> anyhow::Result<Compiled
     }
     if meta.len() > spec::load_limit() as u64 {
         // Do not even read a huge file into memory.
-        let d = compiler::Diagnostic::error(None, "", format!("the file is {} bytes; process files are limited to {} bytes", meta.len(), spec::load_limit()));
+        let d = compiler::Diagnostic::error(
+            None,
+            "",
+            format!("the file is {} bytes; process files are limited to {} bytes", meta.len(), spec::load_limit()),
+        );
         return Ok(Compiled { plan: None, diagnostics: vec![d] });
     }
     let bytes = std::fs::read(path).with_context(|| format!("cannot read '{}'", path.display()))?;

@@ -3,6 +3,8 @@
 
 mod commands;
 mod load;
+mod sandbox;
+mod testmode;
 
 use std::process::ExitCode;
 
@@ -38,7 +40,8 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
     let code = match cli.command {
         Command::Validate(args) => commands::validate(args),
