@@ -19,6 +19,8 @@ struct Ctx<'a> {
     diags: &'a mut Vec<Diagnostic>,
     edges: Vec<(NodeIndex, NodeIndex, Edge)>,
     used_connections: Vec<String>,
+    /// jq programs to check together at the end: (step, pointer, message prefix, code).
+    jq_programs: Vec<(String, String, String, String)>,
 }
 
 fn step_pointer(id: &str) -> String {
@@ -87,9 +89,7 @@ impl Ctx<'_> {
             sources.push(("json", ParamSource::Json(ptr.clone())));
         }
         if let Some(code) = &p.jq {
-            if let Err(e) = jq::compile(code) {
-                self.err(step, format!("{pointer}/jq"), format!("{name}: {e}"));
-            }
+            self.jq_programs.push((step.to_owned(), format!("{pointer}/jq"), format!("{name}: "), code.clone()));
             sources.push(("jq", ParamSource::Jq(code.clone())));
         }
         if let Some(n) = &p.document_property {
@@ -408,7 +408,16 @@ pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Di
             names.push(id.as_str());
         }
     }
-    let mut ctx = Ctx { ids, names, spec: &spec, catalog, diags, edges: Vec::new(), used_connections: Vec::new() };
+    let mut ctx = Ctx {
+        ids,
+        names,
+        spec: &spec,
+        catalog,
+        diags,
+        edges: Vec::new(),
+        used_connections: Vec::new(),
+        jq_programs: Vec::new(),
+    };
 
     let start_kind = match &spec.start {
         StartSpec::NoData { next } => StepKind::StartNoData { next: ctx.target("start", "next", next, Edge::Next) },
@@ -442,9 +451,7 @@ pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Di
                 }
             }
             StepSpec::Map { jq: code, next } => {
-                if let Err(e) = jq::compile(code) {
-                    ctx.err(id, format!("{base}/jq"), e);
-                }
+                ctx.jq_programs.push((id.clone(), format!("{base}/jq"), String::new(), code.clone()));
                 StepKind::Map { jq: code.clone(), next: ctx.target(id, "next", next, Edge::Next) }
             }
             StepSpec::SetProperties { document, process, next } => {
@@ -534,6 +541,15 @@ pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Di
             }
         };
         steps.push(Step { id: id.clone(), kind });
+    }
+
+    let programs: Vec<&str> = ctx.jq_programs.iter().map(|(_, _, _, code)| code.as_str()).collect();
+    let checked = jq::check_all(&programs);
+    let programs = std::mem::take(&mut ctx.jq_programs);
+    for ((step, pointer, prefix, _), result) in programs.into_iter().zip(checked) {
+        if let Err(e) = result {
+            ctx.err(&step, pointer, format!("{prefix}{e}"));
+        }
     }
 
     for name in spec.connections.keys() {

@@ -46,6 +46,38 @@ fn describe_load_error(code: &str, e: &jaq_core::load::Error<&str>) -> Vec<Strin
     }
 }
 
+/// Parses a program without compiling it (cheap): syntax errors only.
+fn parse_only(code: &str) -> Result<(), String> {
+    let loader = Loader::new(core::iter::empty());
+    let arena = Arena::default();
+    loader.load(&arena, File { code, path: () }).map(drop).map_err(|errs| {
+        let described: Vec<String> = errs.iter().flat_map(|(_, e)| describe_load_error(code, e)).collect();
+        format!("jq program does not parse: {}", described.join("; "))
+    })
+}
+
+/// Checks many programs at once: each is parsed on its own, then all that parse are compiled
+/// together as definitions of one module, so jq's standard library is compiled once rather than
+/// once per program. Only when that fails is each compiled alone, to say which one is wrong.
+pub fn check_all(programs: &[&str]) -> Vec<Result<(), String>> {
+    let mut results: Vec<Result<(), String>> = programs.iter().map(|p| parse_only(p)).collect();
+    let parsed: Vec<usize> = (0..programs.len()).filter(|&i| results[i].is_ok()).collect();
+    if parsed.is_empty() {
+        return results;
+    }
+    let mut module = String::new();
+    for &i in &parsed {
+        module.push_str(&format!("def __stepwise_{i}: {};\n", programs[i]));
+    }
+    module.push('.');
+    if compile(&module).is_err() {
+        for &i in &parsed {
+            results[i] = compile(programs[i]).map(drop);
+        }
+    }
+    results
+}
+
 /// Runs a compiled program on one JSON value; each output is one value.
 pub fn run(filter: &JqFilter, input: serde_json::Value) -> Result<Vec<serde_json::Value>, String> {
     let inputs = RcIter::new(core::iter::empty());
@@ -73,6 +105,9 @@ mod tests {
         assert_eq!(run(&f, serde_json::json!([1, 2])).unwrap().len(), 2);
         assert!(compile("{a: ").is_err());
         assert!(compile("nosuchfn(1)").is_err());
+        let checked = check_all(&["{a: .x}", "{a: ", "nosuchfn(2)", ". as $x | $x", "import \"x\" as y; ."]);
+        assert!(checked[0].is_ok() && checked[3].is_ok(), "{checked:?}");
+        assert!(checked[1].is_err() && checked[2].is_err(), "{checked:?}");
         let f = compile("error(\"boom\")").unwrap();
         assert!(run(&f, serde_json::json!(1)).is_err());
     }

@@ -84,3 +84,85 @@ fn test_data() {
     }
     assert!(n > 20, "only {n} test files");
 }
+
+/// The fields serde accepts for a JSON object, read from serde's own "unknown field" message.
+fn serde_fields(mut probe: serde_json::Value, de: fn(serde_json::Value) -> Result<(), String>) -> Vec<String> {
+    probe.as_object_mut().unwrap().insert("__probe__".to_owned(), serde_json::Value::from(1));
+    let err = de(probe).expect_err("the probe key is refused");
+    let list = err.split("expected one of ").nth(1).or_else(|| err.split("expected ").nth(1)).unwrap_or("");
+    let mut fields: Vec<String> = list
+        .split(", ")
+        .flat_map(|s| s.split(" or "))
+        .map(|s| s.trim().trim_matches('`').to_owned())
+        .filter(|s| !s.is_empty() && !s.starts_with("there are no fields"))
+        .collect();
+    fields.sort();
+    fields
+}
+
+fn schema_fields(def: &str) -> Vec<String> {
+    let schema: serde_json::Value = serde_json::from_str(crate::schema::PROCESS_SCHEMA).unwrap();
+    let node = if def.is_empty() { &schema } else { &schema["$defs"][def] };
+    let mut fields: Vec<String> = node["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{def}"))
+        .keys()
+        .filter(|k| *k != "type")
+        .cloned()
+        .collect();
+    fields.sort();
+    fields
+}
+
+/// The JSON Schema in `schemas/` and the Rust spec types accept the same keys, object by object.
+#[test]
+fn schema_matches_rust_types() {
+    use serde_json::json;
+    fn step(v: serde_json::Value) -> Result<(), String> {
+        serde_json::from_value::<spec::StepSpec>(v).map(drop).map_err(|e| e.to_string())
+    }
+    fn start(v: serde_json::Value) -> Result<(), String> {
+        serde_json::from_value::<spec::StartSpec>(v).map(drop).map_err(|e| e.to_string())
+    }
+    fn conn(v: serde_json::Value) -> Result<(), String> {
+        serde_json::from_value::<spec::ConnectionSpec>(v).map(drop).map_err(|e| e.to_string())
+    }
+    fn param(v: serde_json::Value) -> Result<(), String> {
+        serde_json::from_value::<spec::ParamSpec>(v).map(drop).map_err(|e| e.to_string())
+    }
+    fn schedule(v: serde_json::Value) -> Result<(), String> {
+        serde_json::from_value::<spec::ScheduleSpec>(v).map(drop).map_err(|e| e.to_string())
+    }
+    fn process(v: serde_json::Value) -> Result<(), String> {
+        serde_json::from_value::<spec::ProcessSpec>(v).map(drop).map_err(|e| e.to_string())
+    }
+    for ty in spec::STEP_TYPES {
+        let mut rust = serde_fields(json!({"type": ty}), step);
+        if *ty == "stop" {
+            // `next` is accepted by serde only to give a precise error; the schema forbids it.
+            rust.retain(|f| f != "next");
+        }
+        assert_eq!(rust, schema_fields(&format!("step_{ty}")), "step type {ty}");
+    }
+    assert_eq!(serde_fields(json!({"type": "no_data"}), start), schema_fields("start_no_data"));
+    assert_eq!(serde_fields(json!({"type": "connector"}), start), schema_fields("start_connector"));
+    for ty in ["knowbe4", "boomi_platform", "disk"] {
+        assert_eq!(
+            serde_fields(json!({"type": ty}), conn),
+            schema_fields(&format!("connection_{ty}")),
+            "connection {ty}"
+        );
+    }
+    assert_eq!(serde_fields(json!({}), param), schema_fields("param"));
+    assert_eq!(serde_fields(json!({}), schedule), schema_fields("schedule"));
+    assert_eq!(serde_fields(json!({}), process), schema_fields(""));
+    // Every step type the schema knows is a Rust step type.
+    let schema: serde_json::Value = serde_json::from_str(crate::schema::PROCESS_SCHEMA).unwrap();
+    let types: Vec<&str> = schema["$defs"]["step"]["properties"]["type"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(types, spec::STEP_TYPES);
+}

@@ -1,17 +1,22 @@
 //! The built-in `disk` connector: `get` reads files into documents, `send` writes documents out.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use compiler::{ConnectionSpec, DiskFormat, Operation};
+use serde::de::IgnoredAny;
 
 use crate::connector::{
     ApiError, ConnectEnv, Connector, ConnectorError, ConnectorFactory, ErrorKind, FieldError, Input, OperationRef,
     Output,
 };
-use crate::document::Document;
+use crate::document::{Document, Properties};
+
+/// A UTF-8 byte order mark, which editors on Windows put at the start of text files.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Makes disk connectors.
 #[derive(Debug)]
@@ -60,12 +65,16 @@ fn io_error(message: String) -> ApiError {
 
 impl Disk {
     fn files(&self, pattern: &str) -> Result<Vec<PathBuf>, ApiError> {
-        if pattern.contains("..") || Path::new(pattern).is_absolute() {
+        let escapes = Path::new(pattern).components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+        if escapes {
             return Err(io_error(format!("pattern '{pattern}' must stay inside the connection's directory")));
         }
-        let full = self.directory.join(pattern);
-        let full = full.to_string_lossy();
-        let mut files: Vec<PathBuf> = glob::glob(&full)
+        if !self.directory.is_dir() {
+            return Err(io_error(format!("directory '{}' does not exist", self.directory.display())));
+        }
+        let full = format!("{}/{pattern}", glob::Pattern::escape(&self.directory.to_string_lossy()));
+        let options = glob::MatchOptions { require_literal_leading_dot: true, ..glob::MatchOptions::new() };
+        let mut files: Vec<PathBuf> = glob::glob_with(&full, options)
             .map_err(|e| io_error(format!("bad pattern '{pattern}': {e}")))?
             .filter_map(Result::ok)
             .filter(|p| p.is_file())
@@ -74,84 +83,160 @@ impl Disk {
         Ok(files)
     }
 
+    /// Reads one file into documents, each carrying the property `file_name`.
     fn read(&self, path: &Path, format: DiskFormat, out: &mut Output) -> Result<(), ApiError> {
-        let bytes = std::fs::read(path).map_err(|e| io_error(format!("cannot read '{}': {e}", path.display())))?;
         let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-        let mk = |data: Vec<u8>| Document::new(data).with_property("file_name", file_name.clone());
+        let cannot_read = |e: std::io::Error| io_error(format!("cannot read '{}': {e}", path.display()));
+        // One property map for every document of the file.
+        let properties: Properties = [("file_name".to_owned(), file_name.clone())].into_iter().collect();
+        let mk = |data: Vec<u8>| {
+            let mut d = Document::new(data);
+            d.properties = properties.clone();
+            d
+        };
         match format {
-            DiskFormat::Raw => out.ok(0, mk(bytes)),
+            DiskFormat::Raw => out.ok(0, mk(std::fs::read(path).map_err(cannot_read)?)),
             DiskFormat::Json => {
-                serde_json::from_slice::<serde_json::Value>(&bytes)
+                let mut bytes = std::fs::read(path).map_err(cannot_read)?;
+                if bytes.starts_with(BOM) {
+                    bytes.drain(..BOM.len());
+                }
+                serde_json::from_slice::<IgnoredAny>(&bytes)
                     .map_err(|e| io_error(format!("'{file_name}' is not JSON: {e}")))?;
                 out.ok(0, mk(bytes));
             }
             DiskFormat::Jsonl => {
-                for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-                    let line = line.strip_suffix(b"\r").unwrap_or(line);
-                    if line.iter().all(u8::is_ascii_whitespace) {
+                let mut reader = BufReader::with_capacity(256 * 1024, File::open(path).map_err(cannot_read)?);
+                let mut line = Vec::new();
+                let mut number = 0usize;
+                loop {
+                    line.clear();
+                    if reader.read_until(b'\n', &mut line).map_err(cannot_read)? == 0 {
+                        break;
+                    }
+                    number += 1;
+                    let mut text = line.as_slice();
+                    if number == 1 {
+                        text = text.strip_prefix(BOM).unwrap_or(text);
+                    }
+                    let text = text.trim_ascii_end();
+                    if text.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(line) {
-                        return Err(io_error(format!("'{file_name}' line {}: not JSON: {e}", i + 1)));
+                    if let Err(e) = serde_json::from_slice::<IgnoredAny>(text) {
+                        return Err(io_error(format!("'{file_name}' line {number}: not JSON: {e}")));
                     }
-                    out.ok(0, mk(line.to_vec()));
+                    out.ok(0, mk(text.to_vec()));
                 }
             }
             DiskFormat::Csv => {
-                let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes.as_slice());
-                let headers = reader
+                let file = File::open(path).map_err(cannot_read)?;
+                let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(BufReader::new(file));
+                let headers: Vec<String> = reader
                     .headers()
                     .map_err(|e| io_error(format!("'{file_name}': cannot read the CSV header row: {e}")))?
-                    .clone();
-                for (i, record) in reader.records().enumerate() {
-                    let record = record.map_err(|e| io_error(format!("'{file_name}' row {}: {e}", i + 2)))?;
-                    let mut obj = serde_json::Map::new();
-                    for (h, v) in headers.iter().zip(record.iter()) {
-                        obj.insert(h.trim().to_owned(), serde_json::Value::String(v.to_owned()));
+                    .iter()
+                    .map(|h| h.trim_start_matches('\u{feff}').trim().to_owned())
+                    .collect();
+                let mut record = csv::StringRecord::new();
+                let mut row = 1usize;
+                loop {
+                    row += 1;
+                    let more = reader
+                        .read_record(&mut record)
+                        .map_err(|e| io_error(format!("'{file_name}' row {row}: {e}")))?;
+                    if !more {
+                        break;
                     }
-                    let data = serde_json::to_vec(&obj).unwrap_or_default();
-                    out.ok(0, mk(data));
+                    let mut obj = serde_json::Map::with_capacity(headers.len());
+                    for (h, v) in headers.iter().zip(record.iter()) {
+                        obj.insert(h.clone(), serde_json::Value::String(v.to_owned()));
+                    }
+                    out.ok(0, mk(serde_json::to_vec(&obj).unwrap_or_default()));
                 }
             }
         }
         Ok(())
     }
 
-    fn write(&self, input: &Input) -> Result<Document, ApiError> {
-        let name = match &input.file_name {
+    /// The file name a `send` input is written to: its `file_name` parameters, or a fresh name.
+    fn name_for(&self, input: &Input) -> String {
+        match &input.file_name {
             Some(n) => n.clone(),
             None => format!("{}-{:06}.dat", self.run_id, self.counter.fetch_add(1, Ordering::Relaxed) + 1),
-        };
-        if name.is_empty() || name.contains('/') || name.contains('\\') || name == "." || name == ".." {
-            return Err(ApiError {
-                kind: ErrorKind::Validation,
-                status: None,
-                message: format!("file name '{name}' must be a plain file name"),
-                details: vec![FieldError { field: "file_name".to_owned(), reason: "invalid".to_owned() }],
-            });
         }
+    }
+
+    fn write(&self, input: &Input, name: String) -> Result<Document, ApiError> {
+        check_name(&name).map_err(|details| ApiError {
+            kind: ErrorKind::Validation,
+            status: None,
+            message: format!("file name '{name}' must be a plain file name"),
+            details,
+        })?;
         std::fs::create_dir_all(&self.directory)
             .map_err(|e| io_error(format!("cannot create '{}': {e}", self.directory.display())))?;
         let path = self.directory.join(&name);
+        // `create_new`: an existing file is never overwritten.
         let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
-                io_error(format!("'{}' already exists; it was not overwritten", path.display()))
+                exists(&path)
             } else {
                 io_error(format!("cannot create '{}': {e}", path.display()))
             }
         })?;
-        file.write_all(&input.document.data)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| io_error(format!("cannot write '{}': {e}", path.display())))?;
+        if let Err(e) = file.write_all(&input.document.data).and_then(|()| file.sync_all()) {
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(io_error(format!("cannot write '{}': {e}", path.display())));
+        }
         let mut doc = input.document.clone();
         doc.properties.insert("file_name".to_owned(), name);
         Ok(doc)
     }
 }
 
+fn exists(path: &Path) -> ApiError {
+    ApiError {
+        kind: ErrorKind::Api,
+        status: None,
+        message: format!("'{}' already exists; it was not overwritten", path.display()),
+        details: vec![FieldError { field: "file_name".to_owned(), reason: "already exists".to_owned() }],
+    }
+}
+
+/// A file name must name a file directly inside the connection's directory.
+fn check_name(name: &str) -> Result<(), Vec<FieldError>> {
+    let bad = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\\', '\0'])
+        || name.chars().any(char::is_control);
+    if bad {
+        return Err(vec![FieldError {
+            field: "file_name".to_owned(),
+            reason: format!("'{name}' is not a plain file name"),
+        }]);
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl Connector for Disk {
-    fn validate(&self, _op: &OperationRef<'_>, _input: &Input) -> Result<(), Vec<FieldError>> {
+    /// `send`: a file name given by the step must be a plain name and must not exist yet, so that
+    /// with `error_response: false` nothing at all is written when one document would fail.
+    fn validate(&self, op: &OperationRef<'_>, input: &Input) -> Result<(), Vec<FieldError>> {
+        if op.action != "send" {
+            return Ok(());
+        }
+        let Some(name) = &input.file_name else { return Ok(()) };
+        check_name(name)?;
+        if self.directory.join(name).exists() {
+            return Err(vec![FieldError {
+                field: "file_name".to_owned(),
+                reason: format!("'{name}' already exists in '{}'", self.directory.display()),
+            }]);
+        }
         Ok(())
     }
 
@@ -189,7 +274,7 @@ impl Connector for Disk {
             }
             "send" => {
                 for (i, input) in inputs.iter().enumerate() {
-                    match self.write(input) {
+                    match self.write(input, self.name_for(input)) {
                         Ok(doc) => out.ok(i, doc),
                         Err(e) => {
                             if out.fail(i, e) {

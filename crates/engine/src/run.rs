@@ -4,21 +4,26 @@
 //! on; then each outgoing path runs to completion in order (branch paths as listed, decision
 //! `true` before `false`, try before catch). A step reached by two paths runs once per arriving
 //! batch; a step that receives no documents is skipped.
+//!
+//! Steps rewrite their batch in place where they can (one document in, at most one out), and
+//! documents share their property maps until written, so a large batch costs little more than
+//! its data.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use compiler::jq::{self, JqFilter};
+use compiler::jq::JqFilter;
 use compiler::{CatchErrors, ConnectorCall, DecisionOp, NotifyLevel, Plan, StepKind};
 use futures::FutureExt;
 use indexmap::IndexMap;
 use petgraph::graph::NodeIndex;
 
-use crate::connector::{ApiError, ConnectEnv, Connector, Input, OperationRef, Output, Registry};
-use crate::document::Document;
-use crate::params::{DocView, ParamEnv, eval, eval_all};
+use crate::connector::{ApiError, ConnectEnv, Connector, ErrorKind, Input, OperationRef, Output, Registry};
+use crate::document::{Document, Lineage, Properties};
+use crate::params::{DocView, ParamEnv, eval, eval_all_into, eval_concat, parse_val, run_jq};
 use crate::report::{Notification, RunError, RunReport, RunStatus, StepStats};
 
 /// Receives what test mode records. Implementations write as they go (nothing is held).
@@ -44,15 +49,32 @@ struct DocFail {
     step: String,
     number: u64,
     message: String,
-    lineage: Vec<u64>,
+    lineage: Lineage,
 }
 
-/// Why a run stops early.
+/// Why a run stops early. Each carries the document failures that had already escaped the
+/// paths run before, so that none is lost.
 enum Halt {
     /// A process error: the run ends with ERROR.
-    Error(RunError),
-    /// A `stop` with `continue: false`: the run ends successfully.
-    Stop,
+    Error(RunError, Vec<DocFail>),
+    /// A `stop` with `continue: false`: the run ends without running anything more.
+    Stop(Vec<DocFail>),
+}
+
+impl Halt {
+    /// Puts failures that happened before this halt in front of the ones it carries.
+    fn after(mut self, mut earlier: Vec<DocFail>) -> Halt {
+        let fails = match &mut self {
+            Halt::Error(_, f) | Halt::Stop(f) => f,
+        };
+        earlier.append(fails);
+        *fails = earlier;
+        self
+    }
+
+    fn error(step: &str, document: Option<u64>, message: String) -> Halt {
+        Halt::Error(RunError { step: step.to_owned(), document, message }, Vec::new())
+    }
 }
 
 struct Exec<'p> {
@@ -71,9 +93,13 @@ struct Exec<'p> {
     next_tag: u64,
     documents_out: u64,
     error_documents: u64,
+    /// Reused buffers for parameter values and rendered text.
+    values: Vec<String>,
+    scratch: String,
 }
 
 const MAX_NOTIFICATIONS: usize = 10_000;
+const MAX_CACHED_REGEXES: usize = 256;
 
 /// Runs a plan once. Never panics: a panic inside a step becomes that step's failure.
 pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunReport {
@@ -111,31 +137,31 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
         next_tag: 1,
         documents_out: 0,
         error_documents: 0,
+        values: Vec::new(),
+        scratch: String::new(),
     };
     tracing::info!(run_id = %options.run_id, process = %plan.name, "Run started.");
     let start_doc = vec![Document::default()];
     let outcome = exec.exec(plan.start, start_doc).await;
-    let mut errors = Vec::new();
-    let (status, error) = match outcome {
-        Ok(fails) if fails.is_empty() => {
-            (if exec.warned { RunStatus::CompleteWarn } else { RunStatus::Complete }, None)
-        }
-        Ok(fails) => {
-            for f in fails {
-                errors.push(RunError {
-                    step: f.step,
-                    document: Some(f.number),
-                    message: exec.env.redactor.redact(&f.message),
-                });
-            }
-            (RunStatus::Error, errors.first().cloned())
-        }
-        Err(Halt::Stop) => (if exec.warned { RunStatus::CompleteWarn } else { RunStatus::Complete }, None),
-        Err(Halt::Error(mut e)) => {
+    let redact = |f: DocFail, exec: &Exec<'_>| RunError {
+        step: f.step,
+        document: Some(f.number),
+        message: exec.env.redactor.redact(&f.message),
+    };
+    let (fails, halt_error) = match outcome {
+        Ok(fails) | Err(Halt::Stop(fails)) => (fails, None),
+        Err(Halt::Error(e, fails)) => (fails, Some(e)),
+    };
+    let mut errors: Vec<RunError> = fails.into_iter().map(|f| redact(f, &exec)).collect();
+    let (status, error) = match halt_error {
+        Some(mut e) => {
             e.message = exec.env.redactor.redact(&e.message);
             errors.push(e.clone());
             (RunStatus::Error, Some(e))
         }
+        None if !errors.is_empty() => (RunStatus::Error, errors.first().cloned()),
+        None if exec.warned => (RunStatus::CompleteWarn, None),
+        None => (RunStatus::Complete, None),
     };
     let ended = chrono::Utc::now();
     let mut steps = std::mem::take(&mut exec.stats);
@@ -176,23 +202,86 @@ impl Routed {
     }
 }
 
+/// Rewrites a batch in place: documents are taken out in order, and what replaces them (none,
+/// one or several each) is written back behind the reading position; replacements that do not
+/// fit there wait in `spill`, so order is kept.
+struct InPlace {
+    batch: Vec<Document>,
+    read: usize,
+    write: usize,
+    spill: Vec<Document>,
+}
+
+impl InPlace {
+    fn new(batch: Vec<Document>) -> InPlace {
+        InPlace { batch, read: 0, write: 0, spill: Vec::new() }
+    }
+
+    /// The next document and its 0-based index in the batch.
+    fn next(&mut self) -> Option<(usize, Document)> {
+        let i = self.read;
+        let doc = std::mem::take(self.batch.get_mut(i)?);
+        self.read += 1;
+        Some((i, doc))
+    }
+
+    fn push(&mut self, doc: Document) {
+        if self.spill.is_empty() && self.write < self.read {
+            self.batch[self.write] = doc;
+            self.write += 1;
+        } else {
+            self.spill.push(doc);
+        }
+    }
+
+    fn finish(mut self) -> Vec<Document> {
+        self.batch.truncate(self.write);
+        self.batch.append(&mut self.spill);
+        self.batch
+    }
+}
+
+/// Replaces a document's data, reusing its buffer unless that would keep much unused memory.
+fn set_data(doc: &mut Document, bytes: &[u8]) {
+    if doc.data.capacity() >= bytes.len() && doc.data.capacity() <= 2 * bytes.len() + 64 {
+        doc.data.clear();
+        doc.data.extend_from_slice(bytes);
+    } else {
+        doc.data = bytes.to_vec();
+    }
+}
+
 fn wildcard_to_regex(pattern: &str) -> String {
     let mut re = String::from("^(?s:");
     for c in pattern.chars() {
         match c {
             '*' => re.push_str(".*"),
             '?' => re.push('.'),
-            c => re.push_str(&regex::escape(&c.to_string())),
+            c => {
+                let mut buf = [0u8; 4];
+                re.push_str(&regex::escape(c.encode_utf8(&mut buf)));
+            }
         }
     }
     re.push_str(")$");
     re
 }
 
+/// A decision operand as a number: decimal notation only (no `inf`, `NaN` or hex), finite.
+fn as_number(text: &str) -> Option<f64> {
+    let t = text.trim();
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E')) {
+        return None;
+    }
+    t.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// `eq` and `ne` compare text exactly; the orderings compare numerically when both sides are
+/// numbers and as text (by Unicode code point) otherwise.
 fn compare(op: DecisionOp, left: &str, right: &str) -> Option<bool> {
     use std::cmp::Ordering;
-    let ord = || match (left.trim().parse::<f64>(), right.trim().parse::<f64>()) {
-        (Ok(a), Ok(b)) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    let ord = || match (as_number(left), as_number(right)) {
+        (Some(a), Some(b)) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
         _ => left.cmp(right),
     };
     Some(match op {
@@ -204,6 +293,14 @@ fn compare(op: DecisionOp, left: &str, right: &str) -> Option<bool> {
         DecisionOp::Le => ord() != Ordering::Greater,
         DecisionOp::Regex | DecisionOp::Wildcard => return None,
     })
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 impl<'p> Exec<'p> {
@@ -221,6 +318,13 @@ impl<'p> Exec<'p> {
         }
     }
 
+    fn panicked(&mut self, idx: NodeIndex, what: String) -> Halt {
+        let step = self.plan.graph[idx].id.clone();
+        tracing::error!(step = %step, error = %what, "Step panicked.");
+        self.stats[idx.index()].documents_error += 1;
+        Halt::error(&step, None, format!("the step failed unexpectedly (panic: {what})"))
+    }
+
     /// Runs `idx` on `batch`, then every path below it; returns the documents that failed and
     /// were not caught on the way.
     fn exec(
@@ -231,50 +335,44 @@ impl<'p> Exec<'p> {
         Box::pin(async move {
             let kind = &self.plan.graph[idx].kind;
             if let StepKind::TryCatch { try_path, catch, retries, catch_errors } = kind {
-                let first = self.enter(idx, &batch);
-                let n = batch.len() as u64;
-                self.stats[idx.index()].documents_out += n;
-                let _ = first;
+                let entered = std::panic::catch_unwind(AssertUnwindSafe(|| self.enter(idx, &batch)));
+                if let Err(panic) = entered {
+                    return Err(self.panicked(idx, panic_text(&*panic)));
+                }
+                self.stats[idx.index()].documents_out += batch.len() as u64;
                 return self.try_catch(idx, *try_path, *catch, *retries, *catch_errors, batch).await;
             }
-            let first = self.enter(idx, &batch);
             let clock = Instant::now();
-            let step_id = self.plan.graph[idx].id.clone();
-            let result = AssertUnwindSafe(self.step(idx, batch, first)).catch_unwind().await;
+            let result = AssertUnwindSafe(async {
+                let first = self.enter(idx, &batch);
+                self.step(idx, batch, first).await
+            })
+            .catch_unwind()
+            .await;
             self.micros[idx.index()] += clock.elapsed().as_micros();
             let routed = match result {
-                Ok(r) => r?,
-                Err(panic) => {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_owned())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".to_owned());
-                    tracing::error!(step = %step_id, error = %what, "Step panicked.");
-                    self.stats[idx.index()].documents_error += 1;
-                    return Err(Halt::Error(RunError {
-                        step: step_id,
-                        document: None,
-                        message: format!("the step failed unexpectedly (panic: {what})"),
-                    }));
+                Ok(Ok(r)) => r,
+                Ok(Err(halt)) => {
+                    if matches!(&halt, Halt::Error(e, _) if e.step == self.plan.graph[idx].id) {
+                        self.stats[idx.index()].documents_error += 1;
+                    }
+                    return Err(halt);
                 }
+                Err(panic) => return Err(self.panicked(idx, panic_text(&*panic))),
             };
             let mut fails = routed.fails;
             self.stats[idx.index()].documents_error += fails.len() as u64;
             for (_, docs) in &routed.outputs {
                 self.stats[idx.index()].documents_out += docs.len() as u64;
             }
-            if routed.outputs.is_empty()
-                && matches!(self.plan.graph[idx].kind, StepKind::Stop { .. } | StepKind::Connector { next: None, .. })
-            {
-                // Documents end their path here.
-            }
             for (next, docs) in routed.outputs {
                 if docs.is_empty() {
                     continue;
                 }
-                let mut below = self.exec(next, docs).await?;
-                fails.append(&mut below);
+                match self.exec(next, docs).await {
+                    Ok(mut below) => fails.append(&mut below),
+                    Err(halt) => return Err(halt.after(fails)),
+                }
             }
             Ok(fails)
         })
@@ -309,6 +407,24 @@ impl<'p> Exec<'p> {
         let mut passed_up = Vec::new();
         let mut pending: Vec<usize> = (0..batch.len()).collect();
         let mut messages: HashMap<usize, String> = HashMap::new();
+        // Sorts failures: ours (a document of this batch failed on the try path) or not.
+        let classify = |fails: Vec<DocFail>,
+                        failed: &mut Vec<usize>,
+                        messages: &mut HashMap<usize, String>,
+                        passed_up: &mut Vec<DocFail>| {
+            for f in fails {
+                match f.lineage.marks().iter().rev().find(|l| *l >> 32 == tag) {
+                    Some(l) => {
+                        let i = (l & 0xffff_ffff) as usize;
+                        if !messages.contains_key(&i) {
+                            failed.push(i);
+                            messages.insert(i, format!("step '{}': {}", f.step, f.message));
+                        }
+                    }
+                    None => passed_up.push(f),
+                }
+            }
+        };
         for attempt in 0..=retries {
             if attempt > 0 {
                 tracing::info!(step = %self.plan.graph[idx].id, attempt, documents = pending.len(), "Retrying the try path.");
@@ -324,27 +440,18 @@ impl<'p> Exec<'p> {
             let mut failed = Vec::new();
             messages.clear();
             match self.exec(try_path, docs).await {
-                Ok(fails) => {
-                    for f in fails {
-                        match f.lineage.iter().rev().find(|l| *l >> 32 == tag) {
-                            Some(l) => {
-                                let i = (l & 0xffff_ffff) as usize;
-                                if !messages.contains_key(&i) {
-                                    failed.push(i);
-                                    messages.insert(i, format!("step '{}': {}", f.step, f.message));
-                                }
-                            }
-                            None => passed_up.push(f),
+                Ok(fails) => classify(fails, &mut failed, &mut messages, &mut passed_up),
+                Err(Halt::Error(e, fails)) if catch_errors == CatchErrors::All => {
+                    classify(fails, &mut failed, &mut messages, &mut passed_up);
+                    let message = format!("step '{}': {}", e.step, e.message);
+                    for &i in &pending {
+                        if !messages.contains_key(&i) {
+                            failed.push(i);
+                            messages.insert(i, message.clone());
                         }
                     }
                 }
-                Err(Halt::Error(e)) if catch_errors == CatchErrors::All => {
-                    for &i in &pending {
-                        failed.push(i);
-                        messages.insert(i, format!("step '{}': {}", e.step, e.message));
-                    }
-                }
-                Err(h) => return Err(h),
+                Err(halt) => return Err(halt.after(passed_up)),
             }
             failed.sort_unstable();
             pending = failed;
@@ -362,8 +469,11 @@ impl<'p> Exec<'p> {
                     d
                 })
                 .collect();
-            let mut below = self.exec(catch, docs).await?;
-            passed_up.append(&mut below);
+            drop(batch);
+            match self.exec(catch, docs).await {
+                Ok(mut below) => passed_up.append(&mut below),
+                Err(halt) => return Err(halt.after(passed_up)),
+            }
         }
         Ok(passed_up)
     }
@@ -373,7 +483,7 @@ impl<'p> Exec<'p> {
             return Ok(c.clone());
         }
         let step = self.plan.graph[idx].id.clone();
-        let halt = |message: String| Halt::Error(RunError { step: step.clone(), document: None, message });
+        let halt = |message: String| Halt::error(&step, None, message);
         let spec = self
             .plan
             .connections
@@ -412,36 +522,31 @@ impl<'p> Exec<'p> {
         let mut inputs: Vec<(u64, Input)> = Vec::with_capacity(n);
         for (i, doc) in batch.into_iter().enumerate() {
             let number = first + i as u64;
-            let view = DocView::new(&doc);
-            let mut env = self.param_env(n);
-            let mut parameters = IndexMap::new();
-            let mut failed = None;
-            for (name, p) in &call.parameters {
-                match eval(p, &view, &mut env) {
-                    Ok(v) => {
-                        parameters.insert(name.clone(), v);
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            let file_name = if failed.is_none() && !call.file_name.is_empty() {
-                match eval_all(&call.file_name, &view, &mut env) {
-                    Ok(parts) => Some(parts.concat()),
-                    Err(e) => {
-                        failed = Some(e);
-                        None
+            let evaluated = {
+                let view = DocView::new(&doc);
+                let mut env = self.param_env(n);
+                let mut parameters = IndexMap::new();
+                let mut failed = None;
+                for (name, p) in &call.parameters {
+                    match eval(p, &view, &mut env) {
+                        Ok(v) => {
+                            parameters.insert(name.clone(), v);
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
                     }
                 }
-            } else {
-                None
+                match failed {
+                    Some(e) => Err(e),
+                    None if call.file_name.is_empty() => Ok((parameters, None)),
+                    None => eval_concat(&call.file_name, &view, &mut env).map(|f| (parameters, Some(f))),
+                }
             };
-            drop(view);
-            match failed {
-                Some(e) => fails.push(self.fail(idx, number, &doc, e)),
-                None => inputs.push((number, Input { document: doc, parameters, file_name })),
+            match evaluated {
+                Err(e) => fails.push(self.fail(idx, number, &doc, e)),
+                Ok((parameters, file_name)) => inputs.push((number, Input { document: doc, parameters, file_name })),
             }
         }
         // Validation of the whole batch before any request.
@@ -462,62 +567,77 @@ impl<'p> Exec<'p> {
             } else {
                 String::new()
             };
-            return Err(Halt::Error(RunError {
-                step,
-                document: Some(*number),
-                message: format!("invalid document: {}{more}; no request was made", fields.join("; ")),
-            }));
+            return Err(Halt::error(
+                &step,
+                Some(*number),
+                format!("invalid document: {}{more}; no request was made", fields.join("; ")),
+            ));
         }
         for (_, input, details) in invalid {
             let err = ApiError {
-                kind: crate::connector::ErrorKind::Validation,
+                kind: ErrorKind::Validation,
                 status: None,
                 message: "the document is not valid input for this action".to_owned(),
                 details,
             };
             out_docs.push(self.error_document(&op, &call.connection, &input.document, &err));
         }
-        if !valid.is_empty() {
-            let numbers: Vec<u64> = valid.iter().map(|(n, _)| *n).collect();
-            let inputs: Vec<Input> = valid.into_iter().map(|(_, i)| i).collect();
-            let mut out = Output::new(!call.error_response);
-            connector
-                .execute(&op, &inputs, &mut out)
-                .await
-                .map_err(|e| Halt::Error(RunError { step: step.clone(), document: None, message: e.to_string() }))?;
-            if let Some(rec) = &self.recorder {
-                for (_, ex) in &out.exchanges {
-                    let text = self.env.redactor.redact(&ex.to_string());
-                    let ex = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-                    rec.exchange(&step, &ex);
-                }
+        if valid.is_empty() {
+            return Ok((out_docs, fails));
+        }
+        let numbers: Vec<u64> = valid.iter().map(|(n, _)| *n).collect();
+        let inputs: Vec<Input> = valid.into_iter().map(|(_, i)| i).collect();
+        let mut out = Output::new(!call.error_response);
+        connector.execute(&op, &inputs, &mut out).await.map_err(|e| Halt::error(&step, None, e.to_string()))?;
+        if let Some(rec) = &self.recorder {
+            for (_, ex) in &out.exchanges {
+                let text = self.env.redactor.redact(&ex.to_string());
+                let ex = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+                rec.exchange(&step, &ex);
             }
-            for (i, result) in out.results {
-                let input = inputs.get(i).map(|x| &x.document);
-                match result {
-                    Ok(mut doc) => {
-                        if let Some(input) = input {
-                            let mut props = input.properties.clone();
-                            props.append(&mut doc.properties);
-                            doc.properties = props;
-                            doc.lineage = input.lineage.clone();
+        }
+        // Results in order. They are taken from the back of a reversed list that shrinks as it
+        // goes, so a large result set is never held twice.
+        let mut results = std::mem::take(&mut out.results);
+        results.reverse();
+        out_docs.reserve(results.len());
+        let empty = Document::default();
+        // Documents answering one input usually share one property map: merge it once.
+        let mut merged: Option<(usize, Properties, Properties)> = None;
+        while let Some((i, result)) = results.pop() {
+            if results.capacity() > 4096 && results.len() < results.capacity() / 4 {
+                results.shrink_to_fit();
+            }
+            let input = inputs.get(i).map(|x| &x.document);
+            match result {
+                Ok(mut doc) => {
+                    let props = match &merged {
+                        Some((at, from, to)) if *at == i && from.same_as(&doc.properties) => to.clone(),
+                        _ => {
+                            let mut props = input.map(|d| d.properties.clone()).unwrap_or_default();
+                            props.extend(doc.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+                            props.insert("application_status_code".to_owned(), String::new());
+                            props.insert("application_status_message".to_owned(), String::new());
+                            merged = Some((i, doc.properties.clone(), props.clone()));
+                            props
                         }
-                        doc.properties.insert("application_status_code".to_owned(), String::new());
-                        doc.properties.insert("application_status_message".to_owned(), String::new());
-                        out_docs.push(doc);
+                    };
+                    doc.properties = props;
+                    if let Some(input) = input {
+                        doc.lineage = input.lineage.clone();
                     }
-                    Err(err) => {
-                        if !call.error_response {
-                            let status = err.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
-                            return Err(Halt::Error(RunError {
-                                step,
-                                document: numbers.get(i).copied(),
-                                message: format!("{} error{status}: {}", err.kind.as_str(), err.message),
-                            }));
-                        }
-                        let empty = Document::default();
-                        out_docs.push(self.error_document(&op, &call.connection, input.unwrap_or(&empty), &err));
+                    out_docs.push(doc);
+                }
+                Err(err) => {
+                    if !call.error_response {
+                        let status = err.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+                        return Err(Halt::error(
+                            &step,
+                            numbers.get(i).copied(),
+                            format!("{} error{status}: {}", err.kind.as_str(), err.message),
+                        ));
                     }
+                    out_docs.push(self.error_document(&op, &call.connection, input.unwrap_or(&empty), &err));
                 }
             }
         }
@@ -555,11 +675,24 @@ impl<'p> Exec<'p> {
         doc
     }
 
+    /// Evaluates `params` for `doc` into `self.values`.
+    fn eval_values(&mut self, params: &[compiler::Param], doc: &Document, n: usize) -> Result<(), String> {
+        let mut values = std::mem::take(&mut self.values);
+        let result = {
+            let view = DocView::new(doc);
+            let mut env = self.param_env(n);
+            eval_all_into(params, &view, &mut env, &mut values)
+        };
+        self.values = values;
+        result
+    }
+
     /// One step's own work on a batch.
     async fn step(&mut self, idx: NodeIndex, batch: Vec<Document>, first: u64) -> Result<Routed, Halt> {
         let plan = self.plan;
         let kind = &plan.graph[idx].kind;
         let n = batch.len();
+        let number = |i: usize| first + i as u64;
         match kind {
             StepKind::StartNoData { next } => Ok(Routed::to(Some(*next), batch, Vec::new())),
             StepKind::StartConnector { call, next } => {
@@ -574,78 +707,91 @@ impl<'p> Exec<'p> {
                 }
                 Ok(Routed::to(*next, docs, fails))
             }
-            StepKind::Message { template, params, combine, next } => {
-                let mut out = Vec::with_capacity(if *combine { 1 } else { n });
+            StepKind::Message { template, params, combine: true, next } => {
                 let mut fails = Vec::new();
                 let mut combined = String::new();
-                let mut combined_props = None;
+                let mut head: Option<Document> = None;
                 for (i, doc) in batch.into_iter().enumerate() {
-                    let view = DocView::new(&doc);
-                    let mut env = self.param_env(n);
-                    match eval_all(params, &view, &mut env) {
-                        Ok(values) => {
-                            drop(view);
-                            if *combine {
-                                if combined_props.is_none() {
-                                    combined_props = Some(doc);
-                                } else {
-                                    combined.push('\n');
-                                }
-                                template.render_into(&values, &mut combined);
+                    match self.eval_values(params, &doc, n) {
+                        Ok(()) => {
+                            if head.is_some() {
+                                combined.push('\n');
                             } else {
-                                let mut d = doc;
-                                d.data = template.render(&values).into_bytes();
-                                out.push(d);
+                                head = Some(doc);
                             }
+                            template.render_into(&self.values, &mut combined);
                         }
-                        Err(e) => {
-                            drop(view);
-                            fails.push(self.fail(idx, first + i as u64, &doc, e));
-                        }
+                        Err(e) => fails.push(self.fail(idx, number(i), &doc, e)),
                     }
                 }
-                if let Some(mut d) = combined_props {
-                    d.data = combined.into_bytes();
-                    out.push(d);
-                }
+                let out = head
+                    .map(|mut d| {
+                        d.data = combined.into_bytes();
+                        vec![d]
+                    })
+                    .unwrap_or_default();
                 Ok(Routed::to(Some(*next), out, fails))
+            }
+            StepKind::Message { template, params, combine: false, next } => {
+                let mut fails = Vec::new();
+                let mut docs = InPlace::new(batch);
+                let mut text = std::mem::take(&mut self.scratch);
+                while let Some((i, mut doc)) = docs.next() {
+                    match self.eval_values(params, &doc, n) {
+                        Ok(()) => {
+                            text.clear();
+                            template.render_into(&self.values, &mut text);
+                            set_data(&mut doc, text.as_bytes());
+                            docs.push(doc);
+                        }
+                        Err(e) => fails.push(self.fail(idx, number(i), &doc, e)),
+                    }
+                }
+                self.scratch = text;
+                Ok(Routed::to(Some(*next), docs.finish(), fails))
             }
             StepKind::Map { jq: code, next } => {
                 if !self.jq_cache.contains_key(code) {
-                    let f = jq::compile(code).map_err(|e| {
-                        Halt::Error(RunError { step: plan.graph[idx].id.clone(), document: None, message: e })
-                    })?;
+                    let f = compiler::jq::compile(code).map_err(|e| Halt::error(&plan.graph[idx].id, None, e))?;
                     self.jq_cache.insert(code.clone(), f);
                 }
-                let mut out = Vec::with_capacity(n);
                 let mut fails = Vec::new();
-                for (i, doc) in batch.into_iter().enumerate() {
+                let mut docs = InPlace::new(batch);
+                let mut text = std::mem::take(&mut self.scratch);
+                while let Some((i, mut doc)) = docs.next() {
                     let filter = &self.jq_cache[code];
-                    let result = doc.json().and_then(|v| jq::run(filter, v));
-                    match result {
+                    match parse_val(&doc.data).and_then(|v| run_jq(filter, v, |_| true)) {
                         Ok(values) => {
-                            for v in values {
-                                out.push(doc.derive(serde_json::to_vec(&v).unwrap_or_default()));
+                            let last = values.len().saturating_sub(1);
+                            for (k, v) in values.into_iter().enumerate() {
+                                text.clear();
+                                let _ = write!(text, "{v}");
+                                if k == last {
+                                    set_data(&mut doc, text.as_bytes());
+                                    docs.push(std::mem::take(&mut doc));
+                                } else {
+                                    docs.push(doc.derive(text.as_bytes().to_vec()));
+                                }
                             }
                         }
-                        Err(e) => fails.push(self.fail(idx, first + i as u64, &doc, e)),
+                        Err(e) => fails.push(self.fail(idx, number(i), &doc, e)),
                     }
                 }
-                Ok(Routed::to(Some(*next), out, fails))
+                self.scratch = text;
+                Ok(Routed::to(Some(*next), docs.finish(), fails))
             }
             StepKind::SetProperties { document, process, next } => {
-                let mut out = Vec::with_capacity(n);
                 let mut fails = Vec::new();
-                for (i, mut doc) in batch.into_iter().enumerate() {
-                    let mut error = None;
-                    let mut doc_sets = Vec::new();
-                    let mut proc_sets = Vec::new();
-                    {
-                        let view = DocView::new(&doc);
+                let mut docs = InPlace::new(batch);
+                while let Some((i, mut doc)) = docs.next() {
+                    // In order, each value seeing the ones set before it; all or nothing.
+                    let evaluated = {
+                        let mut view = DocView::new(&doc);
                         let mut env = self.param_env(n);
+                        let mut error = None;
                         for (name, ps) in document {
-                            match eval_all(ps, &view, &mut env) {
-                                Ok(v) => doc_sets.push((name.clone(), v.concat())),
+                            match eval_concat(ps, &view, &mut env) {
+                                Ok(v) => view.document_sets.push((name.clone(), v)),
                                 Err(e) => {
                                     error = Some(format!("document property '{name}': {e}"));
                                     break;
@@ -654,8 +800,8 @@ impl<'p> Exec<'p> {
                         }
                         if error.is_none() {
                             for (name, ps) in process {
-                                match eval_all(ps, &view, &mut env) {
-                                    Ok(v) => proc_sets.push((name.clone(), v.concat())),
+                                match eval_concat(ps, &view, &mut env) {
+                                    Ok(v) => view.process_sets.push((name.clone(), v)),
                                     Err(e) => {
                                         error = Some(format!("process property '{name}': {e}"));
                                         break;
@@ -663,23 +809,29 @@ impl<'p> Exec<'p> {
                                 }
                             }
                         }
-                    }
-                    match error {
-                        Some(e) => fails.push(self.fail(idx, first + i as u64, &doc, e)),
-                        None => {
+                        match error {
+                            Some(e) => Err(e),
+                            None => {
+                                Ok((std::mem::take(&mut view.document_sets), std::mem::take(&mut view.process_sets)))
+                            }
+                        }
+                    };
+                    match evaluated {
+                        Ok((doc_sets, proc_sets)) => {
                             doc.properties.extend(doc_sets);
                             self.process_props.extend(proc_sets);
-                            out.push(doc);
+                            docs.push(doc);
                         }
+                        Err(e) => fails.push(self.fail(idx, number(i), &doc, e)),
                     }
                 }
-                Ok(Routed::to(Some(*next), out, fails))
+                Ok(Routed::to(Some(*next), docs.finish(), fails))
             }
             StepKind::Decision { left, op, right, if_true, if_false } => {
-                let mut yes = Vec::new();
+                let mut yes = InPlace::new(batch);
                 let mut no = Vec::new();
                 let mut fails = Vec::new();
-                for (i, doc) in batch.into_iter().enumerate() {
+                while let Some((i, doc)) = yes.next() {
                     let outcome = {
                         let view = DocView::new(&doc);
                         let mut env = self.param_env(n);
@@ -687,33 +839,22 @@ impl<'p> Exec<'p> {
                     };
                     let decided = outcome.and_then(|(l, r)| match compare(*op, &l, &r) {
                         Some(b) => Ok(b),
-                        None => {
-                            let pattern =
-                                if *op == DecisionOp::Wildcard { wildcard_to_regex(&r) } else { format!("^(?:{r})$") };
-                            if !self.regex_cache.contains_key(&pattern) {
-                                let re = regex::Regex::new(&pattern)
-                                    .map_err(|e| format!("'right' is not a valid pattern: {e}"))?;
-                                self.regex_cache.insert(pattern.clone(), re);
-                            }
-                            Ok(self.regex_cache[&pattern].is_match(&l))
-                        }
+                        None => self.pattern_matches(*op, &l, &r),
                     });
                     match decided {
                         Ok(true) => yes.push(doc),
                         Ok(false) => no.push(doc),
-                        Err(e) => fails.push(self.fail(idx, first + i as u64, &doc, e)),
+                        Err(e) => fails.push(self.fail(idx, number(i), &doc, e)),
                     }
                 }
-                Ok(Routed { outputs: vec![(*if_true, yes), (*if_false, no)], fails })
+                Ok(Routed { outputs: vec![(*if_true, yes.finish()), (*if_false, no)], fails })
             }
             StepKind::Branch { paths } => {
                 let mut outputs = Vec::with_capacity(paths.len());
+                let mut batch = Some(batch);
                 for (i, p) in paths.iter().enumerate() {
-                    if i + 1 == paths.len() {
-                        outputs.push((*p, batch));
-                        break;
-                    }
-                    outputs.push((*p, batch.clone()));
+                    let docs = if i + 1 == paths.len() { batch.take() } else { batch.clone() };
+                    outputs.push((*p, docs.unwrap_or_default()));
                 }
                 Ok(Routed { outputs, fails: Vec::new() })
             }
@@ -721,38 +862,25 @@ impl<'p> Exec<'p> {
             StepKind::Exception { template, params, stop_process } => {
                 let mut fails = Vec::new();
                 for (i, doc) in batch.into_iter().enumerate() {
-                    let message = {
-                        let view = DocView::new(&doc);
-                        let mut env = self.param_env(n);
-                        match eval_all(params, &view, &mut env) {
-                            Ok(values) => template.render(&values),
-                            Err(e) => e,
-                        }
+                    let message = match self.eval_values(params, &doc, n) {
+                        Ok(()) => template.render(&self.values),
+                        Err(e) => e,
                     };
                     if *stop_process {
-                        return Err(Halt::Error(RunError {
-                            step: plan.graph[idx].id.clone(),
-                            document: Some(first + i as u64),
-                            message,
-                        }));
+                        return Err(Halt::error(&plan.graph[idx].id, Some(number(i)), message));
                     }
-                    fails.push(self.fail(idx, first + i as u64, &doc, message));
+                    fails.push(self.fail(idx, number(i), &doc, message));
                 }
                 Ok(Routed { outputs: Vec::new(), fails })
             }
             StepKind::Notify { template, params, level, next } => {
                 let mut fails = Vec::new();
-                let mut out = Vec::with_capacity(n);
-                let id = plan.graph[idx].id.clone();
-                for (i, doc) in batch.into_iter().enumerate() {
-                    let rendered = {
-                        let view = DocView::new(&doc);
-                        let mut env = self.param_env(n);
-                        eval_all(params, &view, &mut env).map(|v| template.render(&v))
-                    };
-                    match rendered {
-                        Ok(message) => {
-                            let message = self.env.redactor.redact(&message);
+                let mut docs = InPlace::new(batch);
+                let id = &plan.graph[idx].id;
+                while let Some((i, doc)) = docs.next() {
+                    match self.eval_values(params, &doc, n) {
+                        Ok(()) => {
+                            let message = self.env.redactor.redact(&template.render(&self.values));
                             let level_name = match level {
                                 NotifyLevel::Info => {
                                     tracing::info!(step = %id, "{message}");
@@ -774,17 +902,76 @@ impl<'p> Exec<'p> {
                                     message,
                                 });
                             }
-                            out.push(doc);
+                            docs.push(doc);
                         }
-                        Err(e) => fails.push(self.fail(idx, first + i as u64, &doc, e)),
+                        Err(e) => fails.push(self.fail(idx, number(i), &doc, e)),
                     }
                 }
-                Ok(Routed::to(Some(*next), out, fails))
+                Ok(Routed::to(Some(*next), docs.finish(), fails))
             }
             StepKind::Stop { keep_going } => {
                 self.documents_out += n as u64;
-                if *keep_going { Ok(Routed { outputs: Vec::new(), fails: Vec::new() }) } else { Err(Halt::Stop) }
+                self.stats[idx.index()].documents_out += n as u64;
+                drop(batch);
+                if *keep_going {
+                    Ok(Routed { outputs: Vec::new(), fails: Vec::new() })
+                } else {
+                    Err(Halt::Stop(Vec::new()))
+                }
             }
         }
+    }
+
+    /// `regex` (the whole of `left` must match, as Java's `String.matches`) and `wildcard` (`*`
+    /// any text, `?` one character, the whole of `left`).
+    fn pattern_matches(&mut self, op: DecisionOp, left: &str, right: &str) -> Result<bool, String> {
+        let pattern = if op == DecisionOp::Wildcard {
+            wildcard_to_regex(right)
+        } else {
+            // Checked alone first, so that `a)|(b` cannot escape the anchors.
+            regex::Regex::new(right).map_err(|e| format!("'right' is not a valid regular expression: {e}"))?;
+            format!("^(?:{right})$")
+        };
+        if !self.regex_cache.contains_key(&pattern) {
+            let re = regex::Regex::new(&pattern).map_err(|e| format!("'right' is not a valid pattern: {e}"))?;
+            if self.regex_cache.len() >= MAX_CACHED_REGEXES {
+                self.regex_cache.clear();
+            }
+            self.regex_cache.insert(pattern.clone(), re);
+        }
+        Ok(self.regex_cache.get(&pattern).is_some_and(|re| re.is_match(left)))
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn compares_numbers_numerically_and_text_by_code_point() {
+        assert_eq!(compare(DecisionOp::Gt, "10", "9"), Some(true));
+        assert_eq!(compare(DecisionOp::Gt, "10", "9a"), Some(false));
+        assert_eq!(compare(DecisionOp::Lt, " 2.5 ", "1e1"), Some(true));
+        assert_eq!(compare(DecisionOp::Ge, "1.0", "1"), Some(true));
+        assert_eq!(compare(DecisionOp::Eq, "1.0", "1"), Some(false));
+        assert_eq!(compare(DecisionOp::Gt, "NaN", "5"), Some(true));
+        assert_eq!(compare(DecisionOp::Gt, "inf", "5"), Some(true));
+        assert_eq!(compare(DecisionOp::Le, "b", "a"), Some(false));
+        assert_eq!(compare(DecisionOp::Regex, "b", "a"), None);
+    }
+
+    #[test]
+    fn in_place_rewrites_keep_order() {
+        let batch: Vec<Document> = (0..4).map(|i| Document::new(vec![i])).collect();
+        let mut docs = InPlace::new(batch);
+        while let Some((i, doc)) = docs.next() {
+            // 0 -> none, 1 -> three, 2 -> one, 3 -> two.
+            let copies = [0, 3, 1, 2][i];
+            for k in 0..copies {
+                docs.push(doc.derive(vec![i as u8 * 10 + k]));
+            }
+        }
+        let data: Vec<u8> = docs.finish().into_iter().map(|d| d.data[0]).collect();
+        assert_eq!(data, vec![10, 11, 12, 20, 30, 31]);
     }
 }

@@ -93,6 +93,12 @@ pub struct RunArgs {
     /// Where test mode writes (default .stepwise/test-runs/<run-id>/).
     #[arg(long, requires = "test")]
     dump: Option<PathBuf>,
+    /// Test mode: record at most the first N documents (and N connector calls) of each step.
+    #[arg(long, value_name = "N", requires = "test")]
+    dump_max_documents_per_step: Option<u64>,
+    /// Test mode: stop recording once N bytes are written (suffixes K, M, G: powers of 1024).
+    #[arg(long, value_name = "N", requires = "test", value_parser = crate::testmode::parse_bytes)]
+    dump_max_bytes: Option<u64>,
     /// Point every simulated connection at an in-process simulator (no credentials needed).
     #[arg(long)]
     sandbox: bool,
@@ -126,7 +132,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         .unwrap_or_else(|| PathBuf::from("."));
     let redactor = engine::Redactor::default();
     let test_run = if args.test {
-        Some(crate::testmode::TestRun::start(&plan, &run_id, args.dump.clone(), redactor.clone())?)
+        let limits = engine::dump::DumpLimits {
+            max_documents_per_step: args.dump_max_documents_per_step,
+            max_bytes: args.dump_max_bytes,
+        };
+        Some(crate::testmode::TestRun::start(&plan, &run_id, args.dump.clone(), redactor.clone(), limits)?)
     } else {
         None
     };
@@ -153,10 +163,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         write!(stdout, "{}", report.render())?;
     }
     if let Some(t) = test_run {
-        let dir = t.finish(&report)?;
-        if !args.json {
-            writeln!(stdout, "test mode: dumps in {}, report {}", dir.display(), dir.join("report.html").display())?;
-        }
+        let summary = t.finish(&report)?;
+        crate::testmode::print(&summary, args.json, &mut stdout)?;
     }
     Ok(match report.status {
         engine::RunStatus::Complete | engine::RunStatus::CompleteWarn => 0,
