@@ -1,0 +1,452 @@
+//! The HTTP server: routes, the request gate (stats, bearer auth, rate limits, latency, faults),
+//! the GraphQL endpoint, the inspection endpoints, and a listener whose connections a fault can
+//! drop without an answer.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+use async_graphql::{EmptySubscription, Schema};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::{IncomingStream, Listener};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{SimConfig, TokenKind};
+use crate::error::SimError;
+use crate::faults::{Fault, FaultPicker};
+use crate::inspect::inspect;
+use crate::limits::Limiter;
+use crate::model::Db;
+use crate::mutation::{Mutation, RequestFlags};
+use crate::query::Query;
+use crate::stats::{Stats, bump};
+use crate::{rest, seed};
+
+pub(crate) type SimSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// State shared by every request and every resolver.
+pub(crate) struct Shared {
+    pub config: SimConfig,
+    pub db: Mutex<Db>,
+    pub stats: Stats,
+    pub limiter: Limiter,
+    pub faults: FaultPicker,
+    tokens: HashMap<String, TokenKind>,
+    request_ids: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    pub fn lock_db(&self) -> std::sync::MutexGuard<'_, Db> {
+        self.db.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stats_json(&self) -> Value {
+        let db = self.lock_db();
+        self.stats.to_json(&db)
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub shared: Arc<Shared>,
+    schema: SimSchema,
+}
+
+/// A running simulator. Dropping it stops the server too; [`SimHandle::shutdown`] also waits.
+pub struct SimHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT`; GraphQL is at `base_url() + "/graphql"`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The same JSON as `GET /__sim/stats`.
+    pub fn stats(&self) -> Value {
+        self.shared.stats_json()
+    }
+
+    /// Stops accepting requests and waits (up to 5 s) for the server to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let Some(mut task) = self.task.take() else { return };
+        if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Binds, seeds the data, and spawns the server on the current tokio runtime; returns at once.
+pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
+    config.validate().map_err(SimError::Config)?;
+    let addr = SocketAddr::new(config.bind, config.port);
+    let listener = TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
+    let local = listener.local_addr().map_err(SimError::Serve)?;
+    let db = seed::build(&config);
+    let shared = Arc::new(Shared {
+        tokens: config.tokens.iter().cloned().collect(),
+        limiter: Limiter::new(config.rate_per_second, config.rate_per_minute, config.rate_per_day),
+        faults: FaultPicker::new(config.seed, config.fault_rate),
+        stats: Stats::default(),
+        request_ids: std::sync::atomic::AtomicU64::new(1),
+        db: Mutex::new(db),
+        config,
+    });
+    let schema = Schema::build(Query, Mutation, EmptySubscription).data(Arc::clone(&shared)).finish();
+    let app = router(AppState { shared: Arc::clone(&shared), schema });
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let server = axum::serve(KillableListener(listener), app.into_make_service_with_connect_info::<Conn>())
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            });
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "knowbe4-sim server stopped");
+        }
+    });
+    tracing::debug!(addr = %local, "knowbe4-sim started");
+    Ok(SimHandle { addr: local, shared, shutdown: Some(tx), task: Some(task) })
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/graphql", post(graphql))
+        .route("/v1/account", get(rest::account))
+        .route("/v1/users", get(rest::users))
+        .route("/v1/users/{id}", get(rest::user))
+        .route("/v1/groups", get(rest::groups))
+        .route("/v1/groups/{id}", get(rest::group))
+        .route("/v1/groups/{id}/members", get(rest::members))
+        .route("/__sim/stats", get(sim_stats))
+        .route("/__sim/reset-limits", post(sim_reset_limits))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response_with_state(state.clone(), add_request_id))
+        .with_state(state)
+}
+
+/// Every answer carries an `X-Request-Id`, as KnowBe4's do.
+async fn add_request_id(State(app): State<AppState>, mut resp: Response) -> Response {
+    let n = app.shared.request_ids.fetch_add(1, Ordering::Relaxed);
+    if let Ok(v) = HeaderValue::from_str(&format!("sim-{n:08}")) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// A JSON response with a status.
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes_response(status, bytes)
+}
+
+fn bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response {
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    resp
+}
+
+/// What a request may do after the gate.
+pub(crate) struct Admitted {
+    pub kind: TokenKind,
+    /// Truncate the body of the answer (malformed-body fault).
+    pub malformed: bool,
+}
+
+/// Counts the request, then checks token, limits, latency and faults, in that order.
+pub(crate) async fn gate(
+    shared: &Shared,
+    headers: &HeaderMap,
+    conn: &Conn,
+    ops: &[String],
+) -> Result<Admitted, Response> {
+    shared.stats.request(ops);
+    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        let (scheme, rest) = v.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+    });
+    let Some((token, kind)) = token.and_then(|t| shared.tokens.get_key_value(t)) else {
+        bump(&shared.stats.unauthorized);
+        let mut resp = json_response(StatusCode::UNAUTHORIZED, &json!({ "message": "Unauthorized" }));
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Err(resp);
+    };
+    if let Err(throttled) = shared.limiter.check(token) {
+        bump(&shared.stats.throttled);
+        let mut resp = json_response(StatusCode::TOO_MANY_REQUESTS, &json!({ "message": "Too many requests" }));
+        let h = resp.headers_mut();
+        h.insert(header::RETRY_AFTER, HeaderValue::from(throttled.retry_after_secs));
+        h.insert("x-sim-rate-limit", HeaderValue::from_static(throttled.window.as_str()));
+        return Err(resp);
+    }
+    if shared.config.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(shared.config.latency_ms)).await;
+    }
+    let mut malformed = false;
+    if let Some(fault) = shared.faults.draw() {
+        shared.stats.fault(fault.as_str());
+        tracing::debug!(fault = fault.as_str(), "injecting fault");
+        match fault {
+            Fault::InternalError => {
+                return Err(json_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({ "message": "Internal server error" }),
+                ));
+            }
+            Fault::Unavailable => {
+                return Err(json_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &json!({ "message": "Service unavailable" }),
+                ));
+            }
+            Fault::Slow => tokio::time::sleep(Duration::from_millis(shared.config.slow_ms)).await,
+            Fault::Drop => {
+                conn.kill.store(true, Ordering::SeqCst);
+                return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+            }
+            Fault::Malformed => malformed = true,
+        }
+    }
+    Ok(Admitted { kind: *kind, malformed })
+}
+
+/// Cuts a body in half, so it is no longer valid JSON.
+pub(crate) fn truncate(resp: Response, bytes: Vec<u8>) -> Response {
+    let mut bytes = bytes;
+    bytes.truncate((bytes.len() / 2).max(1));
+    let (parts, _) = resp.into_parts();
+    let mut out = Response::from_parts(parts, Body::from(bytes));
+    out.headers_mut().remove(header::CONTENT_LENGTH);
+    out
+}
+
+/// Logs one API request: method, path, operations, status, time and peer (never the token).
+pub(crate) fn log_request(
+    method: &str,
+    path: &str,
+    ops: &[String],
+    status: StatusCode,
+    started: Instant,
+    peer: Option<SocketAddr>,
+) {
+    tracing::info!(
+        method,
+        path,
+        peer = ?peer,
+        operation = %ops.join(","),
+        status = status.as_u16(),
+        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "knowbe4-sim request"
+    );
+}
+
+fn gateway_timeout() -> Response {
+    let body = "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>";
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    resp
+}
+
+async fn graphql(
+    State(app): State<AppState>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let (request, ops, bulk) = match serde_json::from_slice::<async_graphql::Request>(&body) {
+        Ok(mut req) => {
+            let op_name = req.operation_name.clone();
+            let vars = req.variables.clone();
+            let found = req.parsed_query().ok().map(|doc| inspect(doc, op_name.as_deref(), &vars));
+            let (ops, bulk) = found.map(|f| (f.root_fields, f.largest_bulk)).unwrap_or_default();
+            (Ok(req), ops, bulk)
+        }
+        Err(e) => (Err(e), Vec::new(), 0),
+    };
+    let resp = match gate(&app.shared, &headers, &conn, &ops).await {
+        Err(resp) => resp,
+        Ok(admitted) => execute(&app, admitted, request, bulk).await,
+    };
+    log_request("POST", "/graphql", &ops, resp.status(), started, Some(conn.remote));
+    resp
+}
+
+async fn execute(
+    app: &AppState,
+    admitted: Admitted,
+    request: Result<async_graphql::Request, serde_json::Error>,
+    bulk: usize,
+) -> Response {
+    let req = match request {
+        Ok(req) => req,
+        Err(e) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({ "errors": [{ "message": format!("invalid GraphQL request body: {e}") }] }),
+            );
+        }
+    };
+    // The gateway times out on large bulk calls before the application answers; a read-only
+    // token's mutation is refused by the application first.
+    if admitted.kind == TokenKind::ReadWrite && bulk > app.shared.config.bulk_timeout_size {
+        bump(&app.shared.stats.gateway_timeouts);
+        return gateway_timeout();
+    }
+    let flags = Arc::new(RequestFlags::default());
+    let req = req.data(admitted.kind).data(Arc::clone(&flags));
+    let result = app.schema.execute(req).await;
+    if flags.gateway_timeout.load(Ordering::SeqCst) {
+        bump(&app.shared.stats.gateway_timeouts);
+        return gateway_timeout();
+    }
+    let bytes = serde_json::to_vec(&result).unwrap_or_default();
+    if admitted.malformed {
+        let resp = bytes_response(StatusCode::OK, Vec::new());
+        return truncate(resp, bytes);
+    }
+    bytes_response(StatusCode::OK, bytes)
+}
+
+async fn sim_stats(State(app): State<AppState>) -> Response {
+    json_response(StatusCode::OK, &app.shared.stats_json())
+}
+
+async fn sim_reset_limits(State(app): State<AppState>) -> Response {
+    app.shared.limiter.reset();
+    json_response(StatusCode::OK, &json!({ "reset": true }))
+}
+
+async fn not_found(
+    State(app): State<AppState>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
+    req: axum::extract::Request,
+) -> Response {
+    let started = Instant::now();
+    let ops = vec!["unmatched".to_string()];
+    app.shared.stats.request(&ops);
+    let resp = json_response(StatusCode::NOT_FOUND, &json!({ "message": "Not Found" }));
+    log_request(req.method().as_str(), req.uri().path(), &ops, resp.status(), started, Some(conn.remote));
+    resp
+}
+
+/// Per-connection info: the peer and the switch a "drop" fault flips.
+#[derive(Clone)]
+pub(crate) struct Conn {
+    pub remote: SocketAddr,
+    pub kill: Arc<AtomicBool>,
+}
+
+impl Connected<IncomingStream<'_, KillableListener>> for Conn {
+    fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
+        Conn { remote: *stream.remote_addr(), kill: Arc::clone(&stream.io().kill) }
+    }
+}
+
+/// A TCP listener whose connections fail all I/O once their kill switch is set, so the
+/// connection closes without an answer.
+pub(crate) struct KillableListener(TcpListener);
+
+pub(crate) struct KillableStream {
+    inner: TcpStream,
+    kill: Arc<AtomicBool>,
+}
+
+impl KillableStream {
+    fn killed(&self) -> bool {
+        self.kill.load(Ordering::SeqCst)
+    }
+}
+
+fn dropped() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, "connection dropped by fault injection")
+}
+
+impl AsyncRead for KillableStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.killed() {
+            return Poll::Ready(Err(dropped()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for KillableStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if self.killed() {
+            return Poll::Ready(Err(dropped()));
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        if self.killed() {
+            return Poll::Ready(Err(dropped()));
+        }
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl Listener for KillableListener {
+    type Io = KillableStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    return (KillableStream { inner: stream, kill: Arc::new(AtomicBool::new(false)) }, addr);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
