@@ -1,0 +1,5 @@
+//! Unit tests, one module per area.
+
+mod history;
+mod schedule;
+mod service;
