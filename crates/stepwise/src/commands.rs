@@ -102,6 +102,12 @@ pub struct RunArgs {
     /// Point every simulated connection at an in-process simulator (no credentials needed).
     #[arg(long)]
     sandbox: bool,
+    /// The run history database (or a directory for it).
+    #[arg(long, default_value = crate::scheduling::DEFAULT_STATE)]
+    state: PathBuf,
+    /// Do not record this run in the history.
+    #[arg(long)]
+    no_history: bool,
 }
 
 fn parse_set(s: &str) -> Result<(String, String), String> {
@@ -140,8 +146,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
+    let history = if args.no_history { None } else { crate::scheduling::open_history(&args.state) };
+    let trigger = if args.test { scheduler::Trigger::Test } else { scheduler::Trigger::Manual };
     let report = runtime.block_on(async {
         let sandbox = if args.sandbox { Some(crate::sandbox::Sandbox::start().await?) } else { None };
+        crate::scheduling::record_start(
+            history.as_ref(),
+            &scheduler::RunStart {
+                run_id: run_id.clone(),
+                process: plan.name.clone(),
+                trigger,
+                scheduled_for: None,
+                started_at: chrono::Utc::now(),
+            },
+        );
         let env = engine::ConnectEnv {
             base_dir,
             sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default(),
@@ -154,6 +172,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         if let Some(s) = sandbox {
             s.shutdown().await;
         }
+        crate::scheduling::record_end(history.as_ref(), &report);
         anyhow::Ok(report)
     })?;
     let mut stdout = std::io::stdout().lock();

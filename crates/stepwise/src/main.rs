@@ -4,6 +4,7 @@
 mod commands;
 mod load;
 mod sandbox;
+mod scheduling;
 mod testmode;
 
 use std::process::ExitCode;
@@ -29,6 +30,18 @@ enum Command {
     Graph(commands::GraphArgs),
     /// Run a process once and print a run summary.
     Run(commands::RunArgs),
+    /// Print the next fire times of a process's schedules (RFC 3339, one per line).
+    Schedule(scheduling::ScheduleArgs),
+    /// Run every process in a directory on its schedules until SIGTERM, recording history.
+    Serve(scheduling::ServeArgs),
+    /// List past runs, or show one run's per-step detail.
+    History(scheduling::HistoryArgs),
+    /// The KnowBe4 simulator (GraphQL at /graphql), for tests, demos and benchmarks.
+    #[command(name = "knowbe4-sim")]
+    KnowBe4Sim(knowbe4_sim::Args),
+    /// The Boomi Platform simulator (REST under /api/rest/v1/{accountId}/), for tests, demos and benchmarks.
+    #[command(name = "boomi-sim")]
+    BoomiSim(boomi_sim::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +60,17 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate(args),
         Command::Graph(args) => commands::graph(args),
         Command::Run(args) => commands::run(args),
+        Command::Schedule(args) => scheduling::schedule(args),
+        Command::Serve(args) => scheduling::serve(args),
+        Command::History(args) => scheduling::history(args),
+        Command::KnowBe4Sim(args) => tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(knowbe4_sim::serve_forever(args)).map_err(anyhow::Error::from))
+            .map(|()| 0),
+        Command::BoomiSim(args) => tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(boomi_sim::serve_forever(args)).map_err(anyhow::Error::from))
+            .map(|()| 0),
     };
     match code {
         Ok(code) => ExitCode::from(code),
