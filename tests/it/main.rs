@@ -3,4 +3,9 @@
 
 mod support;
 
+mod boomi;
 mod cli;
+mod engine;
+mod knowbe4;
+mod processes;
+mod testmode;

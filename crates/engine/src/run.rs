@@ -10,6 +10,7 @@
 //! its data.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use petgraph::graph::NodeIndex;
 
 use crate::connector::{ApiError, ConnectEnv, Connector, ErrorKind, Input, OperationRef, Output, Registry};
 use crate::document::{Document, Lineage, Properties};
-use crate::params::{DocView, ParamEnv, eval, eval_all_into, eval_concat, parse_val, run_jq};
+use crate::params::{DocView, FastJq, FastState, ParamEnv, eval, eval_all_into, eval_concat, parse_val, run_jq};
 use crate::report::{Notification, RunError, RunReport, RunStatus, StepStats};
 
 /// Receives what test mode records. Implementations write as they go (nothing is held).
@@ -87,6 +88,8 @@ struct Exec<'p> {
     micros: Vec<u128>,
     connectors: HashMap<String, Arc<dyn Connector>>,
     jq_cache: HashMap<String, JqFilter>,
+    /// Map programs that run without the jq interpreter (`None`: this one cannot).
+    fast_jq: HashMap<String, Option<FastJq>>,
     regex_cache: HashMap<String, regex::Regex>,
     warned: bool,
     notifications: Vec<Notification>,
@@ -131,6 +134,7 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
         micros: vec![0; plan.graph.node_count()],
         connectors: HashMap::new(),
         jq_cache: HashMap::new(),
+        fast_jq: HashMap::new(),
         regex_cache: HashMap::new(),
         warned: false,
         notifications: Vec::new(),
@@ -416,9 +420,9 @@ impl<'p> Exec<'p> {
                 match f.lineage.marks().iter().rev().find(|l| *l >> 32 == tag) {
                     Some(l) => {
                         let i = (l & 0xffff_ffff) as usize;
-                        if !messages.contains_key(&i) {
+                        if let Entry::Vacant(e) = messages.entry(i) {
                             failed.push(i);
-                            messages.insert(i, format!("step '{}': {}", f.step, f.message));
+                            e.insert(format!("step '{}': {}", f.step, f.message));
                         }
                     }
                     None => passed_up.push(f),
@@ -445,9 +449,9 @@ impl<'p> Exec<'p> {
                     classify(fails, &mut failed, &mut messages, &mut passed_up);
                     let message = format!("step '{}': {}", e.step, e.message);
                     for &i in &pending {
-                        if !messages.contains_key(&i) {
+                        if let Entry::Vacant(e) = messages.entry(i) {
                             failed.push(i);
-                            messages.insert(i, message.clone());
+                            e.insert(message.clone());
                         }
                     }
                 }
@@ -574,12 +578,9 @@ impl<'p> Exec<'p> {
             ));
         }
         for (_, input, details) in invalid {
-            let err = ApiError {
-                kind: ErrorKind::Validation,
-                status: None,
-                message: "the document is not valid input for this action".to_owned(),
-                details,
-            };
+            let fields: Vec<String> = details.iter().map(|d| format!("{}: {}", d.field, d.reason)).collect();
+            let message = format!("invalid input: {}", fields.join("; "));
+            let err = ApiError { kind: ErrorKind::Validation, status: None, message, details };
             out_docs.push(self.error_document(&op, &call.connection, &input.document, &err));
         }
         if valid.is_empty() {
@@ -605,7 +606,7 @@ impl<'p> Exec<'p> {
         // Documents answering one input usually share one property map: merge it once.
         let mut merged: Option<(usize, Properties, Properties)> = None;
         while let Some((i, result)) = results.pop() {
-            if results.capacity() > 4096 && results.len() < results.capacity() / 4 {
+            if results.capacity() - results.len() >= 65_536 {
                 results.shrink_to_fit();
             }
             let input = inputs.get(i).map(|x| &x.document);
@@ -754,12 +755,21 @@ impl<'p> Exec<'p> {
                 if !self.jq_cache.contains_key(code) {
                     let f = compiler::jq::compile(code).map_err(|e| Halt::error(&plan.graph[idx].id, None, e))?;
                     self.jq_cache.insert(code.clone(), f);
+                    self.fast_jq.insert(code.clone(), FastJq::parse(code));
                 }
                 let mut fails = Vec::new();
                 let mut docs = InPlace::new(batch);
                 let mut text = std::mem::take(&mut self.scratch);
+                let filter = &self.jq_cache[code];
+                let fast = self.fast_jq.get(code).and_then(Option::as_ref);
+                let mut state = FastState::default();
                 while let Some((i, mut doc)) = docs.next() {
-                    let filter = &self.jq_cache[code];
+                    text.clear();
+                    if fast.is_some_and(|f| f.run(&mut state, &doc.data, &mut text)) {
+                        set_data(&mut doc, text.as_bytes());
+                        docs.push(doc);
+                        continue;
+                    }
                     match parse_val(&doc.data).and_then(|v| run_jq(filter, v, |_| true)) {
                         Ok(values) => {
                             let last = values.len().saturating_sub(1);
