@@ -8,7 +8,10 @@ use engine::Registry;
 
 /// Every connector this binary knows.
 pub fn registry() -> Registry {
-    Registry::with_builtins()
+    let mut r = Registry::with_builtins();
+    r.register(std::sync::Arc::new(knowbe4::KnowBe4Factory));
+    r.register(std::sync::Arc::new(boomi_platform::BoomiPlatformFactory));
+    r
 }
 
 /// Reads and compiles one file. `Err` only when the file cannot be read at all.

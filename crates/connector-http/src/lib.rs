@@ -1,0 +1,34 @@
+//! Reusable HTTP pieces for Stepwise connectors (KnowBe4, Boomi Platform, ...).
+//!
+//! - [`client`]: one process-wide reqwest client (rustls) with connect and request timeouts.
+//! - [`pacer`]: a fair async pacer that keeps under several request windows at once (for
+//!   example 4 per second AND 50 per rolling minute), shared by every caller of one API key.
+//! - [`retry`]: exponential backoff with jitter, `Retry-After` parsing, and the classification
+//!   of failures into throttled / transient (maybe executed or not) / permanent.
+//! - [`call`]: [`call::Caller::send_json`], one JSON request through pacer and retries, with
+//!   the rule that a request that is not idempotent is never blindly re-sent after a failure
+//!   that may have been executed by the server.
+//! - [`url`]: the base URL rule (https, or plain http to loopback only).
+//! - [`schema`]: validation of a JSON document against an embedded JSON Schema, returning
+//!   `engine::FieldError`s.
+//!
+//! Nothing here ever logs a request header; bearer tokens are marked sensitive.
+
+pub mod call;
+pub mod client;
+mod error;
+pub mod pacer;
+pub mod retry;
+pub mod schema;
+pub mod url;
+
+pub use call::{Caller, JsonRequest, JsonResponse, Safety, SendError};
+pub use client::{ClientConfig, shared_client};
+pub use error::HttpError;
+pub use pacer::{Pacer, Permit, Window, shared_pacer};
+pub use retry::{Class, RetryPolicy, classify_error, classify_status, parse_retry_after};
+pub use schema::JsonSchema;
+pub use url::check_base_url;
+
+/// The reqwest version these helpers are built on, for connectors that need its types.
+pub use reqwest;

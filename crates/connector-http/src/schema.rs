@@ -1,0 +1,145 @@
+//! Validation of a JSON document against an embedded JSON Schema, with errors as
+//! `engine::FieldError`s: `field` is the path of the offending value (a property name such as
+//! `email`, or a JSON pointer without its leading slash for nested values, such as
+//! `attributes/name` or `userIds/2`; empty for the document itself), and `reason` is the JSON
+//! Schema keyword that failed (`required`, `type`, `format`, `maxLength`, `enum`,
+//! `additionalProperties`, ...).
+
+use engine::FieldError;
+use jsonschema::error::ValidationErrorKind;
+use serde_json::Value;
+
+use crate::error::HttpError;
+
+/// A compiled schema and its source.
+pub struct JsonSchema {
+    name: String,
+    raw: Value,
+    validator: jsonschema::Validator,
+}
+
+impl std::fmt::Debug for JsonSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonSchema").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+fn join(path: &str, name: &str) -> String {
+    let base = path.trim_start_matches('/');
+    let name = name.replace('~', "~0").replace('/', "~1");
+    if base.is_empty() { name } else { format!("{base}/{name}") }
+}
+
+impl JsonSchema {
+    /// Compiles `text` (a JSON Schema; formats such as `email` and `date` are asserted).
+    pub fn compile(name: &str, text: &str) -> Result<JsonSchema, HttpError> {
+        let err = |message: String| HttpError::Schema { name: name.to_owned(), message };
+        let raw: Value = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+        let validator =
+            jsonschema::options().should_validate_formats(true).build(&raw).map_err(|e| err(e.to_string()))?;
+        Ok(JsonSchema { name: name.to_owned(), raw, validator })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The schema as JSON (for connectors that read their own annotations from it).
+    pub fn raw(&self) -> &Value {
+        &self.raw
+    }
+
+    /// Every problem of `instance`; empty when it is valid.
+    pub fn validate(&self, instance: &Value) -> Vec<FieldError> {
+        let mut out: Vec<FieldError> = Vec::new();
+        for e in self.validator.iter_errors(instance) {
+            let path = e.instance_path.as_str();
+            let mut push = |field: String, reason: &str| {
+                let fe = FieldError { field, reason: reason.to_owned() };
+                if !out.contains(&fe) {
+                    out.push(fe);
+                }
+            };
+            match &e.kind {
+                ValidationErrorKind::Required { property } => {
+                    let name = property.as_str().map(str::to_owned).unwrap_or_else(|| property.to_string());
+                    push(join(path, &name), "required");
+                }
+                ValidationErrorKind::AdditionalProperties { unexpected } => {
+                    for name in unexpected {
+                        push(join(path, name), "additionalProperties");
+                    }
+                }
+                _ => {
+                    let schema_path = e.schema_path.as_str();
+                    let keyword = schema_path.rsplit('/').next().unwrap_or("invalid");
+                    let keyword = if keyword.is_empty() { "invalid" } else { keyword };
+                    push(path.trim_start_matches('/').to_owned(), keyword);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SCHEMA: &str = r#"{
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "required": ["email", "firstName"],
+        "additionalProperties": false,
+        "properties": {
+            "email": {"type": "string", "format": "email"},
+            "firstName": {"type": "string", "maxLength": 5},
+            "attributes": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 3}}},
+            "ids": {"type": "array", "items": {"type": "integer"}},
+            "day": {"type": "string", "format": "date"}
+        }
+    }"#;
+
+    fn reasons(v: Value) -> Vec<(String, String)> {
+        let s = JsonSchema::compile("t", SCHEMA).unwrap();
+        s.validate(&v).into_iter().map(|e| (e.field, e.reason)).collect()
+    }
+
+    fn pair(f: &str, r: &str) -> (String, String) {
+        (f.to_owned(), r.to_owned())
+    }
+
+    #[test]
+    fn valid_is_empty() {
+        assert!(reasons(json!({"email": "a@example.com", "firstName": "Al"})).is_empty());
+    }
+
+    #[test]
+    fn names_the_field_and_the_keyword() {
+        assert_eq!(reasons(json!({"firstName": "Al"})), vec![pair("email", "required")]);
+        assert_eq!(reasons(json!({"email": "nope", "firstName": "Al"})), vec![pair("email", "format")]);
+        assert_eq!(reasons(json!({"email": "a@b.co", "firstName": "Alberta"})), vec![pair("firstName", "maxLength")]);
+        assert_eq!(reasons(json!({"email": "a@b.co", "firstName": 3})), vec![pair("firstName", "type")]);
+        assert_eq!(
+            reasons(json!({"email": "a@b.co", "firstName": "A", "x": 1})),
+            vec![pair("x", "additionalProperties")]
+        );
+        assert_eq!(
+            reasons(json!({"email": "a@b.co", "firstName": "A", "attributes": {"name": "long"}})),
+            vec![pair("attributes/name", "maxLength")]
+        );
+        assert_eq!(reasons(json!({"email": "a@b.co", "firstName": "A", "ids": [1, "2"]})), vec![pair("ids/1", "type")]);
+        assert_eq!(
+            reasons(json!({"email": "a@b.co", "firstName": "A", "day": "2025-13-40"})),
+            vec![pair("day", "format")]
+        );
+        assert_eq!(reasons(json!([1])), vec![pair("", "type")]);
+    }
+
+    #[test]
+    fn a_bad_schema_is_an_error() {
+        assert!(JsonSchema::compile("bad", "{").is_err());
+        assert!(JsonSchema::compile("bad", r#"{"type": 12}"#).is_err());
+    }
+}
