@@ -78,10 +78,13 @@ impl Redactor {
 }
 
 /// Where `--sandbox` sends a connection type: a simulator's base URL and the token it accepts.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct SandboxTarget {
     pub base_url: String,
     pub token: String,
+    /// Other settings the simulator needs the connection to use (for `boomi_platform`:
+    /// `account_id` and `email`).
+    pub extra: std::collections::BTreeMap<String, String>,
 }
 
 /// What a connector needs from its surroundings when it connects.

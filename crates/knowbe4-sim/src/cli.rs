@@ -95,11 +95,18 @@ impl Args {
     }
 }
 
-/// Starts the simulator, logs where it listens, and serves until ctrl-c.
+/// Starts the simulator, prints `knowbe4-sim listening on http://127.0.0.1:PORT` to stdout, and
+/// serves until ctrl-c.
 pub async fn serve_forever(args: Args) -> Result<(), SimError> {
     let config = args.to_config();
     let kinds: Vec<&str> = config.tokens.iter().map(|(_, k)| k.as_str()).collect();
     let handle = start(config.clone()).await?;
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "knowbe4-sim listening on {}", handle.base_url()).map_err(SimError::Serve)?;
+        out.flush().map_err(SimError::Serve)?;
+    }
     tracing::info!(
         url = %handle.base_url(),
         graphql = %format!("{}/graphql", handle.base_url()),

@@ -162,6 +162,7 @@ pub enum DiskFormat {
 }
 
 /// A step of `steps`, tagged by `type`.
+#[allow(clippy::large_enum_variant, reason = "configuration, built once per file; boxing would only add noise")]
 #[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StepSpec {

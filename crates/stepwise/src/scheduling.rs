@@ -119,11 +119,27 @@ pub fn schedule(args: ScheduleArgs) -> anyhow::Result<u8> {
         eprintln!("{name}: the process has no schedules");
         return Ok(1);
     }
+    // Compile every schedule before printing any, so an invalid one prints nothing but errors.
+    // The compiler's checks let through a few expressions the scheduler rejects (for example
+    // one that never fires, `0 0 30 2 *`); `stepwise serve` would not fire them either.
+    let specs = schedule_specs(&plan);
+    let mut compiled = Vec::with_capacity(specs.len());
+    let mut invalid = false;
+    for (i, spec) in specs.iter().enumerate() {
+        match scheduler::Schedule::parse(&spec.cron, &spec.timezone) {
+            Ok(schedule) => compiled.push(schedule),
+            Err(e) => {
+                eprintln!("{name}: error: schedule {}: {e}", i + 1);
+                invalid = true;
+            }
+        }
+    }
+    if invalid {
+        return Ok(1);
+    }
     let mut out = std::io::stdout().lock();
-    let several = plan.schedules.len() > 1;
-    for (i, spec) in schedule_specs(&plan).iter().enumerate() {
-        let schedule = scheduler::Schedule::parse(&spec.cron, &spec.timezone)
-            .map_err(|e| anyhow::anyhow!("{name}: schedule {}: {e}", i + 1))?;
+    let several = specs.len() > 1;
+    for (i, (spec, schedule)) in specs.iter().zip(&compiled).enumerate() {
         if several {
             writeln!(
                 out,
@@ -191,7 +207,8 @@ impl scheduler::ProcessLoader for Loader {
 
 struct Runner {
     registry: Registry,
-    state: PathBuf,
+    /// One connection for every run; its calls block, so they go through `spawn_blocking`.
+    history: Option<Arc<History>>,
     sandbox: std::collections::HashMap<String, engine::SandboxTarget>,
 }
 
@@ -210,8 +227,6 @@ impl scheduler::ProcessRunner for Runner {
                 error: Some("the process was not loaded".to_owned()),
             };
         };
-        let state = self.state.clone();
-        let history = tokio::task::spawn_blocking(move || open_history(&state)).await.ok().flatten();
         let start = RunStart {
             run_id: run_id.clone(),
             process: plan.name.clone(),
@@ -219,19 +234,27 @@ impl scheduler::ProcessRunner for Runner {
             scheduled_for: Some(scheduled_for),
             started_at: Utc::now(),
         };
-        record_start(history.as_ref(), &start);
+        // Recorded before the run starts, so a crash leaves it INPROCESS (then ABORTED on the
+        // next start). SQLite calls block (up to the busy timeout while `stepwise run` writes),
+        // so they stay off the runtime's worker threads.
+        if let Some(h) = self.history.clone() {
+            let _ = tokio::task::spawn_blocking(move || record_start(Some(&h), &start)).await;
+        }
         let base_dir = process.path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let env = engine::ConnectEnv { base_dir, sandbox: self.sandbox.clone(), ..engine::ConnectEnv::default() };
         let options = engine::RunOptions { run_id, overrides: Vec::new(), env, recorder: None };
         let report = engine::run(&plan, &self.registry, options).await;
-        record_end(history.as_ref(), &report);
         let status = match report.status {
             engine::RunStatus::Complete => scheduler::RunStatus::Complete,
             engine::RunStatus::CompleteWarn => scheduler::RunStatus::CompleteWarn,
             engine::RunStatus::Error => scheduler::RunStatus::Error,
             engine::RunStatus::Aborted => scheduler::RunStatus::Aborted,
         };
-        scheduler::RunOutcome { status, error: report.error.map(|e| format!("step '{}': {}", e.step, e.message)) }
+        let error = report.error.as_ref().map(|e| format!("step '{}': {}", e.step, e.message));
+        if let Some(h) = self.history.clone() {
+            let _ = tokio::task::spawn_blocking(move || record_end(Some(&h), &report)).await;
+        }
+        scheduler::RunOutcome { status, error }
     }
 }
 
@@ -239,6 +262,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
         let sandbox = if args.sandbox { Some(crate::sandbox::Sandbox::start().await?) } else { None };
         let registry = registry();
         let config = scheduler::ServiceConfig {
@@ -249,12 +273,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             listen: args.listen,
         };
         let loader = Arc::new(Loader { registry: registry.clone() });
+        let state = args.state.clone();
+        let history = tokio::task::spawn_blocking(move || open_history(&state)).await.ok().flatten().map(Arc::new);
         let runner = Arc::new(Runner {
             registry,
-            state: args.state.clone(),
+            history,
             sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default(),
         });
-        let result = scheduler::serve(config, loader, runner, shutdown_signal()).await;
+        let result = scheduler::serve(config, loader, runner, shutdown).await;
         // Runs still going after the grace period were cancelled: close them in the history.
         if let Some(h) = open_history(&args.state) {
             if let Ok(n) = h.mark_abandoned_as_aborted() {
@@ -271,28 +297,30 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Completes on SIGTERM or ctrl-c.
-async fn shutdown_signal() {
+/// A future that completes on SIGTERM or SIGINT (ctrl-c). The handlers are installed now, not
+/// when the future is first polled: the service polls it only after loading every process file,
+/// and a signal arriving before that must stop the service gracefully, not kill it.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(error) => {
-                tracing::error!(%error, "Cannot listen for SIGTERM.");
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
+            tracing::info!("Shutdown requested; no new runs start.");
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("Shutdown requested; no new runs start.");
+        })
     }
-    tracing::info!("Shutdown requested; no new runs start.");
 }
 
 #[derive(clap::Args, Debug)]
