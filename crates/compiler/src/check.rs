@@ -486,16 +486,11 @@ pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Di
             StepSpec::Decision { left, op, right, if_true, if_false } => {
                 let left = ctx.param(id, &format!("{base}/left"), "left", left);
                 let right = ctx.param(id, &format!("{base}/right"), "right", right);
-                if *op == spec::DecisionOp::Regex {
-                    if let crate::ParamSource::Static(re) = &right.source {
-                        if let Err(e) = regex_syntax_check(re) {
-                            ctx.err(
-                                id,
-                                format!("{base}/right"),
-                                format!("'right' is not a valid regular expression: {e}"),
-                            );
-                        }
-                    }
+                if *op == spec::DecisionOp::Regex
+                    && let crate::ParamSource::Static(re) = &right.source
+                    && let Err(e) = regex_syntax_check(re)
+                {
+                    ctx.err(id, format!("{base}/right"), format!("'right' is not a valid regular expression: {e}"));
                 }
                 StepKind::Decision {
                     left,
