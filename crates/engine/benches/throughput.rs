@@ -4,14 +4,16 @@
 //! count). Generates the input into a temporary directory, compiles the process with
 //! `compiler::compile`, runs it with `engine::run` on a current-thread tokio runtime, and reports
 //! documents per second and peak memory (VmHWM from /proc/self/status, reset just before the
-//! run through /proc/self/clear_refs) against the input size. A baseline in the same run reads
-//! the same lines and parses each with serde_json; the engine's time is reported as a multiple
-//! of it.
+//! run through /proc/self/clear_refs) against the input size. It runs twice: with a plain field
+//! mapping, which the engine runs without jq's interpreter, and with one computed field, which
+//! needs it. A baseline in the same process reads the same lines and parses each with
+//! serde_json; the engine's time is reported as a multiple of it.
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// The process; `JQ` is replaced by the map's program.
 const PROCESS: &str = r#"
 name: throughput
 connections:
@@ -26,7 +28,7 @@ start:
 steps:
   to_user:
     type: map
-    jq: '{email: .email, name: .name, id: .id}'
+    jq: 'JQ'
     next: render
   render:
     type: message
@@ -39,6 +41,19 @@ steps:
     type: stop
 "#;
 
+/// A field mapping, which the engine runs without jq's interpreter.
+const MAPPING: &str = "{email: .email, name: .name, id: .id}";
+/// The same with one computed field, which needs the interpreter.
+const COMPUTED: &str = "{email: .email, name: (.name | ascii_downcase), id: .id}";
+
+struct Measured {
+    elapsed: Duration,
+    rss_before_kib: u64,
+    peak_kib: u64,
+    reset: bool,
+    report: engine::RunReport,
+}
+
 fn main() {
     let count: u64 =
         std::env::args().skip(1).filter(|a| !a.starts_with('-')).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
@@ -46,51 +61,67 @@ fn main() {
     let input = dir.path().join("in").join("users.jsonl");
     let input_bytes = generate(&input, count);
 
-    let registry = engine::Registry::with_builtins();
-    let compiled = compiler::compile(PROCESS.as_bytes(), &registry);
-    let plan = compiled.plan.unwrap_or_else(|| panic!("the benchmark process is invalid: {:?}", compiled.diagnostics));
-
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-    let rss_before = status_kib("VmRSS:");
-    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
-    let options = engine::RunOptions {
-        run_id: "bench".to_owned(),
-        overrides: Vec::new(),
-        env: engine::ConnectEnv { base_dir: dir.path().to_path_buf(), ..engine::ConnectEnv::default() },
-        recorder: None,
-    };
-    let clock = Instant::now();
-    let report = runtime.block_on(engine::run(&plan, &registry, options));
-    let elapsed = clock.elapsed();
-    let peak = status_kib("VmHWM:");
-    assert_eq!(report.status, engine::RunStatus::Complete, "{}", report.render());
-    assert_eq!(report.documents_out, count, "{}", report.render());
-    drop(runtime);
-
-    // Baseline, after the run so that it does not count in the run's peak: read the same lines
-    // and parse each as JSON.
+    let mapping = measure(dir.path(), MAPPING, count);
+    let computed = measure(dir.path(), COMPUTED, count);
+    // Baseline, after the runs so that it does not count in their peaks: read the same lines and
+    // parse each as JSON.
     let baseline = baseline(&input, count);
 
-    let mib = |kib: u64| kib as f64 / 1024.0;
     let input_mib = input_bytes as f64 / (1024.0 * 1024.0);
     println!("Engine throughput: start(jsonl) -> map -> message -> stop, {count} documents");
     println!("input           {input_mib:.1} MiB ({} bytes per document)", input_bytes / count.max(1));
-    println!("engine          {:.3} s  {:.0} documents/s", elapsed.as_secs_f64(), per_sec(count, elapsed));
     println!(
-        "baseline        {:.3} s  {:.0} documents/s (read lines + serde_json parse)",
+        "baseline        {:.3} s  {:.0} documents/s (read the lines, serde_json-parse each)",
         baseline.as_secs_f64(),
         per_sec(count, baseline)
     );
-    println!("engine/baseline {:.2}x the baseline's time", elapsed.as_secs_f64() / baseline.as_secs_f64());
-    println!(
-        "peak memory     {:.1} MiB VmHWM{} ({:.1} MiB resident before the run) = {:.2}x the input",
-        mib(peak),
-        if reset { ", reset before the run" } else { " (could not reset; includes setup)" },
-        mib(rss_before),
-        mib(peak) / input_mib
-    );
-    println!("per step:");
-    print!("{}", report.render());
+    for (what, m) in [(MAPPING, &mapping), (COMPUTED, &computed)] {
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        println!();
+        println!("map '{what}'");
+        println!(
+            "engine          {:.3} s  {:.0} documents/s  {:.2}x the baseline's time",
+            m.elapsed.as_secs_f64(),
+            per_sec(count, m.elapsed),
+            m.elapsed.as_secs_f64() / baseline.as_secs_f64()
+        );
+        println!(
+            "peak memory     {:.1} MiB VmHWM{} = {:.2}x the input; {:.1} MiB of it resident before the run, \
+             so the run added {:.1} MiB = {:.2}x the input",
+            mib(m.peak_kib),
+            if m.reset { " (reset before the run)" } else { " (could not reset; includes setup)" },
+            mib(m.peak_kib) / input_mib,
+            mib(m.rss_before_kib),
+            mib(m.peak_kib.saturating_sub(m.rss_before_kib)),
+            mib(m.peak_kib.saturating_sub(m.rss_before_kib)) / input_mib
+        );
+        print!("{}", m.report.render());
+    }
+}
+
+/// Compiles the process with `program` as its map and runs it once.
+fn measure(base_dir: &Path, program: &str, count: u64) -> Measured {
+    let registry = engine::Registry::with_builtins();
+    let process = PROCESS.replace("JQ", program);
+    let compiled = compiler::compile(process.as_bytes(), &registry);
+    let plan = compiled.plan.unwrap_or_else(|| panic!("the benchmark process is invalid: {:?}", compiled.diagnostics));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    let options = engine::RunOptions {
+        run_id: "bench".to_owned(),
+        overrides: Vec::new(),
+        env: engine::ConnectEnv { base_dir: base_dir.to_path_buf(), ..engine::ConnectEnv::default() },
+        recorder: None,
+    };
+    let rss_before_kib = status_kib("VmRSS:");
+    // Writing 5 to clear_refs resets VmHWM to the current resident size.
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let clock = Instant::now();
+    let report = runtime.block_on(engine::run(&plan, &registry, options));
+    let elapsed = clock.elapsed();
+    let peak_kib = status_kib("VmHWM:");
+    assert_eq!(report.status, engine::RunStatus::Complete, "{}", report.render());
+    assert_eq!(report.documents_out, count, "{}", report.render());
+    Measured { elapsed, rss_before_kib, peak_kib, reset, report }
 }
 
 /// Writes `count` small JSON lines; returns the file size.

@@ -21,3 +21,6 @@ pub use disk::DiskFactory;
 pub use document::{Document, Properties};
 pub use report::{Notification, RunError, RunReport, RunStatus, StepStats};
 pub use run::{Recorder, RunOptions, run};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,231 @@
+//! Engine tests with test connectors registered through the real `Registry`, for what the
+//! end-to-end tests cannot reach: panics inside a step, and how connector results are merged.
+
+use std::sync::Arc;
+
+use compiler::{ConnectionSpec, Operation, Plan};
+
+use crate::{
+    ApiError, ConnectEnv, Connector, ConnectorError, ConnectorFactory, Document, ErrorKind, FieldError, Input,
+    OperationRef, Output, Registry, RunOptions, RunReport, RunStatus, run,
+};
+
+/// A connector registered as `disk` whose behaviour is its action.
+struct Scripted;
+
+const OPERATIONS: &[Operation] = &[
+    Operation { object: "", action: "emit" },
+    Operation { object: "", action: "panic" },
+    Operation { object: "", action: "panic_in_validate" },
+    Operation { object: "", action: "fail_second" },
+];
+
+struct ScriptedFactory {
+    panic_on_connect: bool,
+}
+
+impl ConnectorFactory for ScriptedFactory {
+    fn connection_type(&self) -> &'static str {
+        "disk"
+    }
+
+    fn operations(&self) -> &'static [Operation] {
+        OPERATIONS
+    }
+
+    fn connect(
+        &self,
+        _name: &str,
+        _spec: &ConnectionSpec,
+        _env: &ConnectEnv,
+    ) -> Result<Arc<dyn Connector>, ConnectorError> {
+        if self.panic_on_connect {
+            panic!("cannot connect today");
+        }
+        Ok(Arc::new(Scripted))
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for Scripted {
+    fn validate(&self, op: &OperationRef<'_>, _input: &Input) -> Result<(), Vec<FieldError>> {
+        if op.action == "panic_in_validate" {
+            panic!("validation blew up");
+        }
+        Ok(())
+    }
+
+    async fn execute(&self, op: &OperationRef<'_>, inputs: &[Input], out: &mut Output) -> Result<(), ConnectorError> {
+        match op.action {
+            "panic" => {
+                let index: Vec<u8> = Vec::new();
+                // A bug in a connector: an index out of bounds.
+                let _ = index[inputs.len()];
+                Ok(())
+            }
+            "emit" => {
+                for (i, input) in inputs.iter().enumerate() {
+                    for n in 0..2 {
+                        let data = format!("{}-{n}", input.document.text());
+                        out.ok(
+                            i,
+                            Document::new(data).with_property("from", "connector").with_property("n", n.to_string()),
+                        );
+                    }
+                }
+                Ok(())
+            }
+            "fail_second" => {
+                for (i, input) in inputs.iter().enumerate() {
+                    if i == 1 {
+                        let error = ApiError {
+                            kind: ErrorKind::Api,
+                            status: Some(409),
+                            message: "conflict".to_owned(),
+                            details: Vec::new(),
+                        };
+                        if out.fail(i, error) {
+                            return Ok(());
+                        }
+                    } else {
+                        out.ok(i, input.document.clone());
+                    }
+                }
+                Ok(())
+            }
+            other => Err(ConnectorError::Failed(format!("no action {other}"))),
+        }
+    }
+}
+
+fn registry(panic_on_connect: bool) -> Registry {
+    let mut r = Registry::with_builtins();
+    r.register(Arc::new(ScriptedFactory { panic_on_connect }));
+    r
+}
+
+fn plan(yaml: &str, registry: &Registry) -> Plan {
+    let compiled = compiler::compile(yaml.as_bytes(), registry);
+    compiled.plan.unwrap_or_else(|| panic!("invalid test process: {:?}", compiled.diagnostics))
+}
+
+fn execute(yaml: &str, registry: &Registry) -> RunReport {
+    let plan = plan(yaml, registry);
+    let options =
+        RunOptions { run_id: "test-run".to_owned(), overrides: Vec::new(), env: ConnectEnv::default(), recorder: None };
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    runtime.block_on(run(&plan, registry, options))
+}
+
+fn calling(action: &str, error_response: bool) -> String {
+    format!(
+        "name: t
+connections:
+  c: {{type: disk, directory: .}}
+start: {{type: no_data, next: seed}}
+steps:
+  seed: {{type: map, jq: '\"a\", \"b\", \"c\"', next: call}}
+  call: {{type: connector, connection: c, action: {action}, error_response: {error_response}, next: done}}
+  done: {{type: stop}}
+"
+    )
+}
+
+fn stats<'a>(report: &'a RunReport, step: &str) -> &'a crate::StepStats {
+    report.steps.iter().find(|s| s.step == step).unwrap()
+}
+
+#[test]
+fn a_panic_in_a_connector_is_a_step_failure_not_a_crash() {
+    for action in ["panic", "panic_in_validate"] {
+        let report = execute(&calling(action, false), &registry(false));
+        assert_eq!(report.status, RunStatus::Error, "{action}");
+        let error = report.error.as_ref().unwrap();
+        assert_eq!(error.step, "call", "{action}");
+        assert!(error.message.starts_with("the step failed unexpectedly (panic: "), "{action}: {}", error.message);
+        assert_eq!(stats(&report, "call").documents_error, 1);
+        assert_eq!(stats(&report, "done").documents_in, 0);
+        assert!(report.render().contains("error: step 'call': the step failed unexpectedly"));
+    }
+    let report = execute(&calling("emit", false), &registry(true));
+    assert_eq!(report.status, RunStatus::Error);
+    let error = report.error.unwrap();
+    assert_eq!(error.step, "call");
+    assert!(error.message.contains("cannot connect today"), "{}", error.message);
+}
+
+#[test]
+fn a_panic_inside_a_try_is_a_process_error_that_catch_all_catches() {
+    let yaml = |catch_errors: &str| {
+        format!(
+            "name: t
+connections:
+  c: {{type: disk, directory: .}}
+start: {{type: no_data, next: guard}}
+steps:
+  guard: {{type: try_catch, try: call, catch: caught, catch_errors: {catch_errors}}}
+  call: {{type: connector, connection: c, action: panic, next: done}}
+  caught: {{type: notify, template: '{{1}}', parameters: [{{document_property: try_catch_message}}], next: done}}
+  done: {{type: stop}}
+"
+        )
+    };
+    let report = execute(&yaml("all"), &registry(false));
+    assert_eq!(report.status, RunStatus::CompleteWarn);
+    assert!(report.notifications[0].message.starts_with("step 'call': the step failed unexpectedly (panic: "));
+    let report = execute(&yaml("document"), &registry(false));
+    assert_eq!(report.status, RunStatus::Error);
+    assert_eq!(stats(&report, "caught").documents_in, 0);
+}
+
+#[test]
+fn connector_results_keep_input_properties_and_order() {
+    let report = execute(
+        "name: t
+connections:
+  c: {type: disk, directory: .}
+start: {type: no_data, next: seed}
+steps:
+  seed: {type: map, jq: '\"a\", \"b\"', next: tag}
+  tag: {type: set_properties, document: {origin: [{current_data: true}], n: [{static: input}]}, next: call}
+  call: {type: connector, connection: c, action: emit, next: show}
+  show: {type: notify, template: '{1} {2} {3} {4} [{5}]', parameters: [{current_data: true}, {document_property: origin}, {document_property: from}, {document_property: n}, {document_property: application_status_code}], next: done}
+  done: {type: stop}
+",
+        &registry(false),
+    );
+    assert_eq!(report.status, RunStatus::Complete, "{}", report.render());
+    let shown: Vec<&str> = report.notifications.iter().map(|n| n.message.as_str()).collect();
+    // Response properties win over the input's; the input's others are kept.
+    assert_eq!(
+        shown,
+        vec![
+            "\"a\"-0 \"a\" connector 0 []",
+            "\"a\"-1 \"a\" connector 1 []",
+            "\"b\"-0 \"b\" connector 0 []",
+            "\"b\"-1 \"b\" connector 1 []"
+        ]
+    );
+    assert_eq!(stats(&report, "call").documents_out, 4);
+}
+
+#[test]
+fn an_api_error_fails_the_run_or_becomes_an_error_document() {
+    let report = execute(&calling("fail_second", false), &registry(false));
+    assert_eq!(report.status, RunStatus::Error);
+    let error = report.error.unwrap();
+    assert_eq!((error.step.as_str(), error.document), ("call", Some(2)));
+    assert_eq!(error.message, "api error (HTTP 409): conflict");
+
+    let report = execute(&calling("fail_second", true), &registry(false));
+    assert_eq!(report.status, RunStatus::CompleteWarn);
+    assert_eq!(report.documents_error, 1);
+    assert_eq!(stats(&report, "call").documents_out, 3);
+    assert_eq!(stats(&report, "done").documents_in, 3);
+}
+
+#[test]
+fn documents_stay_small() {
+    // A million documents in a batch cost their data plus this much each.
+    assert!(std::mem::size_of::<Document>() <= 40, "{}", std::mem::size_of::<Document>());
+}
