@@ -46,6 +46,8 @@ fn walks_every_invalid_compiler_fixture() {
         let expected = std::fs::read_to_string(path.with_extension("txt")).unwrap();
         for line in expected.lines() {
             let rest = line.split_once(": ").map(|(_, r)| r).unwrap();
+            // The fixtures use a small test catalog; the binary knows every operation.
+            let rest = rest.split("; known: ").next().unwrap();
             assert!(run.stderr.contains(rest), "{}: missing {line:?} in {run:?}", path.display());
         }
         n += 1;

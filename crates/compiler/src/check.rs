@@ -19,6 +19,8 @@ struct Ctx<'a> {
     diags: &'a mut Vec<Diagnostic>,
     edges: Vec<(NodeIndex, NodeIndex, Edge)>,
     used_connections: Vec<String>,
+    /// Steps (and `connection:NAME`s) that did not parse; see `build`.
+    broken: &'a [String],
     /// jq programs to check together at the end: (step, pointer, message prefix, code).
     jq_programs: Vec<(String, String, String, String)>,
 }
@@ -173,6 +175,7 @@ impl Ctx<'_> {
         let base = step_pointer(step);
         let connection_type = match self.spec.connections.get(&c.connection) {
             Some(conn) => conn.type_name(),
+            None if self.broken.iter().any(|b| b.strip_prefix("connection:") == Some(c.connection.as_str())) => "",
             None => {
                 let known: Vec<&str> = self.spec.connections.keys().map(String::as_str).collect();
                 let msg = match did_you_mean(&c.connection, known.iter().copied()) {
@@ -386,8 +389,15 @@ fn check_schedules(spec: &ProcessSpec, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Checks the typed spec and builds the plan; pushes every problem found.
-pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Diagnostic>) -> Option<Plan> {
+/// Checks the typed spec and builds the plan; pushes every problem found. `broken` names the
+/// steps (and `start`) that did not parse: they stand in as placeholders so that references to
+/// them resolve, and the graph checks, which would be wrong without them, are skipped.
+pub(crate) fn build(
+    spec: ProcessSpec,
+    broken: &[String],
+    catalog: &dyn Catalog,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Plan> {
     let n_errors_before = diags.iter().filter(|d| d.is_error()).count();
     check_connections(&spec, diags);
     check_schedules(&spec, diags);
@@ -402,9 +412,9 @@ pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Di
             "step id 'start' is taken by the start step; rename this step",
         ));
     }
-    for (i, id) in spec.steps.keys().enumerate() {
+    for id in spec.steps.keys() {
         if id != "start" {
-            ids.insert(id.as_str(), NodeIndex::new(i + 1));
+            ids.insert(id.as_str(), NodeIndex::new(names.len()));
             names.push(id.as_str());
         }
     }
@@ -416,10 +426,13 @@ pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Di
         diags,
         edges: Vec::new(),
         used_connections: Vec::new(),
+        broken,
         jq_programs: Vec::new(),
     };
 
+    let start_broken = broken.iter().any(|b| b == "start");
     let start_kind = match &spec.start {
+        _ if start_broken => StepKind::StartNoData { next: NodeIndex::end() },
         StartSpec::NoData { next } => StepKind::StartNoData { next: ctx.target("start", "next", next, Edge::Next) },
         StartSpec::Connector(c) => {
             let call = ctx.connector("start", c);
@@ -547,7 +560,7 @@ pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Di
         }
     }
 
-    for name in spec.connections.keys() {
+    for name in spec.connections.keys().filter(|_| broken.is_empty()) {
         if !ctx.used_connections.contains(name) {
             ctx.diags.push(Diagnostic::warning(
                 None,
@@ -565,7 +578,9 @@ pub(crate) fn build(spec: ProcessSpec, catalog: &dyn Catalog, diags: &mut Vec<Di
     for (a, b, e) in edges {
         graph.add_edge(a, b, e);
     }
-    check_graph(&graph, diags);
+    if broken.is_empty() {
+        check_graph(&graph, diags);
+    }
 
     let n_errors = diags.iter().filter(|d| d.is_error()).count();
     if n_errors > n_errors_before {

@@ -79,7 +79,7 @@ pub fn compile(bytes: &[u8], catalog: &dyn Catalog) -> Compiled {
     };
     let mut diagnostics = schema::check(&loaded.value);
     let plan = match serde_json::from_value::<spec::ProcessSpec>(loaded.value.clone()) {
-        Ok(spec) => check::build(spec, catalog, &mut diagnostics),
+        Ok(spec) => check::build(spec, &[], catalog, &mut diagnostics),
         Err(e) => {
             if diagnostics.is_empty() {
                 diagnostics.push(Diagnostic::error(
@@ -87,6 +87,10 @@ pub fn compile(bytes: &[u8], catalog: &dyn Catalog) -> Compiled {
                     "",
                     format!("the file does not match the process format: {e}"),
                 ));
+            }
+            // Keep going with what does parse, so that every problem is reported at once.
+            if let Some((spec, broken)) = partial_spec(&loaded.value) {
+                check::build(spec, &broken, catalog, &mut diagnostics);
             }
             None
         }
@@ -100,6 +104,67 @@ pub fn compile(bytes: &[u8], catalog: &dyn Catalog) -> Compiled {
     diagnostics.dedup();
     let plan = if diagnostics.iter().any(Diagnostic::is_error) { None } else { plan };
     Compiled { plan, diagnostics }
+}
+
+/// The parts of a process that parse on their own, and the ids of the steps that do not (they
+/// stand in as `stop` placeholders). `None` when not even the top level is a mapping.
+fn parse<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Option<T> {
+    serde_json::from_value(v.clone()).ok()
+}
+
+fn partial_spec(value: &serde_json::Value) -> Option<(spec::ProcessSpec, Vec<String>)> {
+    use serde_json::Value;
+    let obj = value.as_object()?;
+    let mut broken = Vec::new();
+    let start = match obj.get("start").and_then(parse) {
+        Some(s) => s,
+        None => {
+            broken.push("start".to_owned());
+            spec::StartSpec::NoData { next: String::new() }
+        }
+    };
+    let mut steps = indexmap::IndexMap::new();
+    for (id, raw) in obj.get("steps").and_then(Value::as_object).into_iter().flatten() {
+        let step = match parse(raw) {
+            Some(s) => s,
+            None => {
+                broken.push(id.clone());
+                spec::StepSpec::Stop { keep_going: true, next: None }
+            }
+        };
+        steps.insert(id.clone(), step);
+    }
+    let mut connections = indexmap::IndexMap::new();
+    for (name, raw) in obj.get("connections").and_then(Value::as_object).into_iter().flatten() {
+        match parse(raw) {
+            Some(c) => {
+                connections.insert(name.clone(), c);
+            }
+            None => broken.push(format!("connection:{name}")),
+        }
+    }
+    let schedules = obj.get("schedules").and_then(Value::as_array).into_iter().flatten().filter_map(parse).collect();
+    let properties = obj
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| match v {
+            Value::String(s) => Some((k.clone(), s.clone())),
+            Value::Number(_) | Value::Bool(_) => Some((k.clone(), v.to_string())),
+            _ => None,
+        })
+        .collect();
+    let spec = spec::ProcessSpec {
+        name: obj.get("name").and_then(Value::as_str).unwrap_or("process").to_owned(),
+        description: None,
+        connections,
+        properties,
+        schedules,
+        start,
+        steps,
+    };
+    Some((spec, broken))
 }
 
 #[cfg(test)]
