@@ -215,7 +215,7 @@ impl Recorder for Shared {
     fn source(&self, step: &str, document: &Document) {
         let mut guard = self.lock();
         let State { steps, bytes, stopped } = &mut *guard;
-        let st = steps.entry(step.to_owned()).or_default();
+        let st = step_state(steps, step);
         st.arrived += 1;
         let number = st.arrived;
         if stopped.is_some()
@@ -246,7 +246,7 @@ impl Recorder for Shared {
     fn exchange(&self, step: &str, exchange: &Value) {
         let mut guard = self.lock();
         let State { steps, bytes, stopped } = &mut *guard;
-        let st = steps.entry(step.to_owned()).or_default();
+        let st = step_state(steps, step);
         st.calls += 1;
         let number = st.calls;
         if stopped.is_some()
@@ -272,6 +272,14 @@ impl Recorder for Shared {
             }
             Err(error) => fail(stopped, step, &error),
         }
+    }
+}
+
+/// The counters of `step` (allocating its name only the first time).
+fn step_state<'a>(steps: &'a mut IndexMap<String, StepState>, step: &str) -> &'a mut StepState {
+    match steps.get_index_of(step) {
+        Some(i) => &mut steps[i],
+        None => steps.entry(step.to_owned()).or_default(),
     }
 }
 
@@ -792,10 +800,10 @@ impl Scrubber {
             }
             Value::Array(items) => {
                 // A header as a `[name, value]` pair.
-                if let [Value::String(name), Value::String(v)] = items.as_mut_slice() {
-                    if is_sensitive(name) {
-                        *v = "***".to_owned();
-                    }
+                if let [Value::String(name), Value::String(v)] = items.as_mut_slice()
+                    && is_sensitive(name)
+                {
+                    *v = "***".to_owned();
                 }
                 for item in items {
                     self.json(item);
@@ -912,10 +920,97 @@ fn write_replace(path: &Path, text: &str) -> io::Result<()> {
 fn write_json_streaming<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let (tmp, f) = open_replacement(path)?;
     let mut w = BufWriter::new(f);
-    serde_json::to_writer_pretty(&mut w, value).map_err(io::Error::other)?;
+    let mut ser = serde_json::Serializer::with_formatter(&mut w, ShallowPretty::new(RUN_JSON_PRETTY_DEPTH));
+    value.serialize(&mut ser).map_err(io::Error::other)?;
     w.write_all(b"\n")?;
     w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+/// `run.json` is indented down to the lists of files; each file entry is one line.
+const RUN_JSON_PRETTY_DEPTH: usize = 5;
+
+/// Pretty JSON down to `max` levels of nesting, compact below (one line per list entry there).
+struct ShallowPretty {
+    depth: usize,
+    max: usize,
+    has_value: bool,
+}
+
+impl ShallowPretty {
+    fn new(max: usize) -> ShallowPretty {
+        ShallowPretty { depth: 0, max, has_value: false }
+    }
+
+    fn begin<W: ?Sized + Write>(&mut self, w: &mut W, open: &[u8]) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(open)
+    }
+
+    fn end<W: ?Sized + Write>(&mut self, w: &mut W, close: &[u8]) -> io::Result<()> {
+        let pretty = self.depth <= self.max;
+        self.depth -= 1;
+        if pretty && self.has_value {
+            self.newline(w)?;
+        }
+        w.write_all(close)
+    }
+
+    fn item<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        if self.depth <= self.max { self.newline(w) } else { Ok(()) }
+    }
+
+    fn newline<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
+        w.write_all(b"\n")?;
+        for _ in 0..self.depth {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for ShallowPretty {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.begin(w, b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.end(w, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.begin(w, b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.end(w, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(if self.depth <= self.max { b": " } else { b":" })
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

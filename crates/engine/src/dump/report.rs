@@ -237,11 +237,11 @@ pub(super) fn layout(graph: &Value, node_width: f64) -> Layout {
     };
     renumber(&rows, &mut position);
     for _ in 0..4 {
-        for l in 1..layers {
-            sweep(&mut rows[l], &up, &mut position);
+        for row in rows.iter_mut().skip(1) {
+            sweep(row, &up, &mut position);
         }
-        for l in (0..layers.saturating_sub(1)).rev() {
-            sweep(&mut rows[l], &down, &mut position);
+        for row in rows.iter_mut().rev().skip(1) {
+            sweep(row, &down, &mut position);
         }
     }
 
@@ -344,12 +344,17 @@ pub(super) fn svg(layout: &Layout, data: &Value) -> String {
         "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" class=\"arrowhead\"/></marker></defs>\n<g class=\"edges\">\n",
     );
     for e in &layout.edges {
-        let d: Vec<String> = e
-            .points
-            .iter()
-            .enumerate()
-            .map(|(i, (x, y))| format!("{}{x:.1},{y:.1}", if i == 0 { "M" } else { "L" }))
-            .collect();
+        // Curves that leave and enter steps vertically, through the bend points.
+        let mut d = Vec::with_capacity(e.points.len());
+        for (i, &(x, y)) in e.points.iter().enumerate() {
+            if i == 0 {
+                d.push(format!("M{x:.1},{y:.1}"));
+            } else {
+                let (px, py) = e.points[i - 1];
+                let my = (py + y) / 2.0;
+                d.push(format!("C{px:.1},{my:.1} {x:.1},{my:.1} {x:.1},{y:.1}"));
+            }
+        }
         s.push_str(&format!(
             "<path class=\"edge\" data-from=\"{}\" data-to=\"{}\" d=\"{}\" marker-end=\"url(#arrow)\"/>\n",
             escape(&e.from),

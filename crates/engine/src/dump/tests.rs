@@ -8,7 +8,7 @@ use std::sync::Arc;
 use compiler::{ConnectionSpec, Operation, Plan};
 use serde_json::{Value, json};
 
-use super::{Dump, DumpConfig, DumpLimits, report};
+use super::{Dump, DumpConfig, DumpLimits, ShallowPretty, report};
 use crate::connector::{
     ConnectEnv, Connector, ConnectorError, ConnectorFactory, FieldError, Input, OperationRef, Output, Redactor,
     Registry,
@@ -420,4 +420,18 @@ fn the_report_embeds_documents_and_says_when_it_shows_only_some() {
     for forbidden in ["<link", "src=\"http", "href=\"http", "@import"] {
         assert!(!html.contains(forbidden), "{forbidden}");
     }
+}
+
+#[test]
+fn run_json_is_pretty_down_to_its_file_lists() {
+    let v = json!({"a": [{"b": [{"n": 1, "f": "x"}, {"n": 2, "f": "y"}], "e": []}], "z": {}});
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, ShallowPretty::new(3));
+    serde::Serialize::serialize(&v, &mut ser).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        text,
+        "{\n  \"a\": [\n    {\n      \"b\": [{\"n\":1,\"f\":\"x\"},{\"n\":2,\"f\":\"y\"}],\n      \"e\": []\n    }\n  ],\n  \"z\": {}\n}"
+    );
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), v);
 }
