@@ -124,6 +124,15 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
         .collect();
     let mut env = options.env;
     env.run_id = options.run_id.clone();
+    // Register every configured token with the redactor before any document moves, so nothing
+    // recorded early (test-mode dumps of the start step, say) can carry one.
+    for (name, connection) in &plan.connections {
+        if let compiler::ConnectionSpec::Knowbe4 { token, .. } | compiler::ConnectionSpec::BoomiPlatform { token, .. } =
+            connection
+        {
+            let _ = env.secret(name, token);
+        }
+    }
     let mut exec = Exec {
         plan,
         registry,
