@@ -2,7 +2,7 @@
 //! step's dumps against the documents that really flowed, limits, modes, streaming 100,000
 //! documents, shipped processes, and `report.html` in a real headless Chromium.
 
-mod browser;
+pub(crate) mod browser;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
