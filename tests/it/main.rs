@@ -6,6 +6,8 @@ mod support;
 mod boomi;
 mod cli;
 mod engine;
+mod graph_render;
 mod knowbe4;
 mod processes;
+mod serve;
 mod testmode;

@@ -41,10 +41,10 @@ pub fn schedule_specs(plan: &Plan) -> Vec<scheduler::ScheduleSpec> {
 
 /// Records the start of a run; failures to record are logged, never fatal.
 pub fn record_start(history: Option<&History>, start: &RunStart) {
-    if let Some(h) = history {
-        if let Err(error) = h.record_start(start) {
-            tracing::warn!(%error, "Cannot record the run in the history.");
-        }
+    if let Some(h) = history
+        && let Err(error) = h.record_start(start)
+    {
+        tracing::warn!(%error, "Cannot record the run in the history.");
     }
 }
 
@@ -138,9 +138,11 @@ pub fn schedule(args: ScheduleArgs) -> anyhow::Result<u8> {
         return Ok(1);
     }
     let mut out = std::io::stdout().lock();
-    let several = specs.len() > 1;
+    // A header per schedule when there are several, or when one is disabled (serve never fires
+    // it, so its times must not read as upcoming runs).
+    let headed = specs.len() > 1 || specs.iter().any(|s| !s.enabled);
     for (i, (spec, schedule)) in specs.iter().zip(&compiled).enumerate() {
-        if several {
+        if headed {
             writeln!(
                 out,
                 "# schedule {}: {} ({}){}",
@@ -275,24 +277,22 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         let loader = Arc::new(Loader { registry: registry.clone() });
         let state = args.state.clone();
         let history = tokio::task::spawn_blocking(move || open_history(&state)).await.ok().flatten().map(Arc::new);
-        let runner = Arc::new(Runner {
-            registry,
-            history,
-            sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default(),
-        });
+        let runner =
+            Arc::new(Runner { registry, history, sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default() });
         let result = scheduler::serve(config, loader, runner, shutdown).await;
         // Runs still going after the grace period were cancelled: close them in the history.
         if let Some(h) = open_history(&args.state) {
-            if let Ok(n) = h.mark_abandoned_as_aborted() {
-                if n > 0 {
-                    tracing::warn!(count = n, "Runs cut off by the shutdown were marked ABORTED.");
-                }
+            match h.mark_abandoned_as_aborted() {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(count = n, "Runs cut off by the shutdown were marked ABORTED."),
+                Err(error) => tracing::error!(%error, "Cannot mark the runs cut off by the shutdown as ABORTED."),
             }
         }
         if let Some(s) = sandbox {
             s.shutdown().await;
         }
-        result.map_err(anyhow::Error::from)
+        // The service's errors already include their cause; `{:#}` would print it twice.
+        result.map_err(|e| anyhow::anyhow!("{e}"))
     })?;
     Ok(0)
 }
@@ -367,8 +367,16 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
         }
         return Ok(0);
     }
-    let filter =
-        ListFilter { process: args.process, status: args.status.map(|s| s.to_uppercase()), limit: Some(args.limit) };
+    // An unknown status would silently match nothing.
+    let status = match args.status.map(|s| s.trim().to_uppercase().parse::<scheduler::RunStatus>()) {
+        Some(Ok(status)) => Some(status.as_str().to_owned()),
+        Some(Err(message)) => {
+            eprintln!("error: --status: {message}");
+            return Ok(2);
+        }
+        None => None,
+    };
+    let filter = ListFilter { process: args.process, status, limit: Some(args.limit) };
     let runs = history.list(&filter)?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?;
