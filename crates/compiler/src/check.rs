@@ -365,26 +365,14 @@ fn check_connections(spec: &ProcessSpec, diags: &mut Vec<Diagnostic>) {
 }
 
 fn check_schedules(spec: &ProcessSpec, diags: &mut Vec<Diagnostic>) {
+    // The same parser the service uses, so validate and serve never disagree.
     for (i, s) in spec.schedules.iter().enumerate() {
         let base = format!("/schedules/{i}");
-        let fields = s.cron.split_whitespace().count();
-        if fields != 5 && fields != 6 {
-            diags.push(Diagnostic::error(None, format!("{base}/cron"), format!("cron '{}' has {fields} fields; expected 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)", s.cron)));
-        } else {
-            if let Err(e) = croner::parser::CronParser::new().parse(&s.cron) {
-                diags.push(Diagnostic::error(
-                    None,
-                    format!("{base}/cron"),
-                    format!("cron '{}' does not parse: {e}", s.cron),
-                ));
-            }
+        if let Err(e) = crate::schedule::Schedule::parse(&s.cron, "UTC") {
+            diags.push(Diagnostic::error(None, format!("{base}/cron"), e.to_string()));
         }
-        if s.timezone.parse::<chrono_tz::Tz>().is_err() {
-            diags.push(Diagnostic::error(
-                None,
-                format!("{base}/timezone"),
-                format!("unknown time zone '{}' (use an IANA name such as Europe/London)", s.timezone),
-            ));
+        if let Err(e) = crate::schedule::parse_timezone(&s.timezone) {
+            diags.push(Diagnostic::error(None, format!("{base}/timezone"), e.to_string()));
         }
     }
 }

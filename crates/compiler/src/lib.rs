@@ -8,6 +8,7 @@ mod diagnostic;
 pub mod jq;
 mod plan;
 pub mod render;
+pub mod schedule;
 pub mod schema;
 pub mod template;
 

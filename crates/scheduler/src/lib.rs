@@ -12,7 +12,8 @@
 //! **API Boundary:** this crate knows nothing of the engine; the CLI implements the two traits.
 
 pub mod history;
-pub mod schedule;
+/// Cron schedules live in the pure compiler crate, so `stepwise validate` and the service agree.
+pub use compiler::schedule;
 pub mod service;
 
 /// Implement [`service::ProcessRunner`] with this attribute.

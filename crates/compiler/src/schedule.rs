@@ -63,7 +63,7 @@ pub enum CatchUp {
     /// Run the most recent missed fire once.
     #[default]
     Last,
-    /// Run every missed fire, oldest first (capped at [`crate::service::MAX_CATCH_UP`]).
+    /// Run every missed fire, oldest first (capped at `scheduler::service::MAX_CATCH_UP`).
     All,
 }
 
