@@ -27,7 +27,7 @@ pub use client::{ClientConfig, shared_client};
 pub use error::HttpError;
 pub use pacer::{Pacer, Permit, Window, shared_pacer};
 pub use retry::{Class, RetryPolicy, classify_error, classify_status, parse_retry_after};
-pub use schema::JsonSchema;
+pub use schema::{InputSchema, InputSource, JsonSchema, SchemaSet};
 pub use url::check_base_url;
 
 /// The reqwest version these helpers are built on, for connectors that need its types.

@@ -5,6 +5,8 @@
 //! Schema keyword that failed (`required`, `type`, `format`, `maxLength`, `enum`,
 //! `additionalProperties`, ...).
 
+use std::sync::OnceLock;
+
 use engine::FieldError;
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
@@ -142,4 +144,57 @@ mod tests {
         assert!(JsonSchema::compile("bad", "{").is_err());
         assert!(JsonSchema::compile("bad", r#"{"type": 12}"#).is_err());
     }
+}
+
+/// Where an operation's input comes from: a schema's `x-stepwise-input`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputSource {
+    /// The document's JSON is the input.
+    Document,
+    /// The step's parameters are the input.
+    Parameters,
+    /// The step's parameters when it has any, else the document.
+    ParametersOrDocument,
+}
+
+/// One operation's compiled input schema.
+#[derive(Debug)]
+pub struct InputSchema {
+    pub schema: JsonSchema,
+    pub source: InputSource,
+}
+
+/// A connector's embedded input schemas, `(object.action, schema text)`, each compiled on first
+/// use. Both network connectors keep theirs in one of these.
+pub struct SchemaSet {
+    sources: &'static [(&'static str, &'static str)],
+    compiled: OnceLock<Vec<OnceLock<Result<InputSchema, String>>>>,
+}
+
+impl SchemaSet {
+    pub const fn new(sources: &'static [(&'static str, &'static str)]) -> SchemaSet {
+        SchemaSet { sources, compiled: OnceLock::new() }
+    }
+
+    /// The schema of `object.action`; `Err` when it is missing or does not compile (a bug,
+    /// caught by each connector's tests).
+    pub fn get(&self, object: &str, action: &str) -> Result<&InputSchema, String> {
+        let slots = self.compiled.get_or_init(|| self.sources.iter().map(|_| OnceLock::new()).collect());
+        let key = format!("{object}.{action}");
+        let index =
+            self.sources.iter().position(|(n, _)| *n == key).ok_or_else(|| format!("no input schema for {key}"))?;
+        let (name, text) = self.sources[index];
+        slots[index].get_or_init(|| compile_input(name, text)).as_ref().map_err(Clone::clone)
+    }
+}
+
+fn compile_input(name: &str, text: &str) -> Result<InputSchema, String> {
+    let schema = JsonSchema::compile(name, text).map_err(|e| e.to_string())?;
+    let source = match schema.raw().get("x-stepwise-input").and_then(Value::as_str) {
+        Some("document") => InputSource::Document,
+        Some("parameters") => InputSource::Parameters,
+        Some("parameters_or_document") => InputSource::ParametersOrDocument,
+        other => return Err(format!("schema '{name}': bad x-stepwise-input {other:?}")),
+    };
+    Ok(InputSchema { schema, source })
 }

@@ -5,9 +5,6 @@
 //! JSON is the GraphQL arguments) or `parameters` (the step's parameters, whose text values are
 //! converted to the types the schema declares: integers, booleans, and comma-separated lists).
 
-use std::sync::OnceLock;
-
-use connector_http::JsonSchema;
 use engine::FieldError;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
@@ -61,42 +58,16 @@ schemas!(
     "account.list",
 );
 
+pub use connector_http::InputSchema;
 /// Where an operation's input comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    Document,
-    Parameters,
-}
+pub use connector_http::InputSource as Source;
 
-/// A compiled input schema.
-#[derive(Debug)]
-pub struct InputSchema {
-    pub schema: JsonSchema,
-    pub source: Source,
-}
-
-fn compile(name: &str, text: &str) -> Result<InputSchema, String> {
-    let schema = JsonSchema::compile(name, text).map_err(|e| e.to_string())?;
-    let source = match schema.raw().get("x-stepwise-input").and_then(Value::as_str) {
-        Some("document") => Source::Document,
-        Some("parameters") => Source::Parameters,
-        other => return Err(format!("schema '{name}': bad x-stepwise-input {other:?}")),
-    };
-    Ok(InputSchema { schema, source })
-}
+static SCHEMAS: connector_http::SchemaSet = connector_http::SchemaSet::new(SOURCES);
 
 /// The schema of `object.action`, compiled on first use; `Err` when it is missing or does not
 /// compile (a bug).
 pub fn get(object: &str, action: &str) -> Result<&'static InputSchema, String> {
-    static COMPILED: OnceLock<Vec<OnceLock<Result<InputSchema, String>>>> = OnceLock::new();
-    let slots = COMPILED.get_or_init(|| SOURCES.iter().map(|_| OnceLock::new()).collect());
-    let key = format!("{object}.{action}");
-    let index = SOURCES.iter().position(|(n, _)| *n == key).ok_or_else(|| format!("no input schema for {key}"))?;
-    let (name, text) = SOURCES[index];
-    match slots[index].get_or_init(|| compile(name, text)) {
-        Ok(s) => Ok(s),
-        Err(e) => Err(e.clone()),
-    }
+    SCHEMAS.get(object, action)
 }
 
 fn declared_type<'a>(schema: &'a Value, name: &str) -> (Option<&'a str>, Option<&'a str>) {
@@ -155,7 +126,7 @@ pub fn input_json(
     parameters: &IndexMap<String, String>,
 ) -> Result<Value, Vec<FieldError>> {
     let value = match input.source {
-        Source::Parameters => parameters_json(input.schema.raw(), parameters),
+        Source::Parameters | Source::ParametersOrDocument => parameters_json(input.schema.raw(), parameters),
         Source::Document => {
             if let Some(name) = parameters.keys().next() {
                 return Err(vec![FieldError {
