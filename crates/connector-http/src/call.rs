@@ -168,7 +168,11 @@ impl Caller {
         &self.policy
     }
 
-    async fn once(&self, req: &JsonRequest<'_>) -> Result<(u16, HeaderMap, bytes::Bytes), Failure> {
+    async fn once(
+        &self,
+        req: &JsonRequest<'_>,
+        text: Option<TextBody<'_>>,
+    ) -> Result<(u16, HeaderMap, bytes::Bytes), Failure> {
         let mut rb = self.client.request(req.method.clone(), req.url.clone()).header(ACCEPT, "application/json");
         if let Some(token) = req.bearer {
             let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {token}")) else {
@@ -183,7 +187,9 @@ impl Caller {
             value.set_sensitive(true);
             rb = rb.header(AUTHORIZATION, value);
         }
-        if let Some(body) = req.body {
+        if let Some(text) = text {
+            rb = rb.header(reqwest::header::CONTENT_TYPE, text.content_type).body(text.text.to_owned());
+        } else if let Some(body) = req.body {
             rb = rb.json(body);
         }
         if let Some(t) = req.timeout {
@@ -211,13 +217,23 @@ impl Caller {
     /// Sends `req` until it succeeds, fails for good, or (for `NotIdempotent`) fails in a way
     /// that may have been executed.
     pub async fn send_json(&self, req: &JsonRequest<'_>, safety: Safety) -> Result<JsonResponse, SendError> {
+        self.send(req, None, safety).await
+    }
+
+    /// The pacing and retry loop of every call; `text`, when given, replaces `req.body`.
+    async fn send(
+        &self,
+        req: &JsonRequest<'_>,
+        text: Option<TextBody<'_>>,
+        safety: Safety,
+    ) -> Result<JsonResponse, SendError> {
         let mut attempts: u32 = 0;
         let mut throttled: u32 = 0;
         loop {
             attempts += 1;
             let permit = self.pacer.acquire().await;
             let started = Instant::now();
-            let result = self.once(req).await;
+            let result = self.once(req, text).await;
             permit.finish();
             let elapsed_ms = started.elapsed().as_millis() as u64;
             let failure = match result {
@@ -327,6 +343,13 @@ impl Caller {
     }
 }
 
+/// A body that is not JSON: its text and content type.
+#[derive(Clone, Copy)]
+struct TextBody<'a> {
+    text: &'a str,
+    content_type: &'static str,
+}
+
 impl Caller {
     /// Like [`Caller::send_json`] with `text` as the body, sent as `content_type` (for example
     /// Boomi's `queryMore`, whose body is a bare `text/plain` token). The answer is JSON, and
@@ -339,107 +362,7 @@ impl Caller {
         content_type: &'static str,
         safety: Safety,
     ) -> Result<JsonResponse, SendError> {
-        let mut attempts: u32 = 0;
-        let mut throttled: u32 = 0;
-        loop {
-            attempts += 1;
-            let permit = self.pacer.acquire().await;
-            let mut rb = self
-                .client
-                .request(req.method.clone(), req.url.clone())
-                .header(ACCEPT, "application/json")
-                .header(reqwest::header::CONTENT_TYPE, content_type)
-                .body(text.to_owned());
-            if let Some(token) = req.bearer {
-                let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {token}")) else {
-                    return Err(SendError::Transport {
-                        message: "the token contains characters that are not allowed in an HTTP header".to_owned(),
-                        attempts,
-                    });
-                };
-                value.set_sensitive(true);
-                rb = rb.header(AUTHORIZATION, value);
-            }
-            if let Some(t) = req.timeout {
-                rb = rb.timeout(t);
-            }
-            let sent = match rb.send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let headers = resp.headers().clone();
-                    resp.bytes().await.map(|b| (status, headers, b)).map_err(|e| (e, true))
-                }
-                Err(e) => Err((e, false)),
-            };
-            permit.finish();
-            let failure = match sent {
-                Ok((status, _, bytes)) if (200..300).contains(&status) => match serde_json::from_slice::<Value>(&bytes)
-                {
-                    Ok(body) => return Ok(JsonResponse { status, body, attempts }),
-                    Err(e) => Failure {
-                        class: Class::Transient { maybe_executed: true },
-                        status: Some(status),
-                        message: format!("the answer (HTTP {status}) is not valid JSON: {e}"),
-                        body: None,
-                        retry_after: None,
-                    },
-                },
-                Ok((status, headers, bytes)) => {
-                    let (message, body) = message_of(&bytes);
-                    Failure {
-                        class: classify_status(status),
-                        status: Some(status),
-                        message,
-                        body,
-                        retry_after: parse_retry_after(&headers),
-                    }
-                }
-                Err((e, answered)) => Failure {
-                    class: if answered { Class::Transient { maybe_executed: true } } else { classify_error(&e) },
-                    status: None,
-                    message: describe(&e),
-                    body: None,
-                    retry_after: None,
-                },
-            };
-            tracing::debug!(call = req.label, attempt = attempts, status = failure.status, error = %failure.message, "HTTP call failed.");
-            let done = |f: Failure, attempts: u32| match f.status {
-                Some(status) if !(200..300).contains(&status) => {
-                    SendError::Status { status, message: f.message, body: f.body, attempts }
-                }
-                _ => SendError::Transport { message: f.message, attempts },
-            };
-            match failure.class {
-                Class::Throttled => {
-                    attempts -= 1;
-                    throttled += 1;
-                    if throttled > self.policy.max_throttled
-                        || failure.retry_after.is_some_and(|d| d > self.policy.max_retry_after)
-                    {
-                        return Err(done(failure, attempts.max(1)));
-                    }
-                    self.pacer.pause_until(Instant::now() + self.policy.throttle_wait(failure.retry_after));
-                }
-                Class::Permanent => return Err(done(failure, attempts)),
-                Class::Transient { maybe_executed } => {
-                    if maybe_executed && safety == Safety::NotIdempotent {
-                        return Err(SendError::Ambiguous {
-                            status: failure.status,
-                            message: failure.message,
-                            attempts,
-                        });
-                    }
-                    if attempts >= self.policy.max_attempts {
-                        return Err(done(failure, attempts));
-                    }
-                    let mut wait = self.policy.backoff(attempts);
-                    if let Some(ra) = failure.retry_after {
-                        wait = wait.max(ra.min(self.policy.max_retry_after));
-                    }
-                    tokio::time::sleep(wait).await;
-                }
-            }
-        }
+        self.send(req, Some(TextBody { text, content_type }), safety).await
     }
 }
 
