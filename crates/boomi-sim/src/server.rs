@@ -1,12 +1,9 @@
 //! The HTTP server: binding, the shared state, the handle, the simulator-only endpoints, and a
 //! listener whose connections a "dropped connection" fault can cut.
 
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -15,10 +12,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{any, get, post};
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::IncomingStream;
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use sim_net::KillableListener;
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -194,78 +191,6 @@ pub(crate) struct Conn {
 
 impl Connected<IncomingStream<'_, KillableListener>> for Conn {
     fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
-        Conn { kill: Arc::clone(&stream.io().kill) }
-    }
-}
-
-/// A TCP listener whose connections fail all I/O once their kill switch is set, so the
-/// connection closes without an answer.
-pub(crate) struct KillableListener(TcpListener);
-
-pub(crate) struct KillableStream {
-    inner: TcpStream,
-    kill: Arc<AtomicBool>,
-}
-
-impl KillableStream {
-    fn killed(&self) -> bool {
-        self.kill.load(Ordering::SeqCst)
-    }
-}
-
-fn dropped() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, "connection dropped by fault injection")
-}
-
-impl AsyncRead for KillableStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if self.killed() {
-            return Poll::Ready(Err(dropped()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for KillableStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        if self.killed() {
-            return Poll::Ready(Err(dropped()));
-        }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        if self.killed() {
-            return Poll::Ready(Err(dropped()));
-        }
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-impl Listener for KillableListener {
-    type Io = KillableStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.0.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (KillableStream { inner: stream, kill: Arc::new(AtomicBool::new(false)) }, addr);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "boomi-sim: accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
+        Conn { kill: stream.io().kill_switch() }
     }
 }

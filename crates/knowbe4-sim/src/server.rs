@@ -3,12 +3,9 @@
 //! drop without an answer.
 
 use std::collections::HashMap;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use async_graphql::{EmptySubscription, Schema};
@@ -19,10 +16,10 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::IncomingStream;
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use sim_net::KillableListener;
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -375,78 +372,6 @@ pub(crate) struct Conn {
 
 impl Connected<IncomingStream<'_, KillableListener>> for Conn {
     fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
-        Conn { remote: *stream.remote_addr(), kill: Arc::clone(&stream.io().kill) }
-    }
-}
-
-/// A TCP listener whose connections fail all I/O once their kill switch is set, so the
-/// connection closes without an answer.
-pub(crate) struct KillableListener(TcpListener);
-
-pub(crate) struct KillableStream {
-    inner: TcpStream,
-    kill: Arc<AtomicBool>,
-}
-
-impl KillableStream {
-    fn killed(&self) -> bool {
-        self.kill.load(Ordering::SeqCst)
-    }
-}
-
-fn dropped() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, "connection dropped by fault injection")
-}
-
-impl AsyncRead for KillableStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if self.killed() {
-            return Poll::Ready(Err(dropped()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for KillableStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        if self.killed() {
-            return Poll::Ready(Err(dropped()));
-        }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        if self.killed() {
-            return Poll::Ready(Err(dropped()));
-        }
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-impl Listener for KillableListener {
-    type Io = KillableStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.0.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (KillableStream { inner: stream, kill: Arc::new(AtomicBool::new(false)) }, addr);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
+        Conn { remote: *stream.remote_addr(), kill: stream.io().kill_switch() }
     }
 }
