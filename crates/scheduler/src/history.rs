@@ -360,16 +360,24 @@ impl History {
         let open_err = |source| HistoryError::Open { path: path.to_path_buf(), source };
         let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-        // Switching to WAL needs a moment of exclusive access; the busy timeout covers a
-        // concurrent open. The mode is persistent, so later opens find it already set.
-        let mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(open_err)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            tracing::warn!(message = "Run history is not in WAL mode.", path = %path.display(), mode = %mode);
+        // SQLite answers SQLITE_BUSY at once, without waiting in the busy handler, when two
+        // connections would deadlock: both reading a new file and both wanting to write to it
+        // (switching it to WAL, creating the schema). Every step of the set-up is idempotent,
+        // so it is tried again, after a growing pause, until BUSY_TIMEOUT has passed.
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(2);
+        loop {
+            match prepare(&mut conn, path) {
+                Err(HistoryError::Open { source, .. })
+                    if is_busy(&source) && started.elapsed() + pause < BUSY_TIMEOUT =>
+                {
+                    tracing::debug!(message = "Run history busy while opening; trying again.", path = %path.display());
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                result => break result?,
+            }
         }
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
-        migrate(&mut conn, path)?;
         Ok(History { conn: Mutex::new(conn), path: path.to_path_buf() })
     }
 
@@ -592,6 +600,24 @@ impl History {
         }
         Ok(())
     }
+}
+
+/// Sets the journal mode and the connection's pragmas, and brings the schema up to date.
+fn prepare(conn: &mut Connection, path: &Path) -> Result<(), HistoryError> {
+    let open_err = |source| HistoryError::Open { path: path.to_path_buf(), source };
+    // The mode is persistent, so later opens find it already set.
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(open_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(message = "Run history is not in WAL mode.", path = %path.display(), mode = %mode);
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+    migrate(conn, path)
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _)
+        if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
 }
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), HistoryError> {
