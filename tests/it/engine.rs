@@ -492,7 +492,8 @@ steps:
     );
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(summary["error"]["step"], "d");
-    assert!(summary["error"]["message"].as_str().unwrap().contains("not a valid regular expression"), "{run:?}");
+    let message = summary["error"]["message"].as_str().unwrap();
+    assert!(message.contains("'right' is not a valid regular expression: unopened group (at character 2)"), "{run:?}");
     assert_eq!(counts(&summary, "y").0 + counts(&summary, "n").0, 0);
 }
 

@@ -489,7 +489,7 @@ pub(crate) fn build(
                 let right = ctx.param(id, &format!("{base}/right"), "right", right);
                 if *op == spec::DecisionOp::Regex
                     && let crate::ParamSource::Static(re) = &right.source
-                    && let Err(e) = regex_syntax_check(re)
+                    && let Err(e) = check_regex(re)
                 {
                     ctx.err(id, format!("{base}/right"), format!("'right' is not a valid regular expression: {e}"));
                 }
@@ -585,26 +585,17 @@ pub(crate) fn build(
     })
 }
 
-fn regex_syntax_check(re: &str) -> Result<(), String> {
-    // The engine uses the regex crate; its syntax is a superset of what Boomi users write.
-    // The compiler stays light and only checks balance here; the engine reports the rest.
-    let mut depth: i32 = 0;
-    let mut escaped = false;
-    for c in re.chars() {
-        match (escaped, c) {
-            (true, _) => escaped = false,
-            (false, '\\') => escaped = true,
-            (false, '(') => depth += 1,
-            (false, ')') => {
-                depth -= 1;
-                if depth < 0 {
-                    return Err("unopened ')'".to_owned());
-                }
-            }
-            _ => {}
-        }
-    }
-    if depth != 0 { Err("unclosed '('".to_owned()) } else { Ok(()) }
+/// The engine matches with the regex crate; checking with its own parser and compiler means
+/// validate accepts exactly the patterns a run accepts. The message is one line, with the
+/// 1-based character where the pattern goes wrong.
+pub fn check_regex(re: &str) -> Result<(), String> {
+    let (kind, span) = match regex_syntax::Parser::new().parse(re) {
+        Ok(_) => return regex::Regex::new(re).map(drop).map_err(|e| e.to_string().replace('\n', " ")),
+        Err(regex_syntax::Error::Parse(e)) => (e.kind().to_string(), *e.span()),
+        Err(regex_syntax::Error::Translate(e)) => (e.kind().to_string(), *e.span()),
+        Err(e) => return Err(e.to_string().replace('\n', " ")),
+    };
+    Err(format!("{kind} (at character {})", span.start.column))
 }
 
 fn check_graph(graph: &DiGraph<Step, Edge>, diags: &mut Vec<Diagnostic>) {

@@ -948,7 +948,7 @@ impl<'p> Exec<'p> {
             wildcard_to_regex(right)
         } else {
             // Checked alone first, so that `a)|(b` cannot escape the anchors.
-            regex::Regex::new(right).map_err(|e| format!("'right' is not a valid regular expression: {e}"))?;
+            compiler::check_regex(right).map_err(|e| format!("'right' is not a valid regular expression: {e}"))?;
             format!("^(?:{right})$")
         };
         if !self.regex_cache.contains_key(&pattern) {
