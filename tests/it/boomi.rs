@@ -4,15 +4,11 @@
 //! processes run with `--sandbox`.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Dir, Run, repo, stepwise_env};
+use crate::support::{Dir, Run, SimProcess, repo, stepwise_env};
 
 const TOKEN: &str = "e2e-boomi-token-Qw7";
 const ACCOUNT: &str = "acme-E2E42";
@@ -23,72 +19,26 @@ const PRODUCTION_SUPPORT: &str = "fcb6e3b6-0ca8-11e2-a477-1231381987a5";
 const ADMINISTRATOR: &str = "fcb6dd44-0ca8-11e2-a477-1231381987a5";
 const LEGACY_ROLE: &str = "7c1e6a0b-39d2-4f8e-b5a1-0d4f2c9e8b7a61";
 
-/// A simulator process; killed (by its own pid) when dropped.
-struct Sim {
-    child: Child,
-    port: u16,
-}
+/// The Boomi simulator: `stepwise boomi-sim --port 0 --account-id ACCOUNT --email EMAIL
+/// --token TOKEN ARGS`.
+struct Sim;
 
 impl Sim {
-    /// `stepwise boomi-sim --port 0 --account-id ACCOUNT --email EMAIL --token TOKEN ARGS`,
-    /// waiting for its "listening on" line.
-    fn start(args: &[&str]) -> Sim {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
-            .args(["boomi-sim", "--port", "0", "--account-id", ACCOUNT, "--email", EMAIL, "--token", TOKEN])
-            .args(args)
-            .env_remove("STEPWISE_LOG")
-            .env_remove("RUST_LOG")
-            .env_remove("BOOMI_SIM_TOKEN")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting boomi-sim");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let mut port = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap_or_default();
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                port = rest.trim().rsplit(':').next().and_then(|p| p.parse().ok());
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        let port = port.unwrap_or_else(|| panic!("boomi-sim printed no port"));
-        Sim { child, port }
+    fn start(args: &[&str]) -> SimProcess {
+        let fixed = ["boomi-sim", "--port", "0", "--account-id", ACCOUNT, "--email", EMAIL, "--token", TOKEN];
+        SimProcess::start(&[&fixed[..], args].concat())
     }
+}
 
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn http(&self, method: &str, path: &str) -> Value {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the simulator");
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let request =
-            format!("{method} {path} HTTP/1.1\r\nHost: sim\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        s.write_all(request.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let body = text.split_once("\r\n\r\n").map(|x| x.1.to_owned()).unwrap_or_default();
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path} is not JSON ({e}): {body}"))
-    }
-
-    fn stats(&self) -> Value {
-        self.http("GET", "/__sim/stats")
-    }
-
+/// What only the Boomi simulator answers.
+impl SimProcess {
+    /// `GET /__sim/state`: every user with their roles.
     fn state(&self) -> Value {
-        self.http("GET", "/__sim/state")
-    }
-
-    fn calls_of(&self, operation: &str) -> u64 {
-        self.stats()["by_operation"][operation].as_u64().unwrap_or(0)
+        self.json("GET", "/__sim/state")
     }
 
     fn login(&self, user: &str) {
-        self.http("POST", &format!("/__sim/users/{user}/login"));
+        self.json("POST", &format!("/__sim/users/{user}/login"));
     }
 
     /// Role ids of a user's global roles (None: no such user).
@@ -99,13 +49,6 @@ impl Sim {
         Some(
             found["globalRoles"].as_array().unwrap().iter().map(|g| g["roleId"].as_str().unwrap().to_owned()).collect(),
         )
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -156,7 +99,7 @@ struct Call<'a> {
 
 /// Runs one operation: `docs` as input documents (none: a start with one empty document) and
 /// `params` as static parameters. Returns the run and what the step sent on.
-fn call(sim: &Sim, object: &str, action: &str, c: Call<'_>) -> (Run, Vec<Out>) {
+fn call(sim: &SimProcess, object: &str, action: &str, c: Call<'_>) -> (Run, Vec<Out>) {
     let dir = Dir::new();
     let mut params = String::new();
     if !c.params.is_empty() {
@@ -196,7 +139,7 @@ fn call(sim: &Sim, object: &str, action: &str, c: Call<'_>) -> (Run, Vec<Out>) {
 }
 
 /// Runs an operation that must complete; returns its output documents.
-fn ok(sim: &Sim, object: &str, action: &str, docs: &[Value], params: &[(&str, &str)]) -> Vec<Out> {
+fn ok(sim: &SimProcess, object: &str, action: &str, docs: &[Value], params: &[(&str, &str)]) -> Vec<Out> {
     let (run, out) = call(sim, object, action, Call { docs, params, ..Call::default() });
     assert_eq!(run.code, 0, "{object}.{action}: {run:?}");
     assert_eq!(run.json()["status"], "COMPLETE", "{object}.{action}: {run:?}");
@@ -208,7 +151,7 @@ fn docs(out: &[Out]) -> Vec<&Value> {
 }
 
 /// A seeded user whose global roles are exactly `roles` (in any order), if there is one.
-fn user_with(sim: &Sim, pick: impl Fn(&[String]) -> bool) -> String {
+fn user_with(sim: &SimProcess, pick: impl Fn(&[String]) -> bool) -> String {
     let state = sim.state();
     for u in state["users"].as_array().unwrap() {
         let roles: Vec<String> =

@@ -4,15 +4,12 @@
 //! Most tests switch the simulator's limits off and the connector's pacing off
 //! (`STEPWISE_KNOWBE4_RATE=off`) to stay fast; the pacing tests use limits.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Dir, Run, stepwise_env};
+use crate::support::{Dir, Run, SimProcess, stepwise_env};
 
 const TOKEN: &str = "sandbox-token";
 const PARTNER: &str = "sandbox-partner-token";
@@ -24,79 +21,12 @@ const NO_DATA: &str = "  type: no_data\n  next: seed\n";
 const JOIN: &str = "  save:\n    type: message\n    template: \"{1}\"\n    parameters: [{ current_data: true }]\n    combine: true\n    next: write\n  write:\n    type: connector\n    connection: out\n    action: send\n    next: done\n";
 const SEED: &str = "  seed:\n    type: message\n    template: \"null\"\n    next: docs\n";
 
-/// A simulator process; killed (by its own pid) when dropped.
-struct Sim {
-    child: Child,
-    port: u16,
-}
+/// The KnowBe4 simulator: `stepwise knowbe4-sim --port 0 ARGS`.
+struct Sim;
 
 impl Sim {
-    /// `stepwise knowbe4-sim --port 0 ARGS`, waiting for its "listening on" line.
-    fn start(args: &[&str]) -> Sim {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
-            .args(["--log", "info", "knowbe4-sim", "--port", "0"])
-            .args(args)
-            .env_remove("STEPWISE_LOG")
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting knowbe4-sim");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut port = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap_or_default();
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
-                port = addr.rsplit(':').next().and_then(|p| p.trim_matches(|c: char| !c.is_ascii_digit()).parse().ok());
-                break;
-            }
-            assert!(Instant::now() < deadline, "knowbe4-sim did not start");
-        }
-        // Keep draining its log so that it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let port = port.unwrap_or_else(|| panic!("knowbe4-sim printed no port"));
-        Sim { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn http(&self, request: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the simulator");
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        s.write_all(request.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let body = text.split_once("\r\n\r\n").map(|x| x.1.to_owned()).unwrap_or_default();
-        (status, body)
-    }
-
-    /// `GET /__sim/stats`.
-    fn stats(&self) -> Value {
-        let (_, body) = self.http("GET /__sim/stats HTTP/1.1\r\nHost: sim\r\nConnection: close\r\n\r\n");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("stats are not JSON ({e}): {body}"))
-    }
-
-    fn requests(&self) -> u64 {
-        self.stats()["requests"].as_u64().unwrap()
-    }
-
-    fn calls_of(&self, operation: &str) -> u64 {
-        self.stats()["by_operation"][operation].as_u64().unwrap_or(0)
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn start(args: &[&str]) -> SimProcess {
+        SimProcess::start(&[&["knowbe4-sim", "--port", "0"], args].concat())
     }
 }
 
@@ -159,7 +89,7 @@ fn run_file(dir: &Dir, yaml: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
 /// Runs one operation: `docs` as input documents (none: a start with one empty document),
 /// `params` as static parameters; returns the run and what the step sent on, in order.
 fn op_with(
-    sim: &Sim,
+    sim: &SimProcess,
     connection: &str,
     object: &str,
     action: &str,
@@ -189,7 +119,7 @@ fn op_with(
     (run, docs)
 }
 
-fn op(sim: &Sim, object: &str, action: &str, docs: &[Value], params: &[(&str, &str)]) -> Vec<Value> {
+fn op(sim: &SimProcess, object: &str, action: &str, docs: &[Value], params: &[(&str, &str)]) -> Vec<Value> {
     let (run, out) = op_with(sim, "kb4", object, action, docs, params, false);
     assert_eq!(run.code, 0, "{object}.{action}: {run:?}");
     assert_eq!(run.json()["status"], "COMPLETE", "{object}.{action}: {run:?}");

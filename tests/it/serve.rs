@@ -23,8 +23,7 @@
 //! runs only the named ones. Timing bounds are generous: the machine may be loaded.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, sleep};
@@ -33,7 +32,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::Value;
 
-use crate::support::{Dir, Run, stepwise, stepwise_env};
+use crate::support::{Dir, Run, SimProcess, http_get, stepwise, stepwise_env};
 
 /// A token the simulator accepts.
 const TOKEN: &str = "sandbox-token";
@@ -888,62 +887,13 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
-/// `GET path` on the loopback port: status and body, or `None` if nothing answers.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: stepwise\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|x| x.1.to_owned()).unwrap_or_default();
-    Some((status, body))
-}
-
 /// A KnowBe4 simulator process (no rate limits, `latency_ms` per call); killed when dropped.
-struct Sim {
-    child: Child,
-    port: u16,
-}
+struct Sim;
 
 impl Sim {
-    fn start(latency_ms: u64) -> Sim {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
-            .args(["--log", "info", "knowbe4-sim", "--port", "0", "--no-limits", "--latency-ms"])
-            .arg(latency_ms.to_string())
-            .env_remove("STEPWISE_LOG")
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting knowbe4-sim");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let mut port = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap_or_default();
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
-                port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
-                break;
-            }
-        }
-        // Keep draining its log so that it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let port = port.unwrap_or_else(|| panic!("knowbe4-sim printed no port"));
-        Sim { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn start(latency_ms: u64) -> SimProcess {
+        let latency = latency_ms.to_string();
+        SimProcess::start(&["knowbe4-sim", "--port", "0", "--no-limits", "--latency-ms", &latency])
     }
 }
 

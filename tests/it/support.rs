@@ -1,9 +1,15 @@
-//! Shared helpers: a temporary directory and a command runner for the `stepwise` binary.
+//! Shared helpers: a temporary directory, a command runner for the `stepwise` binary, a
+//! simulator process, and a bare HTTP/1.1 client for loopback servers.
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -77,5 +83,91 @@ pub fn stepwise_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A request without a body to a loopback port: status and body, or `None` if nothing answers
+/// (or the answer is not HTTP).
+pub fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|x| x.1.to_owned()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// `GET path` on a loopback port.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http(port, "GET", path)
+}
+
+/// A simulator (`stepwise knowbe4-sim ...` or `stepwise boomi-sim ...`) as a process of its own,
+/// on a loopback port it chose; killed (by its own pid) when dropped.
+pub struct SimProcess {
+    child: Child,
+    pub port: u16,
+}
+
+impl SimProcess {
+    /// Runs `stepwise ARGS` (a simulator command with `--port 0`) and waits for the
+    /// "listening on URL" line it prints on stdout.
+    pub fn start(args: &[&str]) -> SimProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+            .args(args)
+            .env_remove("STEPWISE_LOG")
+            .env_remove("RUST_LOG")
+            .env_remove("BOOMI_SIM_TOKEN")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting stepwise {args:?}: {e}"));
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        // Ends (without a port) if the simulator exits before it listens.
+        let port = lines.by_ref().map_while(Result::ok).find_map(|line| {
+            let url = line.split("listening on ").nth(1)?;
+            url.trim().rsplit(':').next()?.parse().ok()
+        });
+        // Keep draining its output so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let port = port.unwrap_or_else(|| panic!("stepwise {args:?} printed no port"));
+        SimProcess { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A request without a body, whose answer must be JSON.
+    pub fn json(&self, method: &str, path: &str) -> Value {
+        let (_, body) = http(self.port, method, path).unwrap_or_else(|| panic!("{method} {path}: no answer"));
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path} is not JSON ({e}): {body}"))
+    }
+
+    /// `GET /__sim/stats`.
+    pub fn stats(&self) -> Value {
+        self.json("GET", "/__sim/stats")
+    }
+
+    /// Requests the simulator received in all.
+    pub fn requests(&self) -> u64 {
+        self.stats()["requests"].as_u64().expect("stats.requests")
+    }
+
+    /// Requests of one operation (`by_operation` in the stats).
+    pub fn calls_of(&self, operation: &str) -> u64 {
+        self.stats()["by_operation"][operation].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
