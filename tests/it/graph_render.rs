@@ -97,16 +97,9 @@ fn step_ids(path: &Path) -> Vec<String> {
 
 #[test]
 fn every_shipped_process_graph_renders_in_mermaid() {
-    if std::env::var("STEPWISE_SKIP_BROWSER").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: the Mermaid rendering test (STEPWISE_SKIP_BROWSER=1)");
+    if !browser::required("the Mermaid rendering test") {
         return;
     }
-    assert!(
-        browser::available(),
-        "`{}` is not installed: install Debian's `chromium` package (apt-get install chromium; .ci/run does), \
-         or set STEPWISE_SKIP_BROWSER=1 to skip this test",
-        browser::binary()
-    );
     let mermaid_js = repo().join(MERMAID_JS);
     assert!(
         mermaid_js.is_file(),

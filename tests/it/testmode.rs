@@ -532,16 +532,9 @@ steps:
 
 #[test]
 fn the_report_works_in_a_real_browser() {
-    if std::env::var("STEPWISE_SKIP_BROWSER").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: the browser test (STEPWISE_SKIP_BROWSER=1)");
+    if !browser::required("the browser test") {
         return;
     }
-    assert!(
-        browser::available(),
-        "`{}` is not installed: install Debian's `chromium` package (apt-get install chromium; .ci/run does), \
-         or set STEPWISE_SKIP_BROWSER=1 to skip this test",
-        browser::binary()
-    );
     let dir = Dir::new();
     dir.write("p.yaml", OUTCOMES);
     dir.write("in/people.jsonl", PEOPLE.join("\n") + "\n");

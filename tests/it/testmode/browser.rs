@@ -18,6 +18,23 @@ pub fn binary() -> String {
     std::env::var("STEPWISE_CHROMIUM").unwrap_or_else(|_| "chromium".to_owned())
 }
 
+/// Whether a browser test named `what` should run: false (with a note) when
+/// `STEPWISE_SKIP_BROWSER=1`; otherwise the browser must be installed, or the test fails with
+/// how to install it.
+pub fn required(what: &str) -> bool {
+    if std::env::var("STEPWISE_SKIP_BROWSER").as_deref() == Ok("1") {
+        eprintln!("SKIPPED: {what} (STEPWISE_SKIP_BROWSER=1)");
+        return false;
+    }
+    assert!(
+        available(),
+        "`{}` is not installed: install Debian's `chromium` package (apt-get install chromium; .ci/run does), \
+         or set STEPWISE_SKIP_BROWSER=1 to skip this test",
+        binary()
+    );
+    true
+}
+
 /// Whether the browser can be started at all.
 pub fn available() -> bool {
     Command::new(binary())
