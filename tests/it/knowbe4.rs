@@ -5,7 +5,6 @@
 //! (`STEPWISE_KNOWBE4_RATE=off`) to stay fast; the pacing tests use limits.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -483,15 +482,14 @@ fn paces_under_knowbe4_limits_with_no_429_across_a_minute() {
         "{SEED}  docs:\n    type: map\n    jq: {}\n    next: get\n  get:\n    type: connector\n    connection: kb4\n    object: user\n    action: get\n    parameters:\n      id: {{ static: \"10001\" }}\n    next: done\n  done:\n    type: stop\n",
         yaml_string(&format!("{} | .[]", Value::Array(docs)))
     );
-    let started = Instant::now();
     let run = run_file(&dir, &process(&sim.url(), NO_DATA, &steps), &[], &[("STEPWISE_KNOWBE4_RATE", "")]);
-    let elapsed = started.elapsed();
     assert_eq!(run.code, 0, "{run:?}");
+    // The simulator enforces both limits and answers 429 beyond them: none sent means the
+    // connector waited for the minute window itself. (How close to the floor it stays is the
+    // sync benchmark's business, not a test's.)
     let stats = sim.stats();
     assert_eq!(stats["throttled"], 0, "{stats}");
     assert_eq!(stats["requests"], 55, "{stats}");
-    assert!(elapsed >= Duration::from_secs(60), "{elapsed:?}");
-    assert!(elapsed < Duration::from_secs(70), "{elapsed:?}");
 }
 
 fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -1,7 +1,8 @@
 //! Service tests with a fake loader and runner, on real time with every-second schedules.
 //!
-//! Timing assertions are deliberately loose (hundreds of milliseconds); they check behaviour,
-//! not latency (the `fire_lag` benchmark measures that).
+//! The assertions compare the instants the runner recorded (a fire's scheduled instant, a run's
+//! start) with each other, never a measured duration against a limit: they check behaviour, not
+//! latency (the `fire_lag` benchmark measures that).
 
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
@@ -154,15 +155,14 @@ struct Running {
 }
 
 impl Running {
-    /// Requests shutdown and waits for `serve` to return; returns how long that took.
-    async fn stop(mut self) -> Duration {
-        let started = std::time::Instant::now();
+    /// Requests shutdown and waits for `serve` to return (a minute at most, so that a hang
+    /// fails the test instead of stalling it).
+    async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let result = tokio::time::timeout(Duration::from_secs(30), &mut self.handle).await;
+        let result = tokio::time::timeout(Duration::from_secs(60), &mut self.handle).await;
         result.expect("serve returns after shutdown").expect("serve task").expect("serve ok");
-        started.elapsed()
     }
 }
 
@@ -255,8 +255,7 @@ async fn fires_on_time_and_skips_invalid_files() {
     assert!((3..=5).contains(&calls.len()), "{calls:?}");
     for call in &calls {
         assert_eq!(call.scheduled_for.timestamp_subsec_nanos(), 0);
-        let lag = call.started - call.scheduled_for;
-        assert!(lag >= chrono::Duration::zero() && lag < chrono::Duration::milliseconds(500), "{call:?}");
+        assert!(call.started >= call.scheduled_for, "never early: {call:?}");
     }
     let secs = seconds(&calls);
     assert!(secs.windows(2).all(|w| w[1] - w[0] == 1), "one fire per second: {secs:?}");
@@ -277,8 +276,11 @@ async fn overlap_skip_discards_while_running() {
     assert_eq!(runner.max_running.load(Ordering::SeqCst), 1);
     let calls = runner.calls("p");
     assert!((1..=2).contains(&calls.len()), "{calls:?}");
-    for call in &calls {
-        assert!(call.started - call.scheduled_for < chrono::Duration::milliseconds(500), "skip never delays: {call:?}");
+    // A run starts only for a fire that came after the previous run ended (each run takes at
+    // least the runner's delay): fires during a run are discarded, never delayed.
+    for pair in calls.windows(2) {
+        let previous_end = pair[0].started + chrono::Duration::from_std(runner.delay).unwrap();
+        assert!(pair[1].scheduled_for >= previous_end, "skip never delays: {calls:?}");
     }
     let discarded = env.runs("p", "DISCARDED");
     assert!(discarded >= 2, "discarded {discarded}");
@@ -298,9 +300,11 @@ async fn overlap_queue_keeps_one_waiting_run() {
     assert_eq!(runner.max_running.load(Ordering::SeqCst), 1, "queue never runs concurrently");
     let calls = runner.calls("p");
     assert!(calls.len() >= 2, "{calls:?}");
-    // The second run waited for the first: it started about 1.5 s after its fire.
-    let waited = calls[1].started - calls[1].scheduled_for;
-    assert!(waited > chrono::Duration::milliseconds(1000), "{calls:?}");
+    // The second run waited for the first: its fire came during the first run, and it started
+    // only once the first had ended (each run takes at least the runner's delay).
+    let first_end = calls[0].started + chrono::Duration::from_std(runner.delay).unwrap();
+    assert!(calls[1].scheduled_for < first_end, "{calls:?}");
+    assert!(calls[1].started >= first_end, "{calls:?}");
     assert_eq!(
         calls[1].scheduled_for - calls[0].scheduled_for,
         chrono::Duration::seconds(1),
@@ -360,16 +364,19 @@ async fn catches_up_after_a_restart() {
     let caught = after_restart("all").iter().filter(|c| c.scheduled_for <= restart).count();
     assert!(caught >= 3, "all caught up {caught}");
 
-    // last: one gap, closed by a single catch-up fire at (or just after) the restart.
-    let last_gaps = gaps("last");
-    assert_eq!(last_gaps.len(), 1, "last: {:?}", seconds(&runner.calls("last")));
-    let resumed = after_restart("last")[0].scheduled_for;
-    assert!(resumed <= restart + chrono::Duration::milliseconds(200), "last resumed at {resumed}, restart {restart}");
-
     // none: one gap, and nothing older than the restart runs.
     assert_eq!(gaps("none").len(), 1, "none: {:?}", seconds(&runner.calls("none")));
     assert!(after_restart("none").iter().all(|c| c.scheduled_for > restart));
-    assert!(!after_restart("none").is_empty());
+    let none_resumed = after_restart("none").first().expect("none fires after the restart").scheduled_for;
+
+    // last: one gap, closed by a single catch-up fire: the latest instant missed before the
+    // service came back, so earlier than the first fire of `none`, planned at the same start.
+    let last_gaps = gaps("last");
+    assert_eq!(last_gaps.len(), 1, "last: {:?}", seconds(&runner.calls("last")));
+    let resumed = after_restart("last")[0].scheduled_for;
+    assert!(resumed < none_resumed, "last resumed at {resumed}, none at {none_resumed}");
+    let missed_and_run = after_restart("last").iter().filter(|c| c.scheduled_for < none_resumed).count();
+    assert_eq!(missed_and_run, 1, "one catch-up fire: {:?}", seconds(&runner.calls("last")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,15 +418,14 @@ async fn shutdown_waits_for_running_runs_within_grace() {
     init_tracing();
     let env = Env::new();
     env.write("p.yaml", &every_second("p", "skip", "none"));
-    let runner = Arc::new(FakeRunner::with_history(Duration::from_millis(1500), Some(env.history())));
+    let runner = Arc::new(FakeRunner::with_history(Duration::from_millis(3000), Some(env.history())));
     let service = env.start(runner.clone());
     while runner.running.load(Ordering::SeqCst) == 0 {
         sleep_ms(20).await;
     }
-    sleep_ms(200).await;
-    let took = service.stop().await;
-    assert_eq!(runner.finished.load(Ordering::SeqCst), 1, "the running run finished");
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "took {took:?}");
+    assert_eq!(runner.finished.load(Ordering::SeqCst), 0, "the run is still going when shutdown is asked");
+    service.stop().await;
+    assert_eq!(runner.finished.load(Ordering::SeqCst), 1, "serve returned only once the running run finished");
     assert_eq!(runner.calls("p").len(), 1, "no run starts after shutdown is requested");
     assert_eq!(env.runs("p", "COMPLETE"), 1);
 }
@@ -434,9 +440,9 @@ async fn shutdown_gives_up_after_grace_and_leaves_runs_to_the_caller() {
     while runner.running.load(Ordering::SeqCst) == 0 {
         sleep_ms(20).await;
     }
-    let took = service.stop().await;
-    assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(3), "took {took:?}");
-    assert_eq!(runner.finished.load(Ordering::SeqCst), 0);
+    service.stop().await;
+    // The run takes 20 s, so serve returning with it unfinished means the grace period ended it.
+    assert_eq!(runner.finished.load(Ordering::SeqCst), 0, "serve returned after the grace period");
     assert_eq!(env.runs("p", "INPROCESS"), 1, "left for the caller");
     assert_eq!(env.history().mark_abandoned_as_aborted().unwrap(), 1);
     assert_eq!(env.runs("p", "ABORTED"), 1);
