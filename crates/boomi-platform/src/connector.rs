@@ -560,8 +560,7 @@ impl Boomi {
 impl Connector for Boomi {
     fn validate(&self, op: &OperationRef<'_>, input: &Input) -> Result<(), Vec<FieldError>> {
         let object = op.object.unwrap_or("");
-        let schema = schemas::get(object, op.action)
-            .map_err(|_| vec![FieldError { field: String::new(), reason: "unknown_operation".to_owned() }])?;
+        let schema = schemas::SCHEMAS.for_validation(object, op.action)?;
         let map = schemas::input_json(schema, &input.document, &input.parameters)?;
         self.check_account(op.action, &map)
     }
@@ -571,7 +570,7 @@ impl Connector for Boomi {
         let (object, action) = ops::find(object_name, op.action).ok_or_else(|| {
             ConnectorError::Failed(format!("boomi_platform has no operation '{object_name}' '{}'", op.action))
         })?;
-        let schema = schemas::get(object_name, op.action).map_err(ConnectorError::Failed)?;
+        let schema = schemas::SCHEMAS.get(object_name, op.action).map_err(ConnectorError::Failed)?;
         tracing::debug!(connection = %self.connection, step = op.step, object = object_name, action = op.action, documents = inputs.len(), "Boomi Platform step.");
         let parsed: Vec<Result<Map<String, Value>, ApiError>> = inputs
             .iter()

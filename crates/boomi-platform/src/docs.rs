@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::ops::OPERATIONS;
-use crate::schemas::SOURCES;
+use crate::schemas::SCHEMAS;
 
 const BEGIN: &str = "<!-- BEGIN GENERATED: cargo test -p boomi-platform (UPDATE_EXPECT=1 to rewrite) -->";
 const END: &str = "<!-- END GENERATED -->";
@@ -89,7 +89,7 @@ fn table() -> String {
     out.push_str("|---|---|---|---|---|---|---|\n");
     for op in OPERATIONS {
         let name = format!("{}.{}", op.object, op.action);
-        let text = SOURCES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).unwrap_or("{}");
+        let text = SCHEMAS.sources().iter().find(|(n, _)| *n == name).map(|(_, t)| *t).unwrap_or("{}");
         let schema: Value = serde_json::from_str(text).unwrap_or(Value::Null);
         out.push_str(&row(&name, &schema));
         out.push('\n');
@@ -110,7 +110,7 @@ fn every_operation_has_a_schema_file_and_every_file_is_used() {
     let mut ops: Vec<String> = OPERATIONS.iter().map(|o| format!("{}.{}", o.object, o.action)).collect();
     ops.sort();
     assert_eq!(files, ops, "schemas/boomi_platform/*.json and the operations differ");
-    let mut embedded: Vec<String> = SOURCES.iter().map(|(n, _)| (*n).to_owned()).collect();
+    let mut embedded: Vec<String> = SCHEMAS.sources().iter().map(|(n, _)| (*n).to_owned()).collect();
     embedded.sort();
     assert_eq!(embedded, ops, "embedded schemas and the operations differ");
 }

@@ -616,8 +616,7 @@ impl KnowBe4 {
 impl Connector for KnowBe4 {
     fn validate(&self, op: &OperationRef<'_>, input: &Input) -> Result<(), Vec<FieldError>> {
         let object = op.object.unwrap_or("");
-        let schema = schemas::get(object, op.action)
-            .map_err(|_| vec![FieldError { field: String::new(), reason: "unknown_operation".to_owned() }])?;
+        let schema = schemas::SCHEMAS.for_validation(object, op.action)?;
         schemas::input_json(schema, &input.document, &input.parameters).map(|_| ())
     }
 
@@ -625,7 +624,7 @@ impl Connector for KnowBe4 {
         let object = op.object.unwrap_or("");
         let spec = ops::find(object, op.action)
             .ok_or_else(|| ConnectorError::Failed(format!("knowbe4 has no operation '{object}' '{}'", op.action)))?;
-        let input_schema = schemas::get(object, op.action).map_err(ConnectorError::Failed)?;
+        let input_schema = schemas::SCHEMAS.get(object, op.action).map_err(ConnectorError::Failed)?;
         tracing::debug!(connection = %self.connection, step = op.step, object, action = op.action, documents = inputs.len(), "KnowBe4 step.");
         if matches!(spec.call, Call::Bulk { .. }) {
             return self.bulk(spec, input_schema, inputs, out).await;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::ops::OPERATIONS;
-use crate::schemas::SOURCES;
+use crate::schemas::SCHEMAS;
 
 const BEGIN: &str = "<!-- BEGIN GENERATED: cargo test -p knowbe4 (UPDATE_EXPECT=1 to rewrite) -->";
 const END: &str = "<!-- END GENERATED -->";
@@ -126,7 +126,7 @@ fn table() -> String {
     out.push_str("|---|---|---|---|---|---|---|\n");
     for op in OPERATIONS {
         let name = format!("{}.{}", op.object, op.action);
-        let text = SOURCES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).unwrap_or("{}");
+        let text = SCHEMAS.sources().iter().find(|(n, _)| *n == name).map(|(_, t)| *t).unwrap_or("{}");
         let schema: Value = serde_json::from_str(text).unwrap_or(Value::Null);
         out.push_str(&row(&name, &schema));
         out.push('\n');
@@ -147,10 +147,10 @@ fn every_operation_has_a_schema_file_and_every_file_is_used() {
     let mut ops: Vec<String> = OPERATIONS.iter().map(|o| format!("{}.{}", o.object, o.action)).collect();
     ops.sort();
     assert_eq!(files, ops, "schemas/knowbe4/*.json and operations() differ");
-    let mut embedded: Vec<String> = SOURCES.iter().map(|(n, _)| (*n).to_owned()).collect();
+    let mut embedded: Vec<String> = SCHEMAS.sources().iter().map(|(n, _)| (*n).to_owned()).collect();
     embedded.sort();
     assert_eq!(embedded, ops, "embedded schemas and operations() differ");
-    for (name, text) in SOURCES {
+    for (name, text) in SCHEMAS.sources() {
         let on_disk = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
         assert_eq!(&on_disk, text, "{name}");
     }
