@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use base64::Engine;
 use base64::alphabet::URL_SAFE;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use connector_http::invalid_input;
 use connector_http::reqwest::Method;
 use engine::{ApiError, Connector, ConnectorError, Document, ErrorKind, FieldError, Input, OperationRef, Output};
 use futures::StreamExt;
@@ -101,15 +102,6 @@ fn document(value: &Value, outcome: Option<&str>) -> Document {
     match outcome {
         Some(o) => doc.with_property(OUTCOME, o),
         None => doc,
-    }
-}
-
-fn invalid(details: Vec<FieldError>) -> ApiError {
-    ApiError {
-        kind: ErrorKind::Validation,
-        status: None,
-        message: "the document is not valid input for this action".to_owned(),
-        details,
     }
 }
 
@@ -288,7 +280,7 @@ impl Boomi {
             return Ok(Some(Target { user_id: user_id.to_owned(), role_id: role_id.to_owned(), id }));
         }
         let Some(id) = id else {
-            return Err(invalid(vec![FieldError { field: String::new(), reason: "anyOf".to_owned() }]));
+            return Err(invalid_input(vec![FieldError { field: String::new(), reason: "anyOf".to_owned() }]));
         };
         if let Some((role_id, user_id, _)) = decode_id(&id).filter(|(_, _, account)| *account == self.account_id) {
             return Ok(Some(Target { user_id, role_id, id: Some(id) }));
@@ -422,7 +414,7 @@ impl Boomi {
             (_, Action::Create) => self.create(object, map, trace).await.map(|(r, o)| vec![document(&r, Some(o))]),
             (Object::AccountUserRole, Action::Delete) => self.delete_global(map, trace).await,
             (_, Action::Delete) => self.delete_group(map, trace).await,
-            _ => Err(invalid(vec![FieldError { field: String::new(), reason: "unknown_operation".to_owned() }])),
+            _ => Err(invalid_input(vec![FieldError { field: String::new(), reason: "unknown_operation".to_owned() }])),
         }
     }
 
@@ -577,7 +569,7 @@ impl Connector for Boomi {
             .map(|input| {
                 schemas::input_json(schema, &input.document, &input.parameters)
                     .and_then(|map| self.check_account(op.action, &map).map(|()| map))
-                    .map_err(invalid)
+                    .map_err(invalid_input)
             })
             .collect();
         match action {

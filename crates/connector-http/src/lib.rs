@@ -28,7 +28,7 @@ pub use client::{ClientConfig, shared_client};
 pub use error::HttpError;
 pub use pacer::{Pacer, Permit, Window, shared_pacer};
 pub use retry::{Class, RetryPolicy, classify_error, classify_status, parse_retry_after};
-pub use schema::{InputSchema, InputSource, JsonSchema, SchemaSet, document_input, document_json};
+pub use schema::{InputSchema, InputSource, JsonSchema, SchemaSet, document_input, document_json, invalid_input};
 pub use url::check_base_url;
 
 /// The reqwest version these helpers are built on, for connectors that need its types.

@@ -254,6 +254,17 @@ impl SchemaSet {
     }
 }
 
+/// The error of an input that does not match its schema (the engine normally catches these
+/// through the connector's `validate` before `execute`).
+pub fn invalid_input(details: Vec<FieldError>) -> engine::ApiError {
+    engine::ApiError {
+        kind: engine::ErrorKind::Validation,
+        status: None,
+        message: "the document is not valid input for this action".to_owned(),
+        details,
+    }
+}
+
 /// The document's JSON; `("", "json")` when it is not JSON.
 pub fn document_json(document: &engine::Document) -> Result<Value, Vec<FieldError>> {
     serde_json::from_slice::<Value>(&document.data)

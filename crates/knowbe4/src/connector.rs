@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use connector_http::reqwest::{Method, Url};
-use connector_http::{Caller, JsonRequest, Safety, SendError};
+use connector_http::{Caller, JsonRequest, Safety, SendError, invalid_input};
 use engine::{
     ApiError, Connector, ConnectorError, Document, ErrorKind, FieldError, Input, OperationRef, Output, Secret,
 };
@@ -34,17 +34,6 @@ enum CallError {
 
 fn api(kind: ErrorKind, status: Option<u16>, message: String) -> ApiError {
     ApiError { kind, status, message, details: Vec::new() }
-}
-
-/// The error of an input that does not match its schema (the engine normally catches these
-/// before `execute`).
-fn invalid(details: Vec<FieldError>) -> ApiError {
-    ApiError {
-        kind: ErrorKind::Validation,
-        status: None,
-        message: "the document is not valid input for this action".to_owned(),
-        details,
-    }
 }
 
 fn document(node: &Value) -> Document {
@@ -503,7 +492,7 @@ impl KnowBe4 {
                 other => {
                     items.push(Item { key: Map::new(), ids: Vec::new() });
                     failed.insert(i);
-                    let e = invalid(other.err().unwrap_or_default());
+                    let e = invalid_input(other.err().unwrap_or_default());
                     if out.fail(i, e) {
                         return Ok(());
                     }
@@ -633,7 +622,7 @@ impl Connector for KnowBe4 {
             let value = match schemas::input_json(input_schema, &input.document, &input.parameters) {
                 Ok(Value::Object(map)) => map,
                 other => {
-                    let e = invalid(other.err().unwrap_or_default());
+                    let e = invalid_input(other.err().unwrap_or_default());
                     if out.fail(i, e) {
                         return Ok(());
                     }
