@@ -12,11 +12,14 @@
 //! - [`schema`]: validation of a JSON document against an embedded JSON Schema, returning
 //!   `engine::FieldError`s; a connector's embedded per-action schemas ([`SchemaSet`],
 //!   [`embed_schemas!`]) and the document input of an action.
+//! - [`docs`]: the object/action table of a connector's page, generated from its schemas, and
+//!   the checks that keep the page, the schema files and the operations in step.
 //!
 //! Nothing here ever logs a request header; bearer tokens are marked sensitive.
 
 pub mod call;
 pub mod client;
+pub mod docs;
 mod error;
 pub mod pacer;
 pub mod retry;
