@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use base64::Engine;
 use base64::alphabet::URL_SAFE;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use connector_http::invalid_input;
 use connector_http::reqwest::Method;
 use engine::{ApiError, Connector, ConnectorError, Document, ErrorKind, FieldError, Input, OperationRef, Output};
 use futures::StreamExt;
@@ -101,15 +102,6 @@ fn document(value: &Value, outcome: Option<&str>) -> Document {
     match outcome {
         Some(o) => doc.with_property(OUTCOME, o),
         None => doc,
-    }
-}
-
-fn invalid(details: Vec<FieldError>) -> ApiError {
-    ApiError {
-        kind: ErrorKind::Validation,
-        status: None,
-        message: "the document is not valid input for this action".to_owned(),
-        details,
     }
 }
 
@@ -288,7 +280,7 @@ impl Boomi {
             return Ok(Some(Target { user_id: user_id.to_owned(), role_id: role_id.to_owned(), id }));
         }
         let Some(id) = id else {
-            return Err(invalid(vec![FieldError { field: String::new(), reason: "anyOf".to_owned() }]));
+            return Err(invalid_input(vec![FieldError { field: String::new(), reason: "anyOf".to_owned() }]));
         };
         if let Some((role_id, user_id, _)) = decode_id(&id).filter(|(_, _, account)| *account == self.account_id) {
             return Ok(Some(Target { user_id, role_id, id: Some(id) }));
@@ -422,7 +414,7 @@ impl Boomi {
             (_, Action::Create) => self.create(object, map, trace).await.map(|(r, o)| vec![document(&r, Some(o))]),
             (Object::AccountUserRole, Action::Delete) => self.delete_global(map, trace).await,
             (_, Action::Delete) => self.delete_group(map, trace).await,
-            _ => Err(invalid(vec![FieldError { field: String::new(), reason: "unknown_operation".to_owned() }])),
+            _ => Err(invalid_input(vec![FieldError { field: String::new(), reason: "unknown_operation".to_owned() }])),
         }
     }
 
@@ -560,8 +552,7 @@ impl Boomi {
 impl Connector for Boomi {
     fn validate(&self, op: &OperationRef<'_>, input: &Input) -> Result<(), Vec<FieldError>> {
         let object = op.object.unwrap_or("");
-        let schema = schemas::get(object, op.action)
-            .map_err(|_| vec![FieldError { field: String::new(), reason: "unknown_operation".to_owned() }])?;
+        let schema = schemas::SCHEMAS.for_validation(object, op.action)?;
         let map = schemas::input_json(schema, &input.document, &input.parameters)?;
         self.check_account(op.action, &map)
     }
@@ -571,14 +562,14 @@ impl Connector for Boomi {
         let (object, action) = ops::find(object_name, op.action).ok_or_else(|| {
             ConnectorError::Failed(format!("boomi_platform has no operation '{object_name}' '{}'", op.action))
         })?;
-        let schema = schemas::get(object_name, op.action).map_err(ConnectorError::Failed)?;
+        let schema = schemas::SCHEMAS.get(object_name, op.action).map_err(ConnectorError::Failed)?;
         tracing::debug!(connection = %self.connection, step = op.step, object = object_name, action = op.action, documents = inputs.len(), "Boomi Platform step.");
         let parsed: Vec<Result<Map<String, Value>, ApiError>> = inputs
             .iter()
             .map(|input| {
                 schemas::input_json(schema, &input.document, &input.parameters)
                     .and_then(|map| self.check_account(op.action, &map).map(|()| map))
-                    .map_err(invalid)
+                    .map_err(invalid_input)
             })
             .collect();
         match action {

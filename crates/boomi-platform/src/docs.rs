@@ -2,20 +2,26 @@
 //! the `BEGIN GENERATED` and `END GENERATED` markers is rebuilt from
 //! `schemas/boomi_platform/*.json`; the test fails when the file differs, and `UPDATE_EXPECT=1`
 //! rewrites it. Also checks that every operation has a schema file and every file is used.
+//! The table and the checks are `connector_http::docs`'s; the required and optional cells are
+//! Boomi's own.
 
-use std::path::PathBuf;
-
+use connector_http::docs::{ConnectorDocs, list_cell};
 use serde_json::Value;
 
 use crate::ops::OPERATIONS;
-use crate::schemas::SOURCES;
+use crate::schemas::SCHEMAS;
 
-const BEGIN: &str = "<!-- BEGIN GENERATED: cargo test -p boomi-platform (UPDATE_EXPECT=1 to rewrite) -->";
-const END: &str = "<!-- END GENERATED -->";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+static DOCS: ConnectorDocs = ConnectorDocs {
+    manifest_dir: env!("CARGO_MANIFEST_DIR"),
+    package: "boomi-platform",
+    page: "docs/boomi-platform.md",
+    schema_dir: "schemas/boomi_platform",
+    schemas: &SCHEMAS,
+    operations: OPERATIONS,
+    call_column: "Boomi call",
+    call_key: "x-boomi",
+    fields: cells,
+};
 
 /// A field with what its value must be: `userId` (email), `roleId` (UUID), `x` (a | b).
 fn field(name: &str, prop: &Value) -> String {
@@ -38,8 +44,9 @@ fn field(name: &str, prop: &Value) -> String {
     if notes.is_empty() { format!("`{name}`") } else { format!("`{name}` ({})", notes.join(", ")) }
 }
 
-fn row(name: &str, schema: &Value) -> String {
-    let (object, action) = name.split_once('.').unwrap_or((name, ""));
+/// The required cell (with the alternative sets of fields) and the optional cell (with the
+/// properties that are accepted and ignored) of a row.
+fn cells(schema: &Value) -> (String, String) {
     let required: Vec<&str> = schema
         .get("required")
         .and_then(Value::as_array)
@@ -67,72 +74,11 @@ fn row(name: &str, schema: &Value) -> String {
             .collect();
         must.push(format!("one of {}", alts.join(" or ")));
     }
-    let dash = |v: &[String]| if v.is_empty() { "–".to_owned() } else { v.join(", ") };
-    let mut optional = dash(&may);
+    let mut optional = list_cell(&may);
     if !ignored.is_empty() {
         optional.push_str(&format!("; accepted and ignored: {}", ignored.join(", ")));
     }
-    let source = match schema.get("x-stepwise-input").and_then(Value::as_str) {
-        Some("parameters_or_document") => "parameters, or the document",
-        Some(other) => other,
-        None => "?",
-    };
-    let http = schema.get("x-boomi").and_then(Value::as_str).unwrap_or("?");
-    let title = schema.get("title").and_then(Value::as_str).unwrap_or("");
-    format!("| `{object}` | `{action}` | {title} | `{http}` | {source} | {} | {optional} |", dash(&must))
+    (list_cell(&must), optional)
 }
 
-/// The generated section.
-fn table() -> String {
-    let mut out = String::new();
-    out.push_str("| object | action | does | Boomi call | input from | required | optional |\n");
-    out.push_str("|---|---|---|---|---|---|---|\n");
-    for op in OPERATIONS {
-        let name = format!("{}.{}", op.object, op.action);
-        let text = SOURCES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).unwrap_or("{}");
-        let schema: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-        out.push_str(&row(&name, &schema));
-        out.push('\n');
-    }
-    out
-}
-
-#[test]
-fn every_operation_has_a_schema_file_and_every_file_is_used() {
-    let dir = repo().join("schemas/boomi_platform");
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".json"))
-        .map(|n| n.trim_end_matches(".json").to_owned())
-        .collect();
-    files.sort();
-    let mut ops: Vec<String> = OPERATIONS.iter().map(|o| format!("{}.{}", o.object, o.action)).collect();
-    ops.sort();
-    assert_eq!(files, ops, "schemas/boomi_platform/*.json and the operations differ");
-    let mut embedded: Vec<String> = SOURCES.iter().map(|(n, _)| (*n).to_owned()).collect();
-    embedded.sort();
-    assert_eq!(embedded, ops, "embedded schemas and the operations differ");
-}
-
-#[test]
-fn docs_table_matches_the_schemas() {
-    let path = repo().join("docs/boomi-platform.md");
-    let current = std::fs::read_to_string(&path).unwrap_or_default();
-    let generated = table();
-    let (Some(b), Some(e)) = (current.find(BEGIN), current.find(END)) else {
-        panic!("docs/boomi-platform.md lacks the markers {BEGIN} ... {END}");
-    };
-    let start = b + BEGIN.len() + 1;
-    let existing = current.get(start..e).unwrap_or("");
-    if existing != generated {
-        if std::env::var_os("UPDATE_EXPECT").is_some() {
-            let updated = format!("{}{}{}", &current[..start], generated, &current[e..]);
-            std::fs::write(&path, updated).unwrap();
-        } else {
-            panic!(
-                "docs/boomi-platform.md's generated table is out of date; run with UPDATE_EXPECT=1\n--- expected\n{generated}"
-            );
-        }
-    }
-}
+connector_http::docs_tests!(DOCS);

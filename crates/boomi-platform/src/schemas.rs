@@ -10,16 +10,10 @@ use engine::FieldError;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-macro_rules! schemas {
-    ($($name:literal),* $(,)?) => {
-        /// `(file stem, file contents)` of every schema.
-        pub static SOURCES: &[(&str, &str)] = &[
-            $(($name, include_str!(concat!("../../../schemas/boomi_platform/", $name, ".json")))),*
-        ];
-    };
-}
-
-schemas!(
+/// Every operation's input schema (`schemas/boomi_platform/<object>.<action>.json`, embedded in the
+/// binary), compiled on first use; `get` is `Err` when one is missing or does not compile (a bug).
+pub static SCHEMAS: connector_http::SchemaSet = connector_http::SchemaSet::new(connector_http::embed_schemas!(
+    "../../../schemas/boomi_platform/";
     "account_user_role.create",
     "account_user_role.delete",
     "account_user_role.list",
@@ -30,19 +24,11 @@ schemas!(
     "account_group_user_role.create",
     "account_group_user_role.delete",
     "account_group_user_role.list",
-);
+));
 
 pub use connector_http::InputSchema;
 /// Where an operation's input comes from.
 pub use connector_http::InputSource as Source;
-
-static SCHEMAS: connector_http::SchemaSet = connector_http::SchemaSet::new(SOURCES);
-
-/// The schema of `object.action`, compiled on first use; `Err` when it is missing or does not
-/// compile (a bug).
-pub fn get(object: &str, action: &str) -> Result<&'static InputSchema, String> {
-    SCHEMAS.get(object, action)
-}
 
 fn one(field: impl Into<String>, reason: &str) -> Vec<FieldError> {
     vec![FieldError { field: field.into(), reason: reason.to_owned() }]
@@ -50,10 +36,6 @@ fn one(field: impl Into<String>, reason: &str) -> Vec<FieldError> {
 
 fn parameters_json(parameters: &IndexMap<String, String>) -> Map<String, Value> {
     parameters.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
-}
-
-fn document_json(document: &engine::Document) -> Result<Value, Vec<FieldError>> {
-    serde_json::from_slice::<Value>(&document.data).map_err(|_| one("", "json"))
 }
 
 /// The input of an operation as a JSON object, checked against its schema.
@@ -70,16 +52,11 @@ pub fn input_json(
             let id = if document.data.iter().all(u8::is_ascii_whitespace) {
                 None
             } else {
-                document_json(document)?.get("id").cloned()
+                connector_http::document_json(document)?.get("id").cloned()
             };
             Value::Object(id.map(|id| ("id".to_owned(), id)).into_iter().collect())
         }
-        Source::Document => {
-            if let Some(name) = parameters.keys().next() {
-                return Err(one(format!("parameters/{name}"), "not_a_parameter_of_this_action"));
-            }
-            document_json(document)?
-        }
+        Source::Document => connector_http::document_input(document, parameters)?,
     };
     let mut errors = input.schema.validate(&value);
     if errors.is_empty() {
@@ -105,7 +82,7 @@ mod tests {
     const STANDARD_USER: &str = "fcb6e2d0-0ca8-11e2-a477-1231381987a5";
 
     fn check(object: &str, action: &str, doc: Value) -> Vec<(String, String)> {
-        let s = get(object, action).unwrap();
+        let s = SCHEMAS.get(object, action).unwrap();
         let d = engine::Document::new(serde_json::to_vec(&doc).unwrap());
         match input_json(s, &d, &IndexMap::new()) {
             Ok(_) => Vec::new(),
@@ -114,7 +91,7 @@ mod tests {
     }
 
     fn params(object: &str, action: &str, p: &[(&str, &str)]) -> Result<Map<String, Value>, Vec<FieldError>> {
-        let s = get(object, action).unwrap();
+        let s = SCHEMAS.get(object, action).unwrap();
         let map: IndexMap<String, String> = p.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         input_json(s, &engine::Document::default(), &map)
     }
@@ -125,10 +102,7 @@ mod tests {
 
     #[test]
     fn every_schema_compiles_with_a_source() {
-        for (name, _) in SOURCES {
-            let (object, action) = name.split_once('.').unwrap();
-            get(object, action).unwrap_or_else(|e| panic!("{name}: {e}"));
-        }
+        SCHEMAS.compile_all().unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]
@@ -203,7 +177,7 @@ mod tests {
     #[test]
     fn gets_take_the_id_from_parameters_or_the_document() {
         assert_eq!(params("role", "get", &[("id", "r1")]).unwrap()["id"], "r1");
-        let s = get("role", "get").unwrap();
+        let s = SCHEMAS.get("role", "get").unwrap();
         let doc = engine::Document::new(r#"{"@type": "AccountUserRole", "id": "g1", "roleId": "r"}"#);
         assert_eq!(input_json(s, &doc, &IndexMap::new()).unwrap()["id"], "g1");
         let e = input_json(s, &engine::Document::default(), &IndexMap::new()).unwrap_err();
@@ -214,7 +188,7 @@ mod tests {
 
     #[test]
     fn documents_take_no_parameters() {
-        let s = get("account_user_role", "create").unwrap();
+        let s = SCHEMAS.get("account_user_role", "create").unwrap();
         let map: IndexMap<String, String> = [("userId".to_owned(), "a@example.com".to_owned())].into_iter().collect();
         let e = input_json(s, &engine::Document::new("{}"), &map).unwrap_err();
         assert_eq!(e[0].field, "parameters/userId");

@@ -10,12 +10,16 @@
 //!   that may have been executed by the server.
 //! - [`url`]: the base URL rule (https, or plain http to loopback only).
 //! - [`schema`]: validation of a JSON document against an embedded JSON Schema, returning
-//!   `engine::FieldError`s.
+//!   `engine::FieldError`s; a connector's embedded per-action schemas ([`SchemaSet`],
+//!   [`embed_schemas!`]) and the document input of an action.
+//! - [`docs`]: the object/action table of a connector's page, generated from its schemas, and
+//!   the checks that keep the page, the schema files and the operations in step.
 //!
 //! Nothing here ever logs a request header; bearer tokens are marked sensitive.
 
 pub mod call;
 pub mod client;
+pub mod docs;
 mod error;
 pub mod pacer;
 pub mod retry;
@@ -27,7 +31,7 @@ pub use client::{ClientConfig, shared_client};
 pub use error::HttpError;
 pub use pacer::{Pacer, Permit, Window, shared_pacer};
 pub use retry::{Class, RetryPolicy, classify_error, classify_status, parse_retry_after};
-pub use schema::{InputSchema, InputSource, JsonSchema, SchemaSet};
+pub use schema::{InputSchema, InputSource, JsonSchema, SchemaSet, document_input, document_json, invalid_input};
 pub use url::check_base_url;
 
 /// The reqwest version these helpers are built on, for connectors that need its types.

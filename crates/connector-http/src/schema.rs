@@ -8,6 +8,7 @@
 use std::sync::OnceLock;
 
 use engine::FieldError;
+use indexmap::IndexMap;
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
@@ -144,6 +145,50 @@ mod tests {
         assert!(JsonSchema::compile("bad", "{").is_err());
         assert!(JsonSchema::compile("bad", r#"{"type": 12}"#).is_err());
     }
+
+    #[test]
+    fn schema_sets_name_the_bad_or_missing_schema() {
+        static GOOD: SchemaSet = SchemaSet::new(&[("a.get", r#"{"x-stepwise-input": "parameters"}"#)]);
+        assert_eq!(GOOD.compile_all(), Ok(()));
+        assert!(GOOD.for_validation("a", "get").is_ok());
+        let e = GOOD.for_validation("a", "put").unwrap_err();
+        assert_eq!(e, vec![FieldError { field: String::new(), reason: "unknown_operation".to_owned() }]);
+        static BAD: SchemaSet = SchemaSet::new(&[
+            ("a.get", r#"{"x-stepwise-input": "document"}"#),
+            ("a.list", r#"{"x-stepwise-input": "nowhere"}"#),
+        ]);
+        let e = BAD.compile_all().unwrap_err();
+        assert!(e.starts_with("a.list: "), "{e}");
+    }
+
+    #[test]
+    fn document_input_is_json_and_takes_no_parameters() {
+        let none = IndexMap::new();
+        assert_eq!(document_input(&engine::Document::new(r#"{"a": 1}"#), &none), Ok(json!({"a": 1})));
+        let e = document_input(&engine::Document::new("nope"), &none).unwrap_err();
+        assert_eq!(e, vec![FieldError { field: String::new(), reason: "json".to_owned() }]);
+        let some: IndexMap<String, String> = [("id".to_owned(), "1".to_owned())].into_iter().collect();
+        let e = document_input(&engine::Document::new("{}"), &some).unwrap_err();
+        assert_eq!(
+            e,
+            vec![FieldError { field: "parameters/id".to_owned(), reason: "not_a_parameter_of_this_action".to_owned() }]
+        );
+    }
+}
+
+/// `&[(name, text)]` of the schema files `<dir><name>.json`, embedded in the binary: the
+/// `sources` of a [`SchemaSet`]. `dir` is relative to the file that uses the macro and ends
+/// with a slash.
+///
+/// ```ignore
+/// pub static SCHEMAS: SchemaSet =
+///     SchemaSet::new(connector_http::embed_schemas!("../../../schemas/knowbe4/"; "user.create", "user.get"));
+/// ```
+#[macro_export]
+macro_rules! embed_schemas {
+    ($dir:literal; $($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!($dir, $name, ".json")))),*]
+    };
 }
 
 /// Where an operation's input comes from: a schema's `x-stepwise-input`.
@@ -176,6 +221,11 @@ impl SchemaSet {
         SchemaSet { sources, compiled: OnceLock::new() }
     }
 
+    /// `(object.action, schema text)` of every schema.
+    pub fn sources(&self) -> &'static [(&'static str, &'static str)] {
+        self.sources
+    }
+
     /// The schema of `object.action`; `Err` when it is missing or does not compile (a bug,
     /// caught by each connector's tests).
     pub fn get(&self, object: &str, action: &str) -> Result<&InputSchema, String> {
@@ -186,6 +236,55 @@ impl SchemaSet {
         let (name, text) = self.sources[index];
         slots[index].get_or_init(|| compile_input(name, text)).as_ref().map_err(Clone::clone)
     }
+
+    /// The schema of `object.action` for a connector's `validate`: an operation without one is
+    /// the input's error `("", "unknown_operation")`.
+    pub fn for_validation(&self, object: &str, action: &str) -> Result<&InputSchema, Vec<FieldError>> {
+        self.get(object, action)
+            .map_err(|_| vec![FieldError { field: String::new(), reason: "unknown_operation".to_owned() }])
+    }
+
+    /// Compiles every schema; the first that is bad (for each connector's tests).
+    pub fn compile_all(&self) -> Result<(), String> {
+        for (name, _) in self.sources {
+            let (object, action) = name.split_once('.').ok_or_else(|| format!("{name}: not object.action"))?;
+            self.get(object, action).map_err(|e| format!("{name}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The error of an input that does not match its schema (the engine normally catches these
+/// through the connector's `validate` before `execute`).
+pub fn invalid_input(details: Vec<FieldError>) -> engine::ApiError {
+    engine::ApiError {
+        kind: engine::ErrorKind::Validation,
+        status: None,
+        message: "the document is not valid input for this action".to_owned(),
+        details,
+    }
+}
+
+/// The document's JSON; `("", "json")` when it is not JSON.
+pub fn document_json(document: &engine::Document) -> Result<Value, Vec<FieldError>> {
+    serde_json::from_slice::<Value>(&document.data)
+        .map_err(|_| vec![FieldError { field: String::new(), reason: "json".to_owned() }])
+}
+
+/// The input of an action whose input is the document ([`InputSource::Document`]): its JSON.
+/// Such an action takes no step parameters: the first one is `parameters/<name>`
+/// `not_a_parameter_of_this_action`.
+pub fn document_input(
+    document: &engine::Document,
+    parameters: &IndexMap<String, String>,
+) -> Result<Value, Vec<FieldError>> {
+    if let Some(name) = parameters.keys().next() {
+        return Err(vec![FieldError {
+            field: format!("parameters/{name}"),
+            reason: "not_a_parameter_of_this_action".to_owned(),
+        }]);
+    }
+    document_json(document)
 }
 
 fn compile_input(name: &str, text: &str) -> Result<InputSchema, String> {

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use connector_http::reqwest::{Method, Url};
-use connector_http::{Caller, JsonRequest, Safety, SendError};
+use connector_http::{Caller, JsonRequest, Safety, SendError, invalid_input};
 use engine::{
     ApiError, Connector, ConnectorError, Document, ErrorKind, FieldError, Input, OperationRef, Output, Secret,
 };
@@ -34,17 +34,6 @@ enum CallError {
 
 fn api(kind: ErrorKind, status: Option<u16>, message: String) -> ApiError {
     ApiError { kind, status, message, details: Vec::new() }
-}
-
-/// The error of an input that does not match its schema (the engine normally catches these
-/// before `execute`).
-fn invalid(details: Vec<FieldError>) -> ApiError {
-    ApiError {
-        kind: ErrorKind::Validation,
-        status: None,
-        message: "the document is not valid input for this action".to_owned(),
-        details,
-    }
 }
 
 fn document(node: &Value) -> Document {
@@ -503,7 +492,7 @@ impl KnowBe4 {
                 other => {
                     items.push(Item { key: Map::new(), ids: Vec::new() });
                     failed.insert(i);
-                    let e = invalid(other.err().unwrap_or_default());
+                    let e = invalid_input(other.err().unwrap_or_default());
                     if out.fail(i, e) {
                         return Ok(());
                     }
@@ -616,8 +605,7 @@ impl KnowBe4 {
 impl Connector for KnowBe4 {
     fn validate(&self, op: &OperationRef<'_>, input: &Input) -> Result<(), Vec<FieldError>> {
         let object = op.object.unwrap_or("");
-        let schema = schemas::get(object, op.action)
-            .map_err(|_| vec![FieldError { field: String::new(), reason: "unknown_operation".to_owned() }])?;
+        let schema = schemas::SCHEMAS.for_validation(object, op.action)?;
         schemas::input_json(schema, &input.document, &input.parameters).map(|_| ())
     }
 
@@ -625,7 +613,7 @@ impl Connector for KnowBe4 {
         let object = op.object.unwrap_or("");
         let spec = ops::find(object, op.action)
             .ok_or_else(|| ConnectorError::Failed(format!("knowbe4 has no operation '{object}' '{}'", op.action)))?;
-        let input_schema = schemas::get(object, op.action).map_err(ConnectorError::Failed)?;
+        let input_schema = schemas::SCHEMAS.get(object, op.action).map_err(ConnectorError::Failed)?;
         tracing::debug!(connection = %self.connection, step = op.step, object, action = op.action, documents = inputs.len(), "KnowBe4 step.");
         if matches!(spec.call, Call::Bulk { .. }) {
             return self.bulk(spec, input_schema, inputs, out).await;
@@ -634,7 +622,7 @@ impl Connector for KnowBe4 {
             let value = match schemas::input_json(input_schema, &input.document, &input.parameters) {
                 Ok(Value::Object(map)) => map,
                 other => {
-                    let e = invalid(other.err().unwrap_or_default());
+                    let e = invalid_input(other.err().unwrap_or_default());
                     if out.fail(i, e) {
                         return Ok(());
                     }

@@ -9,16 +9,10 @@ use engine::FieldError;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-macro_rules! schemas {
-    ($($name:literal),* $(,)?) => {
-        /// `(file stem, file contents)` of every schema.
-        pub static SOURCES: &[(&str, &str)] = &[
-            $(($name, include_str!(concat!("../../../schemas/knowbe4/", $name, ".json")))),*
-        ];
-    };
-}
-
-schemas!(
+/// Every operation's input schema (`schemas/knowbe4/<object>.<action>.json`, embedded in the
+/// binary), compiled on first use; `get` is `Err` when one is missing or does not compile (a bug).
+pub static SCHEMAS: connector_http::SchemaSet = connector_http::SchemaSet::new(connector_http::embed_schemas!(
+    "../../../schemas/knowbe4/";
     "user.create",
     "user.update",
     "user.get",
@@ -56,19 +50,11 @@ schemas!(
     "template_topic.list",
     "phishing_campaign_recipient.list",
     "account.list",
-);
+));
 
 pub use connector_http::InputSchema;
 /// Where an operation's input comes from.
 pub use connector_http::InputSource as Source;
-
-static SCHEMAS: connector_http::SchemaSet = connector_http::SchemaSet::new(SOURCES);
-
-/// The schema of `object.action`, compiled on first use; `Err` when it is missing or does not
-/// compile (a bug).
-pub fn get(object: &str, action: &str) -> Result<&'static InputSchema, String> {
-    SCHEMAS.get(object, action)
-}
 
 fn declared_type<'a>(schema: &'a Value, name: &str) -> (Option<&'a str>, Option<&'a str>) {
     let prop = schema.pointer(&format!("/properties/{name}"));
@@ -127,18 +113,7 @@ pub fn input_json(
 ) -> Result<Value, Vec<FieldError>> {
     let value = match input.source {
         Source::Parameters | Source::ParametersOrDocument => parameters_json(input.schema.raw(), parameters),
-        Source::Document => {
-            if let Some(name) = parameters.keys().next() {
-                return Err(vec![FieldError {
-                    field: format!("parameters/{name}"),
-                    reason: "not_a_parameter_of_this_action".to_owned(),
-                }]);
-            }
-            match serde_json::from_slice::<Value>(&document.data) {
-                Ok(v) => v,
-                Err(_) => return Err(vec![FieldError { field: String::new(), reason: "json".to_owned() }]),
-            }
-        }
+        Source::Document => connector_http::document_input(document, parameters)?,
     };
     let errors = input.schema.validate(&value);
     if errors.is_empty() { Ok(value) } else { Err(errors) }
@@ -150,7 +125,7 @@ mod tests {
     use serde_json::json;
 
     fn reasons(object: &str, action: &str, doc: Value) -> Vec<(String, String)> {
-        let s = get(object, action).unwrap();
+        let s = SCHEMAS.get(object, action).unwrap();
         let d = engine::Document::new(serde_json::to_vec(&doc).unwrap());
         match input_json(s, &d, &IndexMap::new()) {
             Ok(_) => Vec::new(),
@@ -159,7 +134,7 @@ mod tests {
     }
 
     fn params(object: &str, action: &str, p: &[(&str, &str)]) -> Result<Value, Vec<FieldError>> {
-        let s = get(object, action).unwrap();
+        let s = SCHEMAS.get(object, action).unwrap();
         let map: IndexMap<String, String> = p.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         input_json(s, &engine::Document::default(), &map)
     }
@@ -170,10 +145,7 @@ mod tests {
 
     #[test]
     fn every_schema_compiles_with_a_source() {
-        for (name, _) in SOURCES {
-            let (object, action) = name.split_once('.').unwrap();
-            get(object, action).unwrap_or_else(|e| panic!("{name}: {e}"));
-        }
+        SCHEMAS.compile_all().unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]
@@ -259,7 +231,7 @@ mod tests {
 
     #[test]
     fn documents_are_json_and_take_no_parameters() {
-        let s = get("user", "create").unwrap();
+        let s = SCHEMAS.get("user", "create").unwrap();
         let e = input_json(s, &engine::Document::new("nope"), &IndexMap::new()).unwrap_err();
         assert_eq!(e[0].reason, "json");
         let map: IndexMap<String, String> = [("id".to_owned(), "1".to_owned())].into_iter().collect();
