@@ -8,11 +8,12 @@ use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
+use sim_net::Conn;
 
 use crate::config::TokenKind;
 use crate::model::{Db, Group, User};
 use crate::scalars::GroupTypes;
-use crate::server::{AppState, Conn, gate, json_response, log_request, truncate};
+use crate::server::{AppState, gate, json_response, log_request, truncate};
 
 /// Default and largest `per_page`.
 pub(crate) const DEFAULT_PER_PAGE: usize = 100;

@@ -6,21 +6,12 @@ use std::collections::BTreeSet;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use sim_net::seed::{Person, person, pick};
 
 use crate::config::SimConfig;
 use crate::model::*;
 use crate::scalars::*;
 
-const FIRST: &[&str] = &[
-    "Alice", "Bob", "Carol", "David", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Karl", "Laura", "Mallory",
-    "Niaj", "Olivia", "Peggy", "Quentin", "Rupert", "Sybil", "Trent", "Ursula", "Victor", "Wendy", "Xavier", "Yvonne",
-    "Zach",
-];
-const LAST: &[&str] = &[
-    "Anderson", "Brown", "Clark", "Davis", "Evans", "Fischer", "Garcia", "Harris", "Ito", "Jones", "King", "Lopez",
-    "Miller", "Nguyen", "Olsen", "Patel", "Quinn", "Rossi", "Smith", "Taylor", "Ueda", "Vargas", "Walker", "Xu",
-    "Young", "Zimmer",
-];
 const TITLES: &[&str] = &[
     "Engineer",
     "Senior Engineer",
@@ -65,10 +56,6 @@ const COMPANIES: &[(&str, &str)] = &[
     ("Wayne Foods", "wayne.example"),
 ];
 
-fn pick<'a>(rng: &mut SmallRng, items: &[&'a str]) -> &'a str {
-    items[rng.random_range(0..items.len())]
-}
-
 fn score(rng: &mut SmallRng, max: f64) -> f64 {
     (rng.random_range(0.0..max) * 10.0).round() / 10.0
 }
@@ -94,9 +81,7 @@ fn seed_users(db: &mut Db, rng: &mut SmallRng, n: usize) {
     let mut admin_email = None;
     for i in 1..=n {
         let id = db.next("user");
-        let first = pick(rng, FIRST);
-        let last = pick(rng, LAST);
-        let email = format!("{}.{}{i}@example.com", first.to_lowercase(), last.to_lowercase());
+        let Person { first, last, email } = person(rng, i);
         let admin = i == 1;
         let archived = !admin && rng.random_bool(0.1);
         let created = DateTime::seeded(i64::try_from(i).unwrap_or(0) * 3_600);
