@@ -10,7 +10,6 @@
 //! would answer XML; the simulator only speaks JSON). `queryMore` takes any content type: its
 //! body is the bare token (a JSON string is unquoted too).
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -20,12 +19,12 @@ use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
+use sim_net::stats::bump;
+use sim_net::{Conn, Fault};
 
-use crate::faults::Fault;
 use crate::model::Object;
 use crate::reply::{ApiError, Shape, empty_ok, json_response};
-use crate::server::{AppState, Conn, Shared, log_request};
-use crate::stats::bump;
+use crate::server::{AppState, Shared, log_request};
 
 const PREFIX: &str = "/api/rest/v1/";
 /// Boomi's 503 text, for the rate limit and for injected unavailability alike.
@@ -174,7 +173,7 @@ pub(crate) async fn handle(
         None => Err(Unrouted::NotFound),
     };
     let op_name = routed.as_ref().map_or_else(|_| "unmatched".to_string(), Operation::name);
-    app.stats.request(&op_name);
+    app.stats.gate.request([op_name.as_str()]);
     let resp = respond(&app, &conn, &method, parsed, routed, &headers, &body).await;
     log_request(method.as_str(), &path, &op_name, resp.status(), started);
     resp
@@ -190,7 +189,7 @@ async fn respond(
     body: &Bytes,
 ) -> Response {
     if !authenticated(app, headers) {
-        bump(&app.stats.unauthorized);
+        bump(&app.stats.gate.unauthorized);
         let mut resp =
             ApiError::new(StatusCode::UNAUTHORIZED, Shape::Message, "Unauthorized: bad or missing credentials")
                 .into_response();
@@ -221,13 +220,13 @@ async fn respond(
         }
     };
     if !app.limiter.admit() {
-        bump(&app.stats.throttled);
+        bump(&app.stats.gate.throttled);
         let mut resp = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Shape::Message, UNAVAILABLE).into_response();
         resp.headers_mut().insert("x-sim-reason", HeaderValue::from_static("throttled"));
         return resp;
     }
     if let Some(fault) = app.faults.draw() {
-        app.stats.fault(fault.as_str());
+        app.stats.gate.fault(fault.as_str());
         tracing::debug!(fault = fault.as_str(), "boomi-sim: injecting fault");
         match fault {
             Fault::InternalError => {
@@ -242,9 +241,11 @@ async fn respond(
             }
             Fault::Slow => tokio::time::sleep(Duration::from_millis(app.config.slow_ms)).await,
             Fault::Drop => {
-                conn.kill.store(true, Ordering::SeqCst);
+                conn.drop_connection();
                 return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Shape::Nested, "dropped").into_response();
             }
+            // Never drawn: not among `server::FAULTS`.
+            Fault::Malformed => {}
         }
     }
     if !header_has(headers, header::ACCEPT, "application/json") {

@@ -4,8 +4,8 @@ use std::fmt;
 use std::io::Write;
 
 use crate::config::{SANDBOX_ACCOUNT_ID, SANDBOX_EMAIL, SANDBOX_TOKEN, SimConfig};
-use crate::error::SimError;
 use crate::server::start;
+use sim_net::SimError;
 
 /// Arguments of `stepwise boomi-sim`. The simulator always binds 127.0.0.1.
 ///

@@ -29,8 +29,6 @@
 mod api;
 mod cli;
 mod config;
-mod error;
-mod faults;
 mod filter;
 mod limits;
 mod model;
@@ -41,8 +39,8 @@ mod stats;
 
 pub use cli::{Args, serve_forever};
 pub use config::{SANDBOX_ACCOUNT_ID, SANDBOX_EMAIL, SANDBOX_TOKEN, SimConfig};
-pub use error::SimError;
 pub use model::{
     ADMINISTRATOR_ROLE_ID, NON_UUID_ROLE_ID, PRODUCTION_SUPPORT_ROLE_ID, STANDARD_USER_ROLE_ID, SUPPORT_ROLE_ID,
 };
 pub use server::{SimHandle, start};
+pub use sim_net::SimError;

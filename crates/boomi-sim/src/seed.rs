@@ -6,24 +6,10 @@
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use sim_net::seed::{Person, person};
 
 use crate::config::SimConfig;
 use crate::model::*;
-
-const FIRST: &[&str] = &[
-    "Alice", "Bob", "Carol", "David", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Karl", "Laura", "Mallory",
-    "Niaj", "Olivia", "Peggy", "Quentin", "Rupert", "Sybil", "Trent", "Ursula", "Victor", "Wendy", "Xavier", "Yvonne",
-    "Zach",
-];
-const LAST: &[&str] = &[
-    "Anderson", "Brown", "Clark", "Davis", "Evans", "Fischer", "Garcia", "Harris", "Ito", "Jones", "King", "Lopez",
-    "Miller", "Nguyen", "Olsen", "Patel", "Quinn", "Rossi", "Smith", "Taylor", "Ueda", "Vargas", "Walker", "Xu",
-    "Young", "Zimmer",
-];
-
-fn pick<'a>(rng: &mut SmallRng, items: &[&'a str]) -> &'a str {
-    items[rng.random_range(0..items.len())]
-}
 
 /// A random RFC 4122 version-4 UUID drawn from the seeded generator.
 fn uuid(rng: &mut SmallRng) -> String {
@@ -124,9 +110,7 @@ fn seed_users(db: &mut Db, rng: &mut SmallRng, count: usize) {
         db.roles.iter().filter(|r| r.assignable && r.id != STANDARD_USER_ROLE_ID).map(|r| r.id.clone()).collect();
     let extra: Vec<String> = db.roles.iter().filter(|r| r.id != STANDARD_USER_ROLE_ID).map(|r| r.id.clone()).collect();
     for i in 0..count {
-        let first = pick(rng, FIRST);
-        let last = pick(rng, LAST);
-        let user_id = format!("{}.{}{}@example.com", first.to_lowercase(), last.to_lowercase(), i + 1);
+        let Person { first, last, email: user_id } = person(rng, i + 1);
         let key = user_id.to_lowercase();
         db.users.insert(
             key.clone(),

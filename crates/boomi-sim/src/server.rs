@@ -1,32 +1,27 @@
-//! The HTTP server: binding, the shared state, the handle, the simulator-only endpoints, and a
-//! listener whose connections a "dropped connection" fault can cut.
+//! The HTTP server: the shared state, the handle and the simulator-only endpoints, served by
+//! `sim_net`.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
-use axum::extract::connect_info::Connected;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{any, get, post};
-use axum::serve::IncomingStream;
 use serde_json::{Value, json};
-use sim_net::KillableListener;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use sim_net::{Fault, FaultPicker, Running, SimError};
 
 use crate::config::SimConfig;
-use crate::error::SimError;
-use crate::faults::FaultPicker;
 use crate::limits::Limiter;
 use crate::model::Db;
 use crate::reply::{ApiError, json_response};
 use crate::stats::Stats;
 use crate::{api, seed};
+
+/// The faults boomi-sim injects: all but malformed bodies.
+const FAULTS: &[Fault] = &[Fault::InternalError, Fault::Unavailable, Fault::Slow, Fault::Drop];
 
 /// State shared by every request.
 pub(crate) struct Shared {
@@ -52,21 +47,19 @@ pub(crate) type AppState = Arc<Shared>;
 
 /// A running simulator. Dropping it stops the server too; [`SimHandle::shutdown`] also waits.
 pub struct SimHandle {
-    addr: SocketAddr,
+    server: Running,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl SimHandle {
     /// The bound address (with the real port when 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `http://127.0.0.1:PORT`; the API is under `base_url() + "/api/rest/v1/{accountId}/"`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     /// The same JSON as `GET /__sim/stats`.
@@ -87,24 +80,8 @@ impl SimHandle {
     }
 
     /// Stops accepting requests and waits (up to 5 s) for the server to finish.
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        let Some(mut task) = self.task.take() else {
-            return;
-        };
-        if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for SimHandle {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 
@@ -112,29 +89,19 @@ impl Drop for SimHandle {
 pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     config.validate().map_err(SimError::Config)?;
     let addr = SocketAddr::new(config.bind, config.port);
-    let listener = TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
-    let local = listener.local_addr().map_err(SimError::Serve)?;
+    let bound = sim_net::bind(addr).await?;
     let db = seed::build(&config);
     let shared = Arc::new(Shared {
         limiter: Limiter::new(config.rate_per_second),
-        faults: FaultPicker::new(config.seed, config.fault_rate),
+        faults: FaultPicker::new(config.seed, config.fault_rate, FAULTS),
         stats: Stats::default(),
         db: Mutex::new(db),
         config,
     });
     let app = router(Arc::clone(&shared));
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let server = axum::serve(KillableListener(listener), app.into_make_service_with_connect_info::<Conn>())
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            });
-        if let Err(e) = server.await {
-            tracing::error!(error = %e, "boomi-sim server stopped");
-        }
-    });
-    tracing::debug!(addr = %local, config = ?shared.config, "boomi-sim started");
-    Ok(SimHandle { addr: local, shared, shutdown: Some(tx), task: Some(task) })
+    let server = bound.serve("boomi-sim", app);
+    tracing::debug!(addr = %server.addr(), config = ?shared.config, "boomi-sim started");
+    Ok(SimHandle { server, shared })
 }
 
 fn router(state: AppState) -> Router {
@@ -165,7 +132,7 @@ async fn sim_login(State(app): State<AppState>, Path(user_id): Path<String>) -> 
 
 async fn not_found(State(app): State<AppState>, req: axum::extract::Request) -> Response {
     let started = Instant::now();
-    app.stats.request("unmatched");
+    app.stats.gate.request(["unmatched"]);
     let resp = ApiError::not_found("Not Found: the API lives under /api/rest/v1/{accountId}/").into_response();
     log_request(req.method().as_str(), req.uri().path(), "unmatched", resp.status(), started);
     resp
@@ -181,16 +148,4 @@ pub(crate) fn log_request(method: &str, path: &str, operation: &str, status: Sta
         elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "boomi-sim request"
     );
-}
-
-/// Per-connection info: the switch a "dropped connection" fault flips.
-#[derive(Clone)]
-pub(crate) struct Conn {
-    pub kill: Arc<AtomicBool>,
-}
-
-impl Connected<IncomingStream<'_, KillableListener>> for Conn {
-    fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
-        Conn { kill: stream.io().kill_switch() }
-    }
 }

@@ -1,58 +1,29 @@
-//! Counters behind `GET /__sim/stats`.
+//! Counters behind `GET /__sim/stats`: the shared request counters, then Boomi's own.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use serde_json::{Value, json};
+use sim_net::RequestStats;
+use sim_net::stats::load;
 
 use crate::model::Db;
 
 #[derive(Default)]
 pub(crate) struct Stats {
-    pub requests: AtomicU64,
-    pub throttled: AtomicU64,
-    pub faults: AtomicU64,
-    pub unauthorized: AtomicU64,
+    /// Requests (by `Object.operation`, or `unmatched`), refusals and faults of the request gate.
+    pub gate: RequestStats,
     pub forbidden: AtomicU64,
-    by_operation: Mutex<BTreeMap<String, u64>>,
-    by_fault: Mutex<BTreeMap<&'static str, u64>>,
-}
-
-pub(crate) fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 impl Stats {
-    /// Counts one API request and its operation (`Object.operation`, or `unmatched`).
-    pub fn request(&self, operation: &str) {
-        bump(&self.requests);
-        let mut by_op = self.by_operation.lock().unwrap_or_else(|e| e.into_inner());
-        *by_op.entry(operation.to_string()).or_default() += 1;
-    }
-
-    pub fn fault(&self, kind: &'static str) {
-        bump(&self.faults);
-        *self.by_fault.lock().unwrap_or_else(|e| e.into_inner()).entry(kind).or_default() += 1;
-    }
-
     pub fn to_json(&self, db: &Db) -> Value {
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let by_op = self.by_operation.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let by_fault = self.by_fault.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        json!({
-            "requests": load(&self.requests),
-            "by_operation": by_op,
-            "throttled": load(&self.throttled),
-            "faults": load(&self.faults),
-            "faults_by_kind": by_fault,
-            "unauthorized": load(&self.unauthorized),
+        self.gate.to_json(json!({
             "forbidden": load(&self.forbidden),
             "invitations": db.invitations,
             "users_removed": db.users_removed,
             "users": db.users.len(),
             "account_user_roles": db.user_roles.len(),
             "account_group_user_roles": db.group_roles.len(),
-        })
+        }))
     }
 }

@@ -3,8 +3,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::config::{SimConfig, TokenKind, daily_quota};
-use crate::error::SimError;
 use crate::server::start;
+use sim_net::SimError;
 
 /// Arguments of `stepwise knowbe4-sim`. With no token option, the sandbox tokens
 /// (`sandbox-token` read/write, `sandbox-partner-token` partner) are accepted.

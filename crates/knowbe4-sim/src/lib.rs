@@ -32,8 +32,6 @@
 
 mod cli;
 mod config;
-mod error;
-mod faults;
 mod inspect;
 mod limits;
 mod model;
@@ -47,5 +45,5 @@ mod stats;
 
 pub use cli::{Args, serve_forever};
 pub use config::{SANDBOX_PARTNER_TOKEN, SANDBOX_TOKEN, SimConfig, TokenKind, daily_quota};
-pub use error::SimError;
 pub use server::{SimHandle, start};
+pub use sim_net::SimError;

@@ -295,6 +295,59 @@ pub struct User {
     pub memberships: BTreeSet<i32>,
 }
 
+impl User {
+    /// A user with only an id, an email and a creation time: no other attributes, no roles
+    /// beyond `User`, English, active, never signed in, no aliases and no groups.
+    pub fn new(id: i32, email: String, created: DateTime) -> User {
+        User {
+            id,
+            email,
+            first_name: None,
+            last_name: None,
+            employee_number: None,
+            job_title: None,
+            department: None,
+            division: None,
+            organization: None,
+            location: None,
+            manager_email: None,
+            manager_name: None,
+            phone_number: None,
+            mobile_phone_number: None,
+            extension: None,
+            employee_start_date: None,
+            archived: false,
+            archived_at: None,
+            admin: false,
+            role: UserRole::User,
+            current_ppp: 0.0,
+            risk_score: 0.0,
+            risk_booster: 0.0,
+            custom_field1: None,
+            custom_field2: None,
+            custom_field3: None,
+            custom_field4: None,
+            custom_date1: None,
+            custom_date2: None,
+            language: Some("English - United States".to_string()),
+            time_zone: None,
+            out_of_office_start: None,
+            out_of_office_end: None,
+            ldap_enabled: false,
+            saml_enabled: false,
+            mobile_app_enabled: false,
+            passless_enabled: false,
+            provisioning_managed: false,
+            last_sign_in_at: None,
+            confirmed_at: None,
+            created_at: created.clone(),
+            updated_at: created,
+            email_aliases: Vec::new(),
+            memberships: BTreeSet::new(),
+        }
+    }
+}
+
 #[ComplexObject]
 impl User {
     async fn display_name(&self) -> String {
@@ -716,6 +769,50 @@ pub struct PhishingCampaign {
     pub phish_domain_id: Option<i32>,
     #[graphql(skip)]
     pub reply_phish_domain_id: Option<i32>,
+}
+
+impl PhishingCampaign {
+    /// An active one-time campaign with only a name and a creation time: no run scheduled, no
+    /// groups or topics, tracked for 3 days, templates chosen by topic.
+    pub fn new(id: i32, name: String, created: DateTime) -> PhishingCampaign {
+        PhishingCampaign {
+            id,
+            name,
+            active: true,
+            campaign_type: PhishingCampaignTypes::Standard,
+            frequency_period: FrequencyPeriods::Onetime,
+            next_run: None,
+            time_zone: None,
+            all_users: false,
+            selected_groups: Vec::new(),
+            selected_template_topics: Vec::new(),
+            spread_emails: false,
+            sending_duration: None,
+            sending_duration_units: None,
+            tracking_duration: Some(3),
+            tracking_duration_units: Some(DurationUnits::new("DAYS")),
+            business_days: Vec::new(),
+            business_hours_start_hour: None,
+            business_hours_end_hour: None,
+            hide_from_reports: false,
+            track_replies: false,
+            track_out_of_office_replies: false,
+            store_reply_content: false,
+            send_email_after_run: false,
+            rating: Vec::new(),
+            reply_domain_prefix: None,
+            is_phishflip: false,
+            is_hide_locked: false,
+            is_sei_enabled: false,
+            localized_campaign: false,
+            template_selection: Some("TOPICS".to_string()),
+            created_at: created.clone(),
+            updated_at: created,
+            clicked_group_id: None,
+            phish_domain_id: None,
+            reply_phish_domain_id: None,
+        }
+    }
 }
 
 #[ComplexObject]

@@ -304,8 +304,6 @@ impl Mutation {
         let id = db.next("user");
         let now = DateTime::now();
         let user = User {
-            id,
-            email,
             first_name: text(first_name),
             last_name: text(last_name),
             employee_number: text(employee_number),
@@ -317,37 +315,7 @@ impl Mutation {
             manager_email: text(manager_email),
             manager_name: text(manager_name),
             phone_number: text(phone_number),
-            mobile_phone_number: None,
-            extension: None,
-            employee_start_date: None,
-            archived: false,
-            archived_at: None,
-            admin: false,
-            role: UserRole::User,
-            current_ppp: 0.0,
-            risk_score: 0.0,
-            risk_booster: 0.0,
-            custom_field1: None,
-            custom_field2: None,
-            custom_field3: None,
-            custom_field4: None,
-            custom_date1: None,
-            custom_date2: None,
-            language: Some("English - United States".to_string()),
-            time_zone: None,
-            out_of_office_start: None,
-            out_of_office_end: None,
-            ldap_enabled: false,
-            saml_enabled: false,
-            mobile_app_enabled: false,
-            passless_enabled: false,
-            provisioning_managed: false,
-            last_sign_in_at: None,
-            confirmed_at: None,
-            created_at: now.clone(),
-            updated_at: now.clone(),
-            email_aliases: Vec::new(),
-            memberships: Default::default(),
+            ..User::new(id, email, now.clone())
         };
         db.users.insert(id, user);
         auto_enroll(&mut db, id, &now);
@@ -914,43 +882,7 @@ impl Mutation {
         }
         let id = db.next("phishing_campaign");
         let now = DateTime::now();
-        let mut campaign = PhishingCampaign {
-            id,
-            name,
-            active: true,
-            campaign_type: PhishingCampaignTypes::Standard,
-            frequency_period: FrequencyPeriods::Onetime,
-            next_run: None,
-            time_zone: None,
-            all_users: false,
-            selected_groups: Vec::new(),
-            selected_template_topics: Vec::new(),
-            spread_emails: false,
-            sending_duration: None,
-            sending_duration_units: None,
-            tracking_duration: Some(3),
-            tracking_duration_units: Some(DurationUnits::new("DAYS")),
-            business_days: Vec::new(),
-            business_hours_start_hour: None,
-            business_hours_end_hour: None,
-            hide_from_reports: false,
-            track_replies: false,
-            track_out_of_office_replies: false,
-            store_reply_content: false,
-            send_email_after_run: false,
-            rating: Vec::new(),
-            reply_domain_prefix: None,
-            is_phishflip: false,
-            is_hide_locked: false,
-            is_sei_enabled: false,
-            localized_campaign: false,
-            template_selection: Some("TOPICS".to_string()),
-            created_at: now.clone(),
-            updated_at: now.clone(),
-            clicked_group_id: None,
-            phish_domain_id: None,
-            reply_phish_domain_id: None,
-        };
+        let mut campaign = PhishingCampaign::new(id, name, now.clone());
         apply_phishing(&mut campaign, a);
         if campaign.next_run.is_none() {
             campaign.next_run = Some(now);

@@ -8,11 +8,12 @@ use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
+use sim_net::Conn;
 
 use crate::config::TokenKind;
 use crate::model::{Db, Group, User};
 use crate::scalars::GroupTypes;
-use crate::server::{AppState, Conn, gate, json_response, log_request, truncate};
+use crate::server::{AppState, gate, json_response, log_request, truncate};
 
 /// Default and largest `per_page`.
 pub(crate) const DEFAULT_PER_PAGE: usize = 100;
@@ -34,8 +35,11 @@ fn paging(query: &Option<String>) -> (usize, usize) {
     (page, per)
 }
 
-fn page_of<T>(items: Vec<T>, (page, per): (usize, usize)) -> Vec<T> {
-    items.into_iter().skip((page - 1).saturating_mul(per)).take(per).collect()
+/// 200 with the asked page (`page`, `per_page`) of `items`, each as JSON.
+fn page_json<T>(items: Vec<T>, query: &Option<String>, to_json: impl FnMut(T) -> Value) -> (StatusCode, Value) {
+    let (page, per) = paging(query);
+    let page = items.into_iter().skip((page - 1).saturating_mul(per)).take(per).map(to_json).collect();
+    (StatusCode::OK, Value::Array(page))
 }
 
 fn not_found() -> (StatusCode, Value) {
@@ -169,8 +173,7 @@ pub(crate) async fn users(
             .filter(|u| archived.is_none_or(|a| u.archived == a))
             .filter(|u| group.is_none_or(|g| u.memberships.contains(&g)))
             .collect();
-        let page: Vec<Value> = page_of(items, paging(&query)).into_iter().map(|u| user_json(u, db, expand)).collect();
-        (StatusCode::OK, Value::Array(page))
+        page_json(items, &query, |u| user_json(u, db, expand))
     })
     .await
 }
@@ -205,8 +208,7 @@ pub(crate) async fn groups(
             .values()
             .filter(|g| archived.is_none_or(|a| (g.status == crate::scalars::GroupStatuses::Archived) == a))
             .collect();
-        let page: Vec<Value> = page_of(items, paging(&query)).into_iter().map(|g| group_json(g, db)).collect();
-        (StatusCode::OK, Value::Array(page))
+        page_json(items, &query, |g| group_json(g, db))
     })
     .await
 }
@@ -240,8 +242,7 @@ pub(crate) async fn members(
             return not_found();
         };
         let items: Vec<&User> = db.members_of(group).collect();
-        let page: Vec<Value> = page_of(items, paging(&query)).into_iter().map(|u| user_json(u, db, false)).collect();
-        (StatusCode::OK, Value::Array(page))
+        page_json(items, &query, |u| user_json(u, db, false))
     })
     .await
 }

@@ -6,21 +6,12 @@ use std::collections::BTreeSet;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use sim_net::seed::{Person, person, pick};
 
 use crate::config::SimConfig;
 use crate::model::*;
 use crate::scalars::*;
 
-const FIRST: &[&str] = &[
-    "Alice", "Bob", "Carol", "David", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Karl", "Laura", "Mallory",
-    "Niaj", "Olivia", "Peggy", "Quentin", "Rupert", "Sybil", "Trent", "Ursula", "Victor", "Wendy", "Xavier", "Yvonne",
-    "Zach",
-];
-const LAST: &[&str] = &[
-    "Anderson", "Brown", "Clark", "Davis", "Evans", "Fischer", "Garcia", "Harris", "Ito", "Jones", "King", "Lopez",
-    "Miller", "Nguyen", "Olsen", "Patel", "Quinn", "Rossi", "Smith", "Taylor", "Ueda", "Vargas", "Walker", "Xu",
-    "Young", "Zimmer",
-];
 const TITLES: &[&str] = &[
     "Engineer",
     "Senior Engineer",
@@ -65,10 +56,6 @@ const COMPANIES: &[(&str, &str)] = &[
     ("Wayne Foods", "wayne.example"),
 ];
 
-fn pick<'a>(rng: &mut SmallRng, items: &[&'a str]) -> &'a str {
-    items[rng.random_range(0..items.len())]
-}
-
 fn score(rng: &mut SmallRng, max: f64) -> f64 {
     (rng.random_range(0.0..max) * 10.0).round() / 10.0
 }
@@ -94,9 +81,7 @@ fn seed_users(db: &mut Db, rng: &mut SmallRng, n: usize) {
     let mut admin_email = None;
     for i in 1..=n {
         let id = db.next("user");
-        let first = pick(rng, FIRST);
-        let last = pick(rng, LAST);
-        let email = format!("{}.{}{i}@example.com", first.to_lowercase(), last.to_lowercase());
+        let Person { first, last, email } = person(rng, i);
         let admin = i == 1;
         let archived = !admin && rng.random_bool(0.1);
         let created = DateTime::seeded(i64::try_from(i).unwrap_or(0) * 3_600);
@@ -108,8 +93,6 @@ fn seed_users(db: &mut Db, rng: &mut SmallRng, n: usize) {
             admin_email = Some((email.clone(), format!("{first} {last}")));
         }
         let user = User {
-            id,
-            email: email.clone(),
             first_name: Some(first.to_string()),
             last_name: Some(last.to_string()),
             employee_number: Some(format!("E{i:05}")),
@@ -121,8 +104,6 @@ fn seed_users(db: &mut Db, rng: &mut SmallRng, n: usize) {
             manager_email,
             manager_name,
             phone_number: Some(format!("+1 555 01{:02}", i % 100)),
-            mobile_phone_number: None,
-            extension: None,
             employee_start_date: Some(Date(DateTime::seeded(-86_400 * (30 + (i as i64 % 900))).date())),
             archived,
             archived_at: archived.then(|| DateTime::seeded(86_400 * 30 + i as i64 * 60)),
@@ -130,34 +111,17 @@ fn seed_users(db: &mut Db, rng: &mut SmallRng, n: usize) {
             role: if admin { UserRole::Admin } else { UserRole::User },
             current_ppp: score(rng, 60.0),
             risk_score: score(rng, 100.0),
-            risk_booster: 0.0,
-            custom_field1: None,
-            custom_field2: None,
-            custom_field3: None,
-            custom_field4: None,
-            custom_date1: None,
-            custom_date2: None,
-            language: Some("English - United States".to_string()),
             time_zone: Some(TimeZones::new("EASTERN_TIME_US_CANADA")),
-            out_of_office_start: None,
-            out_of_office_end: None,
-            ldap_enabled: false,
-            saml_enabled: false,
-            mobile_app_enabled: false,
-            passless_enabled: false,
-            provisioning_managed: false,
             last_sign_in_at: (!archived).then(|| DateTime::seeded(86_400 * 40 + i as i64 * 97)),
             confirmed_at: Some(created.clone()),
-            created_at: created.clone(),
-            updated_at: created.clone(),
             email_aliases: vec![EmailAlias {
                 id: id * 10,
-                email,
+                email: email.clone(),
                 primary: true,
                 created_at: created.clone(),
-                updated_at: created,
+                updated_at: created.clone(),
             }],
-            memberships: BTreeSet::new(),
+            ..User::new(id, email, created)
         };
         db.users.insert(id, user);
     }
@@ -416,11 +380,9 @@ fn seed_phishing(db: &mut Db, rng: &mut SmallRng, n: usize) {
         let all_users = groups.is_empty();
         let selected_groups = if all_users { Vec::new() } else { vec![groups[(i + 1) % groups.len()]] };
         let created = DateTime::seeded(86_400 * (10 + 7 * i as i64));
+        let name = format!("{} Phishing Test {}", ["Baseline", "Monthly", "Holiday", "Executive"][i % 4], i + 1);
         let campaign = PhishingCampaign {
-            id,
-            name: format!("{} Phishing Test {}", ["Baseline", "Monthly", "Holiday", "Executive"][i % 4], i + 1),
             active: i != 2,
-            campaign_type: PhishingCampaignTypes::Standard,
             frequency_period: frequencies[i % frequencies.len()],
             next_run: Some(DateTime::seeded(86_400 * (200 + 30 * i as i64))),
             time_zone: Some(TimeZones::new("EASTERN_TIME_US_CANADA")),
@@ -430,28 +392,13 @@ fn seed_phishing(db: &mut Db, rng: &mut SmallRng, n: usize) {
             spread_emails: i % 2 == 0,
             sending_duration: Some(3),
             sending_duration_units: Some(DurationUnits::new("BUSINESS_DAYS")),
-            tracking_duration: Some(3),
-            tracking_duration_units: Some(DurationUnits::new("DAYS")),
             business_days: vec![1, 2, 3, 4, 5],
             business_hours_start_hour: Some("09:00".to_string()),
             business_hours_end_hour: Some("17:00".to_string()),
-            hide_from_reports: false,
             track_replies: true,
-            track_out_of_office_replies: false,
-            store_reply_content: false,
-            send_email_after_run: false,
             rating: vec![1, 2, 3],
-            reply_domain_prefix: None,
-            is_phishflip: false,
-            is_hide_locked: false,
-            is_sei_enabled: false,
-            localized_campaign: false,
-            template_selection: Some("TOPICS".to_string()),
-            created_at: created.clone(),
-            updated_at: created,
-            clicked_group_id: None,
             phish_domain_id: Some(31),
-            reply_phish_domain_id: None,
+            ..PhishingCampaign::new(id, name, created)
         };
         db.phishing_campaigns.insert(id, campaign);
         let runs = 1 + rng.random_range(0..3usize);

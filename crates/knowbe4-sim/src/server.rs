@@ -1,38 +1,34 @@
 //! The HTTP server: routes, the request gate (stats, bearer auth, rate limits, latency, faults),
-//! the GraphQL endpoint, the inspection endpoints, and a listener whose connections a fault can
-//! drop without an answer.
+//! the GraphQL endpoint and the inspection endpoints, served by `sim_net`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_graphql::{EmptySubscription, Schema};
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::IncomingStream;
 use serde_json::{Value, json};
-use sim_net::KillableListener;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use sim_net::stats::bump;
+use sim_net::{Conn, Fault, FaultPicker, Running, SimError};
 
 use crate::config::{SimConfig, TokenKind};
-use crate::error::SimError;
-use crate::faults::{Fault, FaultPicker};
 use crate::inspect::inspect;
 use crate::limits::Limiter;
 use crate::model::Db;
 use crate::mutation::{Mutation, RequestFlags};
 use crate::query::Query;
-use crate::stats::{Stats, bump};
+use crate::stats::Stats;
 use crate::{rest, seed};
+
+/// The faults knowbe4-sim injects: all of them.
+const FAULTS: &[Fault] = &[Fault::InternalError, Fault::Unavailable, Fault::Slow, Fault::Drop, Fault::Malformed];
 
 pub(crate) type SimSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -66,21 +62,19 @@ pub(crate) struct AppState {
 
 /// A running simulator. Dropping it stops the server too; [`SimHandle::shutdown`] also waits.
 pub struct SimHandle {
-    addr: SocketAddr,
+    server: Running,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl SimHandle {
     /// The bound address (with the real port when 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `http://IP:PORT`; GraphQL is at `base_url() + "/graphql"`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     /// The same JSON as `GET /__sim/stats`.
@@ -89,22 +83,8 @@ impl SimHandle {
     }
 
     /// Stops accepting requests and waits (up to 5 s) for the server to finish.
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        let Some(mut task) = self.task.take() else { return };
-        if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for SimHandle {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 
@@ -112,13 +92,12 @@ impl Drop for SimHandle {
 pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     config.validate().map_err(SimError::Config)?;
     let addr = SocketAddr::new(config.bind, config.port);
-    let listener = TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
-    let local = listener.local_addr().map_err(SimError::Serve)?;
+    let bound = sim_net::bind(addr).await?;
     let db = seed::build(&config);
     let shared = Arc::new(Shared {
         tokens: config.tokens.iter().cloned().collect(),
         limiter: Limiter::new(config.rate_per_second, config.rate_per_minute, config.rate_per_day),
-        faults: FaultPicker::new(config.seed, config.fault_rate),
+        faults: FaultPicker::new(config.seed, config.fault_rate, FAULTS),
         stats: Stats::default(),
         request_ids: std::sync::atomic::AtomicU64::new(1),
         db: Mutex::new(db),
@@ -126,18 +105,9 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     });
     let schema = Schema::build(Query, Mutation, EmptySubscription).data(Arc::clone(&shared)).finish();
     let app = router(AppState { shared: Arc::clone(&shared), schema });
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let server = axum::serve(KillableListener(listener), app.into_make_service_with_connect_info::<Conn>())
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            });
-        if let Err(e) = server.await {
-            tracing::error!(error = %e, "knowbe4-sim server stopped");
-        }
-    });
-    tracing::debug!(addr = %local, "knowbe4-sim started");
-    Ok(SimHandle { addr: local, shared, shutdown: Some(tx), task: Some(task) })
+    let server = bound.serve("knowbe4-sim", app);
+    tracing::debug!(addr = %server.addr(), "knowbe4-sim started");
+    Ok(SimHandle { server, shared })
 }
 
 fn router(state: AppState) -> Router {
@@ -192,19 +162,19 @@ pub(crate) async fn gate(
     conn: &Conn,
     ops: &[String],
 ) -> Result<Admitted, Response> {
-    shared.stats.request(ops);
+    shared.stats.gate.request(ops.iter().map(String::as_str));
     let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
         let (scheme, rest) = v.trim().split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
     });
     let Some((token, kind)) = token.and_then(|t| shared.tokens.get_key_value(t)) else {
-        bump(&shared.stats.unauthorized);
+        bump(&shared.stats.gate.unauthorized);
         let mut resp = json_response(StatusCode::UNAUTHORIZED, &json!({ "message": "Unauthorized" }));
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return Err(resp);
     };
     if let Err(throttled) = shared.limiter.check(token) {
-        bump(&shared.stats.throttled);
+        bump(&shared.stats.gate.throttled);
         let mut resp = json_response(StatusCode::TOO_MANY_REQUESTS, &json!({ "message": "Too many requests" }));
         let h = resp.headers_mut();
         h.insert(header::RETRY_AFTER, HeaderValue::from(throttled.retry_after_secs));
@@ -216,7 +186,7 @@ pub(crate) async fn gate(
     }
     let mut malformed = false;
     if let Some(fault) = shared.faults.draw() {
-        shared.stats.fault(fault.as_str());
+        shared.stats.gate.fault(fault.as_str());
         tracing::debug!(fault = fault.as_str(), "injecting fault");
         match fault {
             Fault::InternalError => {
@@ -233,7 +203,7 @@ pub(crate) async fn gate(
             }
             Fault::Slow => tokio::time::sleep(Duration::from_millis(shared.config.slow_ms)).await,
             Fault::Drop => {
-                conn.kill.store(true, Ordering::SeqCst);
+                conn.drop_connection();
                 return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
             }
             Fault::Malformed => malformed = true,
@@ -357,21 +327,8 @@ async fn not_found(
 ) -> Response {
     let started = Instant::now();
     let ops = vec!["unmatched".to_string()];
-    app.shared.stats.request(&ops);
+    app.shared.stats.gate.request(ops.iter().map(String::as_str));
     let resp = json_response(StatusCode::NOT_FOUND, &json!({ "message": "Not Found" }));
     log_request(req.method().as_str(), req.uri().path(), &ops, resp.status(), started, Some(conn.remote));
     resp
-}
-
-/// Per-connection info: the peer and the switch a "drop" fault flips.
-#[derive(Clone)]
-pub(crate) struct Conn {
-    pub remote: SocketAddr,
-    pub kill: Arc<AtomicBool>,
-}
-
-impl Connected<IncomingStream<'_, KillableListener>> for Conn {
-    fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
-        Conn { remote: *stream.remote_addr(), kill: stream.io().kill_switch() }
-    }
 }

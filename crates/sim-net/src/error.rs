@@ -1,8 +1,8 @@
-//! Errors of starting and running the simulator.
+//! Errors of starting and running a simulator.
 
 use std::net::SocketAddr;
 
-/// What can go wrong when starting or running the simulator.
+/// What can go wrong when starting or running a simulator.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     /// The configuration is unusable (for example a fault rate above 1).
