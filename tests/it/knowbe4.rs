@@ -309,7 +309,11 @@ fn error_documents_carry_the_error_and_the_run_goes_on() {
     let props: Vec<String> =
         outputs(&dir, "props").into_iter().map(|v| v.as_str().unwrap_or_default().to_owned()).collect();
     assert_eq!(out.len(), 4, "{out:?}");
-    // Invalid documents come first (validation happens before any call), then the calls.
+    // Each error document takes its input's place: the order of the inputs is kept, although
+    // the invalid ones were refused before any call was made.
+    let first_names: Vec<&Value> =
+        out.iter().map(|d| d.pointer("/error/input/firstName").or_else(|| d.get("firstName")).unwrap()).collect();
+    assert_eq!(first_names, [&json!("Fresh"), &json!("Bad"), &json!("Again"), &json!("NoEmail")], "{out:?}");
     let by_input = |email: Value| {
         out.iter().position(|d| d.pointer("/error/input/email") == Some(&email) || d.get("email") == Some(&email))
     };

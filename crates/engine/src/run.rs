@@ -9,8 +9,8 @@
 //! documents share their property maps until written, so a large batch costs little more than
 //! its data.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -586,13 +586,16 @@ impl<'p> Exec<'p> {
                 format!("invalid document: {}{more}; no request was made", fields.join("; ")),
             ));
         }
-        for (_, input, details) in invalid {
+        // Error documents for invalid inputs take their input's place among the responses.
+        let mut refused: VecDeque<(u64, Document)> = VecDeque::new();
+        for (number, input, details) in invalid {
             let fields: Vec<String> = details.iter().map(|d| format!("{}: {}", d.field, d.reason)).collect();
             let message = format!("invalid input: {}", fields.join("; "));
             let err = ApiError { kind: ErrorKind::Validation, status: None, message, details };
-            out_docs.push(self.error_document(&op, &call.connection, &input.document, &err));
+            refused.push_back((number, self.error_document(&op, &call.connection, &input.document, &err)));
         }
         if valid.is_empty() {
+            out_docs.extend(refused.into_iter().map(|(_, doc)| doc));
             return Ok((out_docs, fails));
         }
         let numbers: Vec<u64> = valid.iter().map(|(n, _)| *n).collect();
@@ -619,6 +622,10 @@ impl<'p> Exec<'p> {
                 results.shrink_to_fit();
             }
             let input = inputs.get(i).map(|x| &x.document);
+            let number = numbers.get(i).copied().unwrap_or(u64::MAX);
+            while refused.front().is_some_and(|(n, _)| *n < number) {
+                out_docs.extend(refused.pop_front().map(|(_, doc)| doc));
+            }
             match result {
                 Ok(mut doc) => {
                     let props = match &merged {
@@ -651,6 +658,7 @@ impl<'p> Exec<'p> {
                 }
             }
         }
+        out_docs.extend(refused.into_iter().map(|(_, doc)| doc));
         Ok((out_docs, fails))
     }
 
