@@ -137,20 +137,19 @@ pub fn schedule(args: ScheduleArgs) -> anyhow::Result<u8> {
     if invalid {
         return Ok(1);
     }
+    // stdout carries nothing but timestamps, so that every line parses; which schedule a block
+    // of lines belongs to goes to stderr when there are several. A disabled schedule never
+    // fires, so it has no fire times to print.
     let mut out = std::io::stdout().lock();
-    // A header per schedule when there are several, or when one is disabled (serve never fires
-    // it, so its times must not read as upcoming runs).
-    let headed = specs.len() > 1 || specs.iter().any(|s| !s.enabled);
+    let several = specs.len() > 1;
     for (i, (spec, schedule)) in specs.iter().zip(&compiled).enumerate() {
-        if headed {
-            writeln!(
-                out,
-                "# schedule {}: {} ({}){}",
-                i + 1,
-                spec.cron,
-                spec.timezone,
-                if spec.enabled { "" } else { " disabled" }
-            )?;
+        if !spec.enabled {
+            eprintln!("# schedule {}: {} ({}) is disabled: no fire times", i + 1, spec.cron, spec.timezone);
+            continue;
+        }
+        if several {
+            out.flush()?;
+            eprintln!("# schedule {}: {} ({})", i + 1, spec.cron, spec.timezone);
         }
         for t in schedule.iter_after(from).take(args.next) {
             writeln!(out, "{}", scheduler::format_rfc3339(&t))?;
