@@ -89,7 +89,11 @@ impl ConnectorFactory for BoomiPlatformFactory {
         let client = ClientConfig::default().build_with_headers(headers).map_err(|e| config(e.to_string()))?;
         // Boomi limits requests per account: every connection to one account shares one budget.
         let pacer = shared_pacer(&format!("boomi_platform {root}"), || settings::pacer(rate));
-        let caller = Caller::new(client, pacer, RetryPolicy { max_attempts: MAX_TRIES, ..RetryPolicy::default() });
+        let caller = Caller::new(
+            client,
+            pacer,
+            RetryPolicy { max_attempts: MAX_TRIES, throttle_as_transient: true, ..RetryPolicy::default() },
+        );
         tracing::debug!(connection = name, api = %root, sandbox = sandbox.is_some(), rate_per_second = rate, "Boomi Platform connection ready.");
         Ok(Arc::new(connector::Boomi {
             connection: name.to_owned(),

@@ -330,7 +330,11 @@ pub fn is_allowed_base_url(url: &str) -> Result<(), String> {
         } else {
             host_port.split(':').next().unwrap_or("")
         };
-        if host == "localhost" || host == "::1" || host.starts_with("127.") {
+        // Only a name that is loopback by definition, or a loopback IP literal: a DNS name that
+        // merely starts with "127." may resolve anywhere.
+        let loopback =
+            host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if loopback {
             return Ok(());
         }
         return Err(format!("'{url}' uses plain http to a host that is not loopback; use https"));

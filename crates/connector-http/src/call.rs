@@ -289,7 +289,11 @@ impl Caller {
                 }
                 _ => SendError::Transport { message: f.message, attempts },
             };
-            match failure.class {
+            let class = match failure.class {
+                Class::Throttled if self.policy.throttle_as_transient => Class::Transient { maybe_executed: false },
+                class => class,
+            };
+            match class {
                 Class::Throttled => {
                     attempts -= 1;
                     throttled += 1;
@@ -491,6 +495,29 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn throttling_can_count_as_a_transient_fault() {
+        // Boomi's way: a 429 uses up an attempt and waits the backoff, at most max_attempts.
+        const BARE_429: &str = "HTTP/1.1 429 Too Many Requests\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+        let (url, count) = server(vec![Some(BARE_429)]).await;
+        let body = serde_json::json!({});
+        let mut caller = caller();
+        caller.policy.max_attempts = 3;
+        caller.policy.throttle_as_transient = true;
+        // Were the 429 handled as throttling, the default wait would be a minute per answer.
+        caller.policy.default_retry_after = Duration::from_secs(3600);
+        let e = caller.send_json(&req(&url, &body), Safety::Idempotent).await.unwrap_err();
+        match e {
+            SendError::Status { status, attempts, .. } => assert_eq!((status, attempts), (429, 3)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+        // A 429 then a success: one retry, counted as an attempt.
+        let (url, count) = server(vec![Some(BARE_429), Some(OK)]).await;
+        let r = caller.send_json(&req(&url, &body), Safety::Idempotent).await.unwrap();
+        assert_eq!((r.attempts, count.load(Ordering::SeqCst)), (2, 2));
     }
 
     #[tokio::test]

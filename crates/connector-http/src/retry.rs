@@ -66,6 +66,10 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Throttled answers (429) tolerated per call; they do not use up `max_attempts`.
     pub max_throttled: u32,
+    /// Treat a 429 like any transient fault instead: it uses up an attempt and waits the
+    /// backoff (at least its `Retry-After`), for APIs whose callers are told to retry a 429
+    /// a few times like a 503 (Boomi's Platform API).
+    pub throttle_as_transient: bool,
     /// A `Retry-After` longer than this is not waited for: the call fails (a daily quota).
     pub max_retry_after: Duration,
     /// Wait after a 429 that carries no `Retry-After`.
@@ -79,6 +83,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(20),
             max_throttled: 8,
+            throttle_as_transient: false,
             max_retry_after: Duration::from_secs(180),
             default_retry_after: Duration::from_secs(60),
         }

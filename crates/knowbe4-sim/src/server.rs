@@ -27,6 +27,9 @@ use crate::query::Query;
 use crate::stats::Stats;
 use crate::{rest, seed};
 
+/// The most complexity points a query may have (KnowBe4's cap).
+pub const MAX_COMPLEXITY: usize = 150;
+
 /// The faults knowbe4-sim injects: all of them.
 const FAULTS: &[Fault] = &[Fault::InternalError, Fault::Unavailable, Fault::Slow, Fault::Drop, Fault::Malformed];
 
@@ -103,7 +106,12 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         db: Mutex::new(db),
         config,
     });
-    let schema = Schema::build(Query, Mutation, EmptySubscription).data(Arc::clone(&shared)).finish();
+    // KnowBe4 refuses a query above 150 complexity points (the reference, section 3.3); every
+    // field counts one point here.
+    let schema = Schema::build(Query, Mutation, EmptySubscription)
+        .data(Arc::clone(&shared))
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish();
     let app = router(AppState { shared: Arc::clone(&shared), schema });
     let server = bound.serve("knowbe4-sim", app);
     tracing::debug!(addr = %server.addr(), "knowbe4-sim started");

@@ -103,6 +103,19 @@ async fn graphql_errors_answer_200_and_bad_bodies_400() {
     assert!(body["errors"][0]["message"].is_string());
 }
 
+#[tokio::test]
+async fn queries_over_the_complexity_cap_are_refused() {
+    let sim = Sim::default().await;
+    // One aliased block: enrollments, nodes, id, pagination, totalCount = 5 points.
+    let block = |i: usize| format!("a{i}: enrollments(per: 25) {{ nodes {{ id }} pagination {{ totalCount }} }}");
+    let query = |n: usize| format!("{{ {} }}", (0..n).map(block).collect::<Vec<_>>().join(" "));
+    let within = sim.gql(&query(30), json!({})).await;
+    assert!(within["errors"].is_null(), "150 points are allowed: {within}");
+    let over = sim.gql_as(TOKEN, &query(31), json!({})).await;
+    assert!(error_message(&over).contains("complex"), "{over}");
+    assert!(over["data"].is_null(), "{over}");
+}
+
 /// A writer into a shared buffer, for capturing logs.
 #[derive(Clone, Default)]
 struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
