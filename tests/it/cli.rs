@@ -62,10 +62,29 @@ fn bad_input_never_panics() {
     let run = stepwise(dir.path(), &["validate", huge.to_str().unwrap()]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("limited to"), "{run:?}");
-    let missing = stepwise(dir.path(), &["validate", "nope.yaml"]);
-    assert_eq!(missing.code, 2, "{missing:?}");
     let usage = stepwise(dir.path(), &["validate"]);
     assert_eq!(usage.code, 2, "{usage:?}");
+}
+
+/// A file that cannot be read is an invalid input (exit 1) for the commands that check files,
+/// reported as `FILE: error: ...`; `validate` still checks the other files it was given.
+#[test]
+fn unreadable_files_are_invalid_not_usage_errors() {
+    let dir = Dir::new();
+    dir.write("ok.yaml", "name: ok\nstart: {type: no_data, next: done}\nsteps:\n  done: {type: stop}\n");
+    let validate = stepwise(dir.path(), &["validate", "nope.yaml", "ok.yaml"]);
+    assert_eq!(validate.code, 1, "{validate:?}");
+    assert!(validate.stderr.starts_with("nope.yaml: error: cannot read 'nope.yaml'"), "{validate:?}");
+    assert_eq!(validate.stdout, "ok.yaml: ok\n", "the other file is still checked: {validate:?}");
+    for args in [&["graph", "nope.yaml"][..], &["schedule", "nope.yaml", "--next", "1"]] {
+        let out = stepwise(dir.path(), args);
+        assert_eq!(out.code, 1, "{args:?}: {out:?}");
+        assert!(out.stderr.starts_with("nope.yaml: error: cannot read"), "{args:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+    }
+    // `run` keeps 2 for a process it cannot run at all.
+    let run = stepwise(dir.path(), &["run", "nope.yaml"]);
+    assert_eq!(run.code, 2, "{run:?}");
 }
 
 #[test]

@@ -32,9 +32,12 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
         let name = file.display().to_string();
         let compiled = match compile_file(file, &registry) {
             Ok(c) => c,
+            // A file that cannot be read is reported like an invalid one; the others are
+            // still checked.
             Err(e) => {
                 eprintln!("{name}: error: {e:#}");
-                return Ok(2);
+                invalid += 1;
+                continue;
             }
         };
         for d in &compiled.diagnostics {
@@ -64,8 +67,8 @@ pub struct GraphArgs {
 }
 
 pub fn graph(args: GraphArgs) -> anyhow::Result<u8> {
-    let compiled = compile_file(&args.file, &registry())?;
     let name = args.file.display().to_string();
+    let Some(compiled) = compile_or_report(&args.file, &name) else { return Ok(1) };
     for d in &compiled.diagnostics {
         eprintln!("{}", d.render(&name));
     }
@@ -189,4 +192,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         engine::RunStatus::Complete | engine::RunStatus::CompleteWarn => 0,
         _ => 1,
     })
+}
+
+/// Compiles `file`, or prints why it cannot be read (`FILE: error: ...`) and gives `None`: for
+/// the commands whose only failure exit is 1 (invalid).
+pub fn compile_or_report(file: &std::path::Path, name: &str) -> Option<compiler::Compiled> {
+    match compile_file(file, &registry()) {
+        Ok(compiled) => Some(compiled),
+        Err(e) => {
+            eprintln!("{name}: error: {e:#}");
+            None
+        }
+    }
 }

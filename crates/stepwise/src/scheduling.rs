@@ -104,7 +104,7 @@ pub struct ScheduleArgs {
 
 pub fn schedule(args: ScheduleArgs) -> anyhow::Result<u8> {
     let name = args.file.display().to_string();
-    let compiled = compile_file(&args.file, &registry())?;
+    let Some(compiled) = crate::commands::compile_or_report(&args.file, &name) else { return Ok(1) };
     for d in &compiled.diagnostics {
         eprintln!("{}", d.render(&name));
     }
