@@ -20,7 +20,8 @@
 //! Each service scenario takes several seconds of wall-clock time, nearly all of it waiting, so
 //! [`serve_scenarios`] runs them all at once, each on its own thread with its own directory,
 //! simulator and service, and reports every failure by name. `STEPWISE_SERVE_SCENARIOS=a,b`
-//! runs only the named ones. Timing bounds are generous: the machine may be loaded.
+//! runs only the named ones. No duration is asserted: the machine may be loaded; the checks
+//! compare recorded instants and statuses.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -75,6 +76,7 @@ const SCENARIOS: &[Scenario] = &[
     ("sigterm_lets_the_running_run_finish", sigterm_lets_the_running_run_finish),
     ("sigterm_grace_period_runs_out", sigterm_grace_period_runs_out),
     ("kill_9_mid_run_is_aborted_on_restart", kill_9_mid_run_is_aborted_on_restart),
+    ("run_stopped_by_sigterm_is_aborted", run_stopped_by_sigterm_is_aborted),
     ("invalid_files_reported_valid_ones_run", invalid_files_reported_valid_ones_run),
     ("health_and_metrics", health_and_metrics),
     ("tokens_never_stored", tokens_never_stored),
@@ -378,6 +380,54 @@ fn kill_9_mid_run_is_aborted_on_restart() {
     let text = stepwise(dir.path(), &["history", &run.run_id, "--state", "state.db"]);
     assert!(text.stdout.contains("status     ABORTED"), "{text:?}");
     assert_eq!(again.terminate(), 0, "{}", again.log());
+}
+
+/// SIGTERM to `stepwise run` while its one call (30 s at the simulator) is going: the call is
+/// dropped, the run ends `ABORTED` (so it did not wait for the call), the summary says so, the
+/// exit code is 1, and the history and the test-mode `run.json` record it; a later run finds
+/// nothing left `INPROCESS`.
+fn run_stopped_by_sigterm_is_aborted() {
+    let sim = Sim::start(SLOW_MS * 10);
+    let dir = Dir::new();
+    dir.write("procs/slow.yaml", slow("slow", &sim.url(), ""));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .current_dir(dir.path())
+        .args(["run", "procs/slow.yaml", "--json", "--state", "state.db", "--test", "--dump", "dump"])
+        .env_remove("STEPWISE_LOG")
+        .env_remove("RUST_LOG")
+        .env("KB4_TOKEN", TOKEN)
+        .env("STEPWISE_KNOWBE4_RATE", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting stepwise run");
+    let deadline = Instant::now() + PATIENCE;
+    let run = loop {
+        if let Some(run) = history(&dir, &["--status", "INPROCESS"]).into_iter().next() {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "the run never showed as INPROCESS");
+        sleep(POLL);
+    };
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let out = child.wait_with_output().expect("waiting for stepwise run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let summary: Value = serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter()
+        .next()
+        .expect("a summary")
+        .expect("the summary is JSON");
+    assert_eq!(summary["status"], "ABORTED", "{summary:#}");
+    assert_eq!(summary["error"]["step"], "start", "{summary:#}");
+    assert_eq!(summary["error"]["message"], "aborted: interrupted by SIGTERM", "{summary:#}");
+    let recorded = history_run(&dir, &run.run_id);
+    assert_eq!(recorded.status, "ABORTED", "{recorded:#?}");
+    assert_eq!(recorded.error.as_deref(), Some("step 'start': aborted: interrupted by SIGTERM"), "{recorded:#?}");
+    let run_json: Value = serde_json::from_str(&dir.read("dump/run.json")).expect("run.json");
+    assert_eq!(run_json["status"], "ABORTED", "{run_json:#}");
+    assert!(history(&dir, &["--status", "INPROCESS"]).is_empty());
 }
 
 /// Invalid process files in the served directory are reported on stderr (default log level),

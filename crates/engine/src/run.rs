@@ -42,6 +42,9 @@ pub struct RunOptions {
     pub overrides: Vec<(String, String)>,
     pub env: ConnectEnv,
     pub recorder: Option<Arc<dyn Recorder>>,
+    /// Set to `Some(reason)` to stop the run: the step that is going is dropped (an HTTP call
+    /// in flight is cancelled), nothing more starts, and the run ends `ABORTED`.
+    pub abort: Option<tokio::sync::watch::Receiver<Option<String>>>,
 }
 
 /// A document that failed, on its way up to a try/catch or to the run's result.
@@ -60,13 +63,15 @@ enum Halt {
     Error(RunError, Vec<DocFail>),
     /// A `stop` with `continue: false`: the run ends without running anything more.
     Stop(Vec<DocFail>),
+    /// Stopped from outside ([`RunOptions::abort`]): the run ends ABORTED; never caught.
+    Aborted(RunError, Vec<DocFail>),
 }
 
 impl Halt {
     /// Puts failures that happened before this halt in front of the ones it carries.
     fn after(mut self, mut earlier: Vec<DocFail>) -> Halt {
         let fails = match &mut self {
-            Halt::Error(_, f) | Halt::Stop(f) => f,
+            Halt::Error(_, f) | Halt::Stop(f) | Halt::Aborted(_, f) => f,
         };
         earlier.append(fails);
         *fails = earlier;
@@ -83,6 +88,7 @@ struct Exec<'p> {
     registry: &'p Registry,
     env: ConnectEnv,
     recorder: Option<Arc<dyn Recorder>>,
+    abort: Option<tokio::sync::watch::Receiver<Option<String>>>,
     process_props: HashMap<String, String>,
     stats: Vec<StepStats>,
     micros: Vec<u128>,
@@ -138,6 +144,7 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
         registry,
         env,
         recorder: options.recorder,
+        abort: options.abort,
         process_props,
         stats,
         micros: vec![0; plan.graph.node_count()],
@@ -163,14 +170,15 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
     };
     let (fails, halt_error) = match outcome {
         Ok(fails) | Err(Halt::Stop(fails)) => (fails, None),
-        Err(Halt::Error(e, fails)) => (fails, Some(e)),
+        Err(Halt::Error(e, fails)) => (fails, Some((RunStatus::Error, e))),
+        Err(Halt::Aborted(e, fails)) => (fails, Some((RunStatus::Aborted, e))),
     };
     let mut errors: Vec<RunError> = fails.into_iter().map(|f| redact(f, &exec)).collect();
     let (status, error) = match halt_error {
-        Some(mut e) => {
+        Some((status, mut e)) => {
             e.message = exec.env.redactor.redact(&e.message);
             errors.push(e.clone());
-            (RunStatus::Error, Some(e))
+            (status, Some(e))
         }
         None if !errors.is_empty() => (RunStatus::Error, errors.first().cloned()),
         None if exec.warned => (RunStatus::CompleteWarn, None),
@@ -201,6 +209,18 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
     };
     tracing::info!(run_id = %report.run_id, status = report.status.as_str(), millis = report.millis, "Run ended.");
     report
+}
+
+/// Resolves with the reason once the run is asked to stop; never, without an abort signal.
+async fn aborted(abort: &mut Option<tokio::sync::watch::Receiver<Option<String>>>) -> String {
+    let Some(rx) = abort else { return std::future::pending().await };
+    // The guard `wait_for` gives must not live across an await (it is not Send).
+    let reason = rx.wait_for(Option::is_some).await.map(|r| r.clone().unwrap_or_default());
+    match reason {
+        Ok(reason) => reason,
+        // The sender is gone without asking: nobody can abort any more.
+        Err(_) => std::future::pending().await,
+    }
 }
 
 /// What one step produced: documents for each outgoing path, in order, and failed documents.
@@ -356,12 +376,22 @@ impl<'p> Exec<'p> {
                 return self.try_catch(idx, *try_path, *catch, *retries, *catch_errors, batch).await;
             }
             let clock = Instant::now();
-            let result = AssertUnwindSafe(async {
+            let mut abort = self.abort.clone();
+            let step_id = &self.plan.graph[idx].id;
+            let work = AssertUnwindSafe(async {
                 let first = self.enter(idx, &batch);
                 self.step(idx, batch, first).await
             })
-            .catch_unwind()
-            .await;
+            .catch_unwind();
+            let result = tokio::select! {
+                biased;
+                reason = aborted(&mut abort) => {
+                    tracing::warn!(step = %step_id, reason = %reason, "Run aborted.");
+                    let error = RunError { step: step_id.clone(), document: None, message: format!("aborted: {reason}") };
+                    return Err(Halt::Aborted(error, Vec::new()));
+                }
+                result = work => result,
+            };
             self.micros[idx.index()] += clock.elapsed().as_micros();
             let routed = match result {
                 Ok(Ok(r)) => r,

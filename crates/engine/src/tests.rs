@@ -111,8 +111,13 @@ fn plan(yaml: &str, registry: &Registry) -> Plan {
 
 fn execute(yaml: &str, registry: &Registry) -> RunReport {
     let plan = plan(yaml, registry);
-    let options =
-        RunOptions { run_id: "test-run".to_owned(), overrides: Vec::new(), env: ConnectEnv::default(), recorder: None };
+    let options = RunOptions {
+        run_id: "test-run".to_owned(),
+        overrides: Vec::new(),
+        env: ConnectEnv::default(),
+        recorder: None,
+        abort: None,
+    };
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     runtime.block_on(run(&plan, registry, options))
 }

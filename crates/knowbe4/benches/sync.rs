@@ -142,6 +142,7 @@ steps:
         overrides: Vec::new(),
         env: engine::ConnectEnv { base_dir: dir.path().to_owned(), ..engine::ConnectEnv::default() },
         recorder: None,
+        abort: None,
     };
     let started = Instant::now();
     let report = engine::run(&plan, &registry, options).await;

@@ -150,8 +150,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         None
     };
     let history = if args.no_history { None } else { crate::scheduling::open_history(&args.state) };
+    // Runs left INPROCESS by a stepwise that died (its OS process is gone) are closed as ABORTED;
+    // runs of live processes are left alone.
+    if let Some(h) = &history
+        && let Err(error) = h.mark_abandoned_as_aborted()
+    {
+        tracing::warn!(%error, "Cannot mark abandoned runs as ABORTED.");
+    }
     let trigger = if args.test { scheduler::Trigger::Test } else { scheduler::Trigger::Manual };
     let report = runtime.block_on(async {
+        // SIGINT or SIGTERM stops the run: it ends ABORTED, and is still reported and recorded.
+        let signal = crate::scheduling::shutdown_signal()?;
+        let (abort_tx, abort_rx) = tokio::sync::watch::channel(None::<String>);
+        tokio::spawn(async move {
+            let signal = signal.await;
+            let _ = abort_tx.send(Some(format!("interrupted by {signal}")));
+        });
         let sandbox = if args.sandbox { Some(crate::sandbox::Sandbox::start().await?) } else { None };
         crate::scheduling::record_start(
             history.as_ref(),
@@ -170,7 +184,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             ..engine::ConnectEnv::default()
         };
         let recorder = test_run.as_ref().map(|t| t.recorder());
-        let options = engine::RunOptions { run_id: run_id.clone(), overrides: args.set.clone(), env, recorder };
+        let options = engine::RunOptions {
+            run_id: run_id.clone(),
+            overrides: args.set.clone(),
+            env,
+            recorder,
+            abort: Some(abort_rx),
+        };
         let report = engine::run(&plan, &registry, options).await;
         if let Some(s) = sandbox {
             s.shutdown().await;

@@ -243,7 +243,7 @@ impl scheduler::ProcessRunner for Runner {
         }
         let base_dir = process.path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let env = engine::ConnectEnv { base_dir, sandbox: self.sandbox.clone(), ..engine::ConnectEnv::default() };
-        let options = engine::RunOptions { run_id, overrides: Vec::new(), env, recorder: None };
+        let options = engine::RunOptions { run_id, overrides: Vec::new(), env, recorder: None, abort: None };
         let report = engine::run(&plan, &self.registry, options).await;
         let status = match report.status {
             engine::RunStatus::Complete => scheduler::RunStatus::Complete,
@@ -263,7 +263,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(async {
-        let shutdown = shutdown_signal()?;
+        let signal = shutdown_signal()?;
+        let shutdown = async move {
+            let signal = signal.await;
+            tracing::info!(signal, "Shutdown requested; no new runs start.");
+        };
         let sandbox = if args.sandbox { Some(crate::sandbox::Sandbox::start().await?) } else { None };
         let registry = registry();
         let config = scheduler::ServiceConfig {
@@ -296,10 +300,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// A future that completes on SIGTERM or SIGINT (ctrl-c). The handlers are installed now, not
-/// when the future is first polled: the service polls it only after loading every process file,
-/// and a signal arriving before that must stop the service gracefully, not kill it.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+/// A future that completes with the signal's name on SIGTERM or SIGINT (ctrl-c). The handlers
+/// are installed now, not when the future is first polled: the service polls it only after
+/// loading every process file, and a signal arriving before that must stop the service
+/// gracefully, not kill it.
+pub fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = &'static str> + Send + 'static> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -307,17 +312,16 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
         let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
         Ok(async move {
             tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
             }
-            tracing::info!("Shutdown requested; no new runs start.");
         })
     }
     #[cfg(not(unix))]
     {
         Ok(async {
             let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("Shutdown requested; no new runs start.");
+            "ctrl-c"
         })
     }
 }

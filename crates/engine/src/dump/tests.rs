@@ -338,8 +338,13 @@ steps:
     let dir = tmp.path().join("dump");
     let dump = Dump::create(&plan, "run-1", DumpConfig::new(dir.clone()), redactor.clone()).unwrap();
     let env = ConnectEnv { base_dir: tmp.path().to_owned(), redactor, ..ConnectEnv::default() };
-    let options =
-        RunOptions { run_id: "run-1".to_owned(), overrides: Vec::new(), env, recorder: Some(dump.recorder()) };
+    let options = RunOptions {
+        run_id: "run-1".to_owned(),
+        overrides: Vec::new(),
+        env,
+        recorder: Some(dump.recorder()),
+        abort: None,
+    };
     let report = run(&plan, &registry, options).await;
     assert_eq!(report.status, RunStatus::Complete, "{:?}", report.error);
     let summary = dump.finish(&report).unwrap();
