@@ -390,7 +390,7 @@ fn run_stopped_by_sigterm_is_aborted() {
     let sim = Sim::start(SLOW_MS * 10);
     let dir = Dir::new();
     dir.write("procs/slow.yaml", slow("slow", &sim.url(), ""));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+    let child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
         .current_dir(dir.path())
         .args(["run", "procs/slow.yaml", "--json", "--state", "state.db", "--test", "--dump", "dump"])
         .env_remove("STEPWISE_LOG")
