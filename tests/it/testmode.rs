@@ -119,7 +119,22 @@ fn test_mode_dumps_the_exact_layout() {
             expected.insert(format!("steps/{step}/source/{i:06}.properties.json"));
         }
     }
+    // Connector steps, disk ones too: what was asked and what came back, one file per call.
+    for (step, n) in [("start", 1), ("write", 4)] {
+        for i in 1..=n {
+            expected.insert(format!("steps/{step}/connection/{i:06}.json"));
+        }
+    }
     assert_eq!(files, expected);
+    let read_call = read_json(&dump.join("steps/start/connection/000001.json"));
+    assert_eq!(read_call["request"]["action"], "get");
+    assert_eq!(read_call["request"]["pattern"], "*.jsonl");
+    assert_eq!(read_call["request"]["format"], "jsonl");
+    assert_eq!(read_call["response"], json!({"files": [{"file": "people.jsonl", "documents": 4}], "documents": 4}));
+    let write_call = read_json(&dump.join("steps/write/connection/000001.json"));
+    assert_eq!(write_call["request"]["action"], "send");
+    assert_eq!(write_call["request"]["file_name"], "person-1.json");
+    assert_eq!(write_call["response"], json!({"written": true}));
     // Files readable by the owner only, directories too.
     for f in &files {
         assert_eq!(mode(&dump.join(f)), 0o600, "{f}");
@@ -154,6 +169,9 @@ fn test_mode_dumps_the_exact_layout() {
         for f in s["source"]["files"].as_array().unwrap() {
             named.insert(f["data"].as_str().unwrap().to_owned());
             named.insert(f["properties"].as_str().unwrap().to_owned());
+        }
+        for f in s.get("connection").and_then(|c| c["files"].as_array()).into_iter().flatten() {
+            named.insert(f.as_str().map(str::to_owned).unwrap_or_else(|| f["file"].as_str().unwrap().to_owned()));
         }
     }
     named.extend(["run.json".to_owned(), "report.html".to_owned()]);
@@ -305,7 +323,12 @@ fn limits_are_noted_in_run_json_and_in_the_summary() {
     assert_eq!(rj["dump"]["complete"], false);
     assert_eq!(rj["dump"]["limits"], json!({"max_documents_per_step": 1, "max_bytes": null}));
     assert_eq!(rj["dump"]["documents_not_recorded"], 3 + 1 + 1 + 3 + 3 + 3);
-    assert_eq!(rj["dump"]["notes"].as_array().unwrap().len(), 6);
+    // One note per step cut short, and one for the disk connector's calls of `write`.
+    let notes = rj["dump"]["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 7, "{notes:?}");
+    assert!(notes.contains(&json!(
+        "step 'write': 3 of 4 connector calls were not recorded; calls 1 to 1 were (limit 1 per step, --dump-max-documents-per-step)"
+    )));
     assert_eq!(sources(&dir.join("d1"), "shape").len(), 1);
     // The run itself is unchanged: every document was still written out.
     assert_eq!(std::fs::read_dir(dir.join("out")).unwrap().count(), 4);

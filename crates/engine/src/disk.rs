@@ -245,25 +245,45 @@ impl Connector for Disk {
             "get" => {
                 let format = op.format.unwrap_or(DiskFormat::Raw);
                 let pattern = op.pattern.unwrap_or("*");
+                // Test mode records, as a connector step's connection data, what was asked of the
+                // directory and what each file gave.
+                let request = serde_json::json!({
+                    "action": "get",
+                    "directory": self.directory.display().to_string(),
+                    "pattern": pattern,
+                    "format": format!("{format:?}").to_lowercase(),
+                });
                 for (i, _) in inputs.iter().enumerate() {
                     let first = out.len();
                     match self.files(pattern) {
                         Ok(files) => {
+                            let mut read = Vec::with_capacity(files.len());
                             for f in files {
                                 let before = out.len();
+                                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                                 if let Err(e) = self.read(&f, format, out) {
                                     // Keep the batch all-or-nothing per file.
                                     out.results.truncate(before);
+                                    read.push(serde_json::json!({ "file": name, "error": e.message }));
+                                    let response = serde_json::json!({ "files": read });
+                                    out.exchange(i, serde_json::json!({ "request": request, "response": response }));
                                     if out.fail(i, e) {
                                         return Ok(());
                                     }
+                                    read = Vec::new();
+                                    continue;
                                 }
+                                read.push(serde_json::json!({ "file": name, "documents": out.len() - before }));
                             }
                             for r in out.results[first..].iter_mut() {
                                 r.0 = i;
                             }
+                            let response = serde_json::json!({ "files": read, "documents": out.len() - first });
+                            out.exchange(i, serde_json::json!({ "request": request, "response": response }));
                         }
                         Err(e) => {
+                            let response = serde_json::json!({ "error": e.message });
+                            out.exchange(i, serde_json::json!({ "request": request, "response": response }));
                             if out.fail(i, e) {
                                 return Ok(());
                             }
@@ -274,9 +294,22 @@ impl Connector for Disk {
             }
             "send" => {
                 for (i, input) in inputs.iter().enumerate() {
-                    match self.write(input, self.name_for(input)) {
-                        Ok(doc) => out.ok(i, doc),
+                    let name = self.name_for(input);
+                    let request = serde_json::json!({
+                        "action": "send",
+                        "directory": self.directory.display().to_string(),
+                        "file_name": name,
+                        "bytes": input.document.data.len(),
+                    });
+                    match self.write(input, name) {
+                        Ok(doc) => {
+                            let response = serde_json::json!({ "written": true });
+                            out.exchange(i, serde_json::json!({ "request": request, "response": response }));
+                            out.ok(i, doc)
+                        }
                         Err(e) => {
+                            let response = serde_json::json!({ "written": false, "error": e.message });
+                            out.exchange(i, serde_json::json!({ "request": request, "response": response }));
                             if out.fail(i, e) {
                                 return Ok(());
                             }
