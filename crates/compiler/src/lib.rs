@@ -79,6 +79,7 @@ pub fn compile(bytes: &[u8], catalog: &dyn Catalog) -> Compiled {
         }
     };
     let mut diagnostics = schema::check(&loaded.value);
+    diagnostics.extend(loaded.duplicates.iter().map(duplicate_key));
     let plan = match serde_json::from_value::<spec::ProcessSpec>(loaded.value.clone()) {
         Ok(spec) => check::build(spec, &[], catalog, &mut diagnostics),
         Err(e) => {
@@ -105,6 +106,26 @@ pub fn compile(bytes: &[u8], catalog: &dyn Catalog) -> Compiled {
     diagnostics.dedup();
     let plan = if diagnostics.iter().any(Diagnostic::is_error) { None } else { plan };
     Compiled { plan, diagnostics }
+}
+
+/// A key given twice: the first definition is the one checked, the repeat is reported where it is.
+fn duplicate_key(dup: &spec::DuplicateKey) -> Diagnostic {
+    let first = dup.first.map(|l| format!(" (first at line {})", l.line)).unwrap_or_default();
+    let parent = &dup.pointer[..dup.pointer.rfind('/').unwrap_or(0)];
+    let key = &dup.key;
+    let mut d = match parent {
+        "/steps" => Diagnostic::error(Some(key), &dup.pointer, format!("duplicate step id '{key}'{first}")),
+        "/connections" => {
+            Diagnostic::error(None, &dup.pointer, format!("duplicate connection name '{key}'{first}"))
+        }
+        _ => Diagnostic::error(
+            diagnostic::step_of(&dup.pointer).as_deref(),
+            &dup.pointer,
+            format!("duplicate key '{key}'{first}"),
+        ),
+    };
+    d.location = dup.location;
+    d
 }
 
 /// The parts of a process that parse on their own, and the ids of the steps that do not (they
