@@ -81,7 +81,7 @@ pub fn compile(bytes: &[u8], catalog: &dyn Catalog) -> Compiled {
     let mut diagnostics = schema::check(&loaded.value);
     diagnostics.extend(loaded.duplicates.iter().map(duplicate_key));
     let plan = match serde_json::from_value::<spec::ProcessSpec>(loaded.value.clone()) {
-        Ok(spec) => check::build(spec, &[], catalog, &mut diagnostics),
+        Ok(spec) => check::build(spec, &loaded.value, &[], catalog, &mut diagnostics),
         Err(e) => {
             if diagnostics.is_empty() {
                 diagnostics.push(Diagnostic::error(
@@ -92,7 +92,7 @@ pub fn compile(bytes: &[u8], catalog: &dyn Catalog) -> Compiled {
             }
             // Keep going with what does parse, so that every problem is reported at once.
             if let Some((spec, broken)) = partial_spec(&loaded.value) {
-                check::build(spec, &broken, catalog, &mut diagnostics);
+                check::build(spec, &loaded.value, &broken, catalog, &mut diagnostics);
             }
             None
         }
