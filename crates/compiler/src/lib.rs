@@ -115,9 +115,7 @@ fn duplicate_key(dup: &spec::DuplicateKey) -> Diagnostic {
     let key = &dup.key;
     let mut d = match parent {
         "/steps" => Diagnostic::error(Some(key), &dup.pointer, format!("duplicate step id '{key}'{first}")),
-        "/connections" => {
-            Diagnostic::error(None, &dup.pointer, format!("duplicate connection name '{key}'{first}"))
-        }
+        "/connections" => Diagnostic::error(None, &dup.pointer, format!("duplicate connection name '{key}'{first}")),
         _ => Diagnostic::error(
             diagnostic::step_of(&dup.pointer).as_deref(),
             &dup.pointer,

@@ -324,8 +324,15 @@ pub fn escape(segment: &str) -> String {
 enum Frame {
     /// `fresh` until the first key: a block mapping's start event is marked at that key's ':', so
     /// the mapping's own position is moved back to the first key.
-    Mapping { pointer: String, key: Option<String>, fresh: bool },
-    Sequence { pointer: String, index: usize },
+    Mapping {
+        pointer: String,
+        key: Option<String>,
+        fresh: bool,
+    },
+    Sequence {
+        pointer: String,
+        index: usize,
+    },
 }
 
 /// Every occurrence of each mapping key, in document order, by the key's JSON pointer.
