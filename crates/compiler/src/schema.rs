@@ -107,6 +107,23 @@ pub fn check(value: &serde_json::Value) -> Vec<Diagnostic> {
             ValidationErrorKind::MinProperties { .. } if pointer.contains("param") || is_param_pointer(&pointer) => {
                 "a parameter needs one source key (static, current_data, json, jq, document_property, process_property, date, execution)".to_owned()
             }
+            ValidationErrorKind::PropertyNames { error: inner } => {
+                let key = inner.instance.as_str().unwrap_or("?");
+                let rule = match &inner.kind {
+                    ValidationErrorKind::Pattern { pattern } => {
+                        pattern.trim_start_matches('^').trim_end_matches('$').to_owned()
+                    }
+                    _ => inner.to_string(),
+                };
+                let child = format!("{pointer}/{}", spec::escape_pointer(key));
+                let (step, message) = match pointer.as_str() {
+                    "/steps" => (Some(key), format!("step id '{key}' must match {rule}")),
+                    "/connections" => (None, format!("connection name '{key}' must match {rule}")),
+                    _ => (None, format!("key '{key}' must match {rule}")),
+                };
+                out.push(Diagnostic::error(step, child, message));
+                continue;
+            }
             ValidationErrorKind::Pattern { pattern } => {
                 let field = pointer.rsplit('/').next().unwrap_or("");
                 format!("'{field}' value {} does not match {pattern}", error.instance)
