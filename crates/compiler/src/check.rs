@@ -129,25 +129,16 @@ impl Ctx<'_> {
         if let Some(e) = p.execution {
             sources.push(("execution", ParamSource::Execution(e)));
         }
+        let kinds: Vec<&str> = sources.iter().map(|(k, _)| *k).collect();
         let label;
-        let source = match sources.len() {
-            1 => {
+        let source = match param_sources_problem(name, &kinds) {
+            None => {
                 let (kind, source) = sources.pop().expect("one source");
                 label = format!("{name} ({kind})");
                 source
             }
-            0 => {
-                self.err(step, pointer.to_owned(), format!("{name} has no source; give one of static, current_data, json, jq, document_property, process_property, date, execution"));
-                label = name.to_owned();
-                ParamSource::Static(String::new())
-            }
-            _ => {
-                let kinds: Vec<&str> = sources.iter().map(|(k, _)| *k).collect();
-                self.err(
-                    step,
-                    pointer.to_owned(),
-                    format!("{name} has several sources ({}); give exactly one", kinds.join(", ")),
-                );
+            Some(message) => {
+                self.err(step, pointer.to_owned(), message);
                 label = name.to_owned();
                 ParamSource::Static(String::new())
             }
@@ -158,10 +149,17 @@ impl Ctx<'_> {
     /// Whether some step sets process property `name` (read from the file as written, so that a
     /// step with an unrelated problem still counts).
     fn writes_process_property(&self, name: &str) -> bool {
-        self.spec.steps.values().any(|s| matches!(s, StepSpec::SetProperties { process, .. } if process.contains_key(name)))
-            || self.raw.get("steps").and_then(Value::as_object).into_iter().flatten().any(|(_, s)| {
-                s.get("process").and_then(Value::as_object).is_some_and(|p| p.contains_key(name))
-            })
+        self.spec
+            .steps
+            .values()
+            .any(|s| matches!(s, StepSpec::SetProperties { process, .. } if process.contains_key(name)))
+            || self
+                .raw
+                .get("steps")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .any(|(_, s)| s.get("process").and_then(Value::as_object).is_some_and(|p| p.contains_key(name)))
     }
 
     /// The parts of a step that did not parse (its typed form is a placeholder) that can still be
@@ -462,6 +460,20 @@ impl Ctx<'_> {
     }
 }
 
+/// The source keys of a parameter, in the order messages list them.
+pub(crate) const PARAM_SOURCES: [&str; 8] =
+    ["static", "current_data", "json", "jq", "document_property", "process_property", "date", "execution"];
+
+/// What is wrong with a parameter (called `name` in messages) that has the source keys `kinds`,
+/// unless it has exactly one. The schema check words the same problem the same way, so that it is
+/// reported once.
+pub(crate) fn param_sources_problem(name: &str, kinds: &[&str]) -> Option<String> {
+    match kinds.len() {
+        1 => None,
+        0 => Some(format!("{name} has no source; give one of {}", PARAM_SOURCES.join(", "))),
+        _ => Some(format!("{name} has several sources ({}); give exactly one", kinds.join(", "))),
+    }
+}
 
 /// Checks a strftime format by rendering it once.
 fn check_strftime(format: &str) -> Result<(), String> {
