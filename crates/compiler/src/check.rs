@@ -17,7 +17,7 @@ struct Ctx<'a> {
     names: Vec<&'a str>,
     spec: &'a ProcessSpec,
     /// The file as loaded, for what can still be read of steps that did not parse.
-    raw: &'a Value,
+    raw: Raw<'a>,
     catalog: &'a dyn Catalog,
     diags: &'a mut Vec<Diagnostic>,
     edges: Vec<(NodeIndex, NodeIndex, Edge)>,
@@ -28,6 +28,77 @@ struct Ctx<'a> {
     reach_unknown: bool,
     /// jq programs to check together at the end: (step, pointer, message prefix, code).
     jq_programs: Vec<(String, String, String, String)>,
+}
+
+/// The file as loaded, for what the typed spec cannot hold.
+#[derive(Clone, Copy)]
+pub(crate) struct Raw<'a> {
+    pub value: &'a Value,
+    /// The repeated definitions of step ids (the first one is the one checked), by step id.
+    pub repeated: &'a [(String, &'a Value)],
+}
+
+/// The edges that can be read from a step as written.
+struct RawEdges<'a> {
+    /// (key as named in messages, target, edge).
+    edges: Vec<(String, &'a str, Edge)>,
+    /// Some edge cannot be read, so what the step leads to is not known.
+    unknown: bool,
+    ty: Option<&'a str>,
+    /// `ty` is a known type (for the start step, a start type).
+    known: bool,
+}
+
+/// Reads the edges of a step from the file as written: the keys its type has (any edge key, for
+/// an unknown type), each when it is a string (a list of strings for `paths`).
+fn raw_edges<'a>(id: &str, step: &'a serde_json::Map<String, Value>) -> RawEdges<'a> {
+    let ty = step.get("type").and_then(Value::as_str);
+    let known = if id == "start" {
+        matches!(ty, Some("no_data" | "connector"))
+    } else {
+        ty.is_some_and(|t| spec::STEP_TYPES.contains(&t))
+    };
+    // The edge keys of the type and whether they are required; any of them for an unknown type.
+    let (keys, required): (&[&str], bool) = match ty {
+        _ if !known => (&["next", "true", "false", "paths", "try", "catch"], false),
+        _ if id == "start" => (&["next"], true),
+        Some("message" | "map" | "set_properties" | "notify") => (&["next"], true),
+        Some("connector") => (&["next"], false),
+        Some("decision") => (&["true", "false"], true),
+        Some("branch") => (&["paths"], true),
+        Some("try_catch") => (&["try", "catch"], true),
+        _ => (&[], false),
+    };
+    let mut out = RawEdges { edges: Vec::new(), unknown: false, ty, known };
+    for &key in keys {
+        match (key, step.get(key)) {
+            (_, None) => out.unknown |= required,
+            ("paths", Some(Value::Array(paths))) => {
+                for (i, p) in paths.iter().enumerate() {
+                    match p.as_str() {
+                        Some(p) => out.edges.push((format!("paths/{i}"), p, Edge::Path(i))),
+                        None => out.unknown = true,
+                    }
+                }
+            }
+            (_, Some(Value::String(to))) if key != "paths" => {
+                let edge = match key {
+                    "true" => Edge::True,
+                    "false" => Edge::False,
+                    "try" => Edge::Try,
+                    "catch" => Edge::Catch,
+                    _ => Edge::Next,
+                };
+                out.edges.push((key.to_owned(), to, edge));
+            }
+            _ => out.unknown = true,
+        }
+    }
+    if !known && out.edges.is_empty() {
+        // Nothing says where this step was meant to lead.
+        out.unknown = true;
+    }
+    out
 }
 
 fn step_pointer(id: &str) -> String {
@@ -155,6 +226,7 @@ impl Ctx<'_> {
             .any(|s| matches!(s, StepSpec::SetProperties { process, .. } if process.contains_key(name)))
             || self
                 .raw
+                .value
                 .get("steps")
                 .and_then(Value::as_object)
                 .into_iter()
@@ -168,65 +240,26 @@ impl Ctx<'_> {
     /// reachability is not checked at all rather than guessed.
     fn salvage(&mut self, id: &str) {
         let base = step_pointer(id);
-        let raw = self.raw;
+        let raw = self.raw.value;
         let Some(step) = raw.pointer(&base).and_then(Value::as_object) else {
             self.reach_unknown = true;
             return;
         };
-        let ty = step.get("type").and_then(Value::as_str);
-        let known = if id == "start" {
-            matches!(ty, Some("no_data" | "connector"))
-        } else {
-            ty.is_some_and(|t| spec::STEP_TYPES.contains(&t))
-        };
-        // The edge keys of the type and whether they are required; any of them for an unknown type.
-        let (edge_keys, required): (&[&str], bool) = match ty {
-            _ if !known => (&["next", "true", "false", "paths", "try", "catch"], false),
-            _ if id == "start" => (&["next"], true),
-            Some("message" | "map" | "set_properties" | "notify") => (&["next"], true),
-            Some("connector") => (&["next"], false),
-            Some("decision") => (&["true", "false"], true),
-            Some("branch") => (&["paths"], true),
-            Some("try_catch") => (&["try", "catch"], true),
-            _ => (&[], false),
-        };
-        let mut any_edge = false;
-        for &key in edge_keys {
-            match (key, step.get(key)) {
-                (_, None) => self.reach_unknown |= required,
-                ("paths", Some(Value::Array(paths))) => {
-                    let mut seen = Vec::new();
-                    for (i, p) in paths.iter().enumerate() {
-                        let Some(p) = p.as_str() else {
-                            self.reach_unknown = true;
-                            continue;
-                        };
-                        if seen.contains(&p) {
-                            self.err(id, format!("{base}/paths/{i}"), format!("path '{p}' is listed twice"));
-                        }
-                        seen.push(p);
-                        self.target(id, &format!("paths/{i}"), p, Edge::Path(i));
-                        any_edge = true;
-                    }
+        let edges = raw_edges(id, step);
+        self.reach_unknown |= edges.unknown;
+        if let Some(paths) = step.get("paths").and_then(Value::as_array) {
+            let mut seen = Vec::new();
+            for (i, p) in paths.iter().enumerate().filter_map(|(i, p)| Some((i, p.as_str()?))) {
+                if seen.contains(&p) {
+                    self.err(id, format!("{base}/paths/{i}"), format!("path '{p}' is listed twice"));
                 }
-                (_, Some(Value::String(to))) if key != "paths" => {
-                    let edge = match key {
-                        "true" => Edge::True,
-                        "false" => Edge::False,
-                        "try" => Edge::Try,
-                        "catch" => Edge::Catch,
-                        _ => Edge::Next,
-                    };
-                    self.target(id, key, to, edge);
-                    any_edge = true;
-                }
-                _ => self.reach_unknown = true,
+                seen.push(p);
             }
         }
-        if !known && !any_edge {
-            // Nothing says where this step was meant to lead.
-            self.reach_unknown = true;
+        for (key, to, edge) in edges.edges {
+            self.target(id, &key, to, edge);
         }
+        let (ty, known) = (edges.ty, edges.known);
 
         // The other checks, for the keys the type has (every key, when the type is unknown).
         let has = |key: &str| -> bool {
@@ -584,14 +617,14 @@ fn check_schedules(raw: &Value, diags: &mut Vec<Diagnostic>) {
 /// checked (see `Ctx::salvage`), their edges included.
 pub(crate) fn build(
     spec: ProcessSpec,
-    raw: &Value,
+    raw: Raw<'_>,
     broken: &[String],
     catalog: &dyn Catalog,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Plan> {
     let n_errors_before = diags.iter().filter(|d| d.is_error()).count();
-    check_connections(raw, diags);
-    check_schedules(raw, diags);
+    check_connections(raw.value, diags);
+    check_schedules(raw.value, diags);
 
     let mut ids: HashMap<&str, NodeIndex> = HashMap::new();
     let mut names = vec!["start"];
@@ -770,6 +803,18 @@ pub(crate) fn build(
     }
 
     let edges = std::mem::take(&mut ctx.edges);
+    // A repeated step id: what its other definitions lead to counts for reachability (they are
+    // not checked otherwise; the duplicate is an error of its own).
+    let mut also_reach = Vec::new();
+    for (id, value) in raw.repeated {
+        let (Some(&from), Some(step)) = (ctx.ids.get(id.as_str()), value.as_object()) else {
+            ctx.reach_unknown = true;
+            continue;
+        };
+        let read = raw_edges(id, step);
+        ctx.reach_unknown |= read.unknown;
+        also_reach.extend(read.edges.iter().filter_map(|(_, to, _)| ctx.ids.get(to).map(|&to| (from, to))));
+    }
     let reach_unknown = ctx.reach_unknown;
     let mut graph: DiGraph<Step, Edge> = DiGraph::with_capacity(steps.len(), edges.len());
     for s in steps {
@@ -778,7 +823,7 @@ pub(crate) fn build(
     for (a, b, e) in edges {
         graph.add_edge(a, b, e);
     }
-    check_graph(&graph, !reach_unknown, diags);
+    check_graph(&graph, (!reach_unknown).then_some(&also_reach[..]), diags);
 
     let n_errors = diags.iter().filter(|d| d.is_error()).count();
     if n_errors > n_errors_before {
@@ -808,8 +853,13 @@ pub fn check_regex(re: &str) -> Result<(), String> {
     Err(format!("{kind} (at character {})", span.start.column))
 }
 
-/// Cycles, and (when `reachability` is known) steps that no path from start leads to.
-fn check_graph(graph: &DiGraph<Step, Edge>, reachability: bool, diags: &mut Vec<Diagnostic>) {
+/// Cycles, and steps that no path from start leads to, following the graph's edges and
+/// `also_reach`; `None` when reachability is not known.
+fn check_graph(
+    graph: &DiGraph<Step, Edge>,
+    also_reach: Option<&[(NodeIndex, NodeIndex)]>,
+    diags: &mut Vec<Diagnostic>,
+) {
     // Cycles: every strongly connected component larger than one node, or a self loop.
     for scc in petgraph::algo::tarjan_scc(graph) {
         let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
@@ -825,14 +875,18 @@ fn check_graph(graph: &DiGraph<Step, Edge>, reachability: bool, diags: &mut Vec<
             format!("the process graph has a cycle: {}", names.join(" -> ")),
         ));
     }
-    if !reachability {
+    let Some(also_reach) = also_reach else {
         return;
-    }
+    };
     // Reachability from start.
     let mut seen = vec![false; graph.node_count()];
-    let mut dfs = petgraph::visit::Dfs::new(graph, NodeIndex::new(0));
-    while let Some(n) = dfs.next(graph) {
-        seen[n.index()] = true;
+    let mut todo = vec![NodeIndex::new(0)];
+    while let Some(n) = todo.pop() {
+        if std::mem::replace(&mut seen[n.index()], true) {
+            continue;
+        }
+        todo.extend(graph.neighbors(n));
+        todo.extend(also_reach.iter().filter(|(from, _)| *from == n).map(|(_, to)| *to));
     }
     for idx in graph.node_indices() {
         if !seen[idx.index()] {

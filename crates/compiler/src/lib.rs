@@ -80,8 +80,19 @@ pub fn compile(bytes: &[u8], catalog: &dyn Catalog) -> Compiled {
     };
     let mut diagnostics = schema::check(&loaded.value);
     diagnostics.extend(loaded.duplicates.iter().map(duplicate_key));
+    // The repeated definitions of step ids: reachability counts their edges too.
+    let repeated: Vec<(String, &serde_json::Value)> = loaded
+        .duplicates
+        .iter()
+        .filter_map(|d| match d.pointer.strip_prefix("/steps/") {
+            Some(_) if d.pointer.matches('/').count() == 2 => Some((d.key.clone(), &d.value)),
+            _ if d.pointer == "/start" => Some(("start".to_owned(), &d.value)),
+            _ => None,
+        })
+        .collect();
+    let raw = check::Raw { value: &loaded.value, repeated: &repeated };
     let plan = match serde_json::from_value::<spec::ProcessSpec>(loaded.value.clone()) {
-        Ok(spec) => check::build(spec, &loaded.value, &[], catalog, &mut diagnostics),
+        Ok(spec) => check::build(spec, raw, &[], catalog, &mut diagnostics),
         Err(e) => {
             if diagnostics.is_empty() {
                 diagnostics.push(Diagnostic::error(
@@ -92,7 +103,7 @@ pub fn compile(bytes: &[u8], catalog: &dyn Catalog) -> Compiled {
             }
             // Keep going with what does parse, so that every problem is reported at once.
             if let Some((spec, broken)) = partial_spec(&loaded.value) {
-                check::build(spec, &loaded.value, &broken, catalog, &mut diagnostics);
+                check::build(spec, raw, &broken, catalog, &mut diagnostics);
             }
             None
         }

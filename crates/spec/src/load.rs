@@ -63,6 +63,8 @@ pub struct DuplicateKey {
     pub location: Option<Location>,
     /// Where the key is first given.
     pub first: Option<Location>,
+    /// The repeated definition (not part of the loaded value).
+    pub value: serde_json::Value,
 }
 
 /// Why a file could not be read as YAML at all.
@@ -125,13 +127,14 @@ pub fn load(bytes: &[u8]) -> Result<Loaded, LoadError> {
     }
     let duplicates = repeats
         .into_iter()
-        .map(|(pointer, key, occurrence)| {
+        .map(|(pointer, key, occurrence, value)| {
             let seen = key_locations.get(&pointer);
             DuplicateKey {
                 location: seen.and_then(|l| l.get(occurrence)).copied(),
                 first: seen.and_then(|l| l.first()).copied(),
                 pointer,
                 key,
+                value,
             }
         })
         .collect();
@@ -238,12 +241,12 @@ fn kind_of(value: &serde_json::Value) -> &'static str {
     }
 }
 
-/// Converts to JSON. `repeats` gets `(pointer of the key, key, which occurrence)` for every key
-/// given again in the same mapping; only the first definition is kept.
+/// Converts to JSON. `repeats` gets `(pointer of the key, key, which occurrence, value)` for every
+/// key given again in the same mapping; only the first definition is kept.
 fn to_json(
     node: Node,
     pointer: &str,
-    repeats: &mut Vec<(String, String, usize)>,
+    repeats: &mut Vec<(String, String, usize, serde_json::Value)>,
 ) -> Result<serde_json::Value, LoadError> {
     use serde_yaml::Value as Y;
     Ok(match node {
@@ -305,7 +308,7 @@ fn to_json(
                 let v = to_json(v, &child, repeats)?;
                 let seen = occurrences.entry(key.clone()).or_insert(0);
                 if *seen > 0 {
-                    repeats.push((child, key, *seen));
+                    repeats.push((child, key, *seen, v));
                 } else {
                     out.insert(key, v);
                 }
