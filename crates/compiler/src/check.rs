@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use petgraph::graph::{DiGraph, NodeIndex};
-use spec::{ConnectionSpec, ConnectorSpec, ParamSpec, ProcessSpec, StartSpec, StepSpec};
+use serde_json::Value;
+use spec::{ConnectorSpec, ParamSpec, ProcessSpec, StartSpec, StepSpec};
 
 use crate::diagnostic::Diagnostic;
 use crate::plan::{ConnectorCall, Edge, Param, ParamSource, Plan, Step, StepKind};
@@ -15,14 +16,89 @@ struct Ctx<'a> {
     ids: HashMap<&'a str, NodeIndex>,
     names: Vec<&'a str>,
     spec: &'a ProcessSpec,
+    /// The file as loaded, for what can still be read of steps that did not parse.
+    raw: Raw<'a>,
     catalog: &'a dyn Catalog,
     diags: &'a mut Vec<Diagnostic>,
     edges: Vec<(NodeIndex, NodeIndex, Edge)>,
     used_connections: Vec<String>,
     /// Steps (and `connection:NAME`s) that did not parse; see `build`.
     broken: &'a [String],
+    /// Set when an edge of a step could not be read, so that reachability cannot be known.
+    reach_unknown: bool,
     /// jq programs to check together at the end: (step, pointer, message prefix, code).
     jq_programs: Vec<(String, String, String, String)>,
+}
+
+/// The file as loaded, for what the typed spec cannot hold.
+#[derive(Clone, Copy)]
+pub(crate) struct Raw<'a> {
+    pub value: &'a Value,
+    /// The repeated definitions of step ids (the first one is the one checked), by step id.
+    pub repeated: &'a [(String, &'a Value)],
+}
+
+/// The edges that can be read from a step as written.
+struct RawEdges<'a> {
+    /// (key as named in messages, target, edge).
+    edges: Vec<(String, &'a str, Edge)>,
+    /// Some edge cannot be read, so what the step leads to is not known.
+    unknown: bool,
+    ty: Option<&'a str>,
+    /// `ty` is a known type (for the start step, a start type).
+    known: bool,
+}
+
+/// Reads the edges of a step from the file as written: the keys its type has (any edge key, for
+/// an unknown type), each when it is a string (a list of strings for `paths`).
+fn raw_edges<'a>(id: &str, step: &'a serde_json::Map<String, Value>) -> RawEdges<'a> {
+    let ty = step.get("type").and_then(Value::as_str);
+    let known = if id == "start" {
+        matches!(ty, Some("no_data" | "connector"))
+    } else {
+        ty.is_some_and(|t| spec::STEP_TYPES.contains(&t))
+    };
+    // The edge keys of the type and whether they are required; any of them for an unknown type.
+    let (keys, required): (&[&str], bool) = match ty {
+        _ if !known => (&["next", "true", "false", "paths", "try", "catch"], false),
+        _ if id == "start" => (&["next"], true),
+        Some("message" | "map" | "set_properties" | "notify") => (&["next"], true),
+        Some("connector") => (&["next"], false),
+        Some("decision") => (&["true", "false"], true),
+        Some("branch") => (&["paths"], true),
+        Some("try_catch") => (&["try", "catch"], true),
+        _ => (&[], false),
+    };
+    let mut out = RawEdges { edges: Vec::new(), unknown: false, ty, known };
+    for &key in keys {
+        match (key, step.get(key)) {
+            (_, None) => out.unknown |= required,
+            ("paths", Some(Value::Array(paths))) => {
+                for (i, p) in paths.iter().enumerate() {
+                    match p.as_str() {
+                        Some(p) => out.edges.push((format!("paths/{i}"), p, Edge::Path(i))),
+                        None => out.unknown = true,
+                    }
+                }
+            }
+            (_, Some(Value::String(to))) if key != "paths" => {
+                let edge = match key {
+                    "true" => Edge::True,
+                    "false" => Edge::False,
+                    "try" => Edge::Try,
+                    "catch" => Edge::Catch,
+                    _ => Edge::Next,
+                };
+                out.edges.push((key.to_owned(), to, edge));
+            }
+            _ => out.unknown = true,
+        }
+    }
+    if !known && out.edges.is_empty() {
+        // Nothing says where this step was meant to lead.
+        out.unknown = true;
+    }
+    out
 }
 
 fn step_pointer(id: &str) -> String {
@@ -98,7 +174,7 @@ impl Ctx<'_> {
             sources.push(("document_property", ParamSource::DocumentProperty(n.clone())));
         }
         if let Some(n) = &p.process_property {
-            if !self.spec.properties.contains_key(n) && !writes_process_property(self.spec, n) {
+            if !self.spec.properties.contains_key(n) && !self.writes_process_property(n) {
                 self.diags.push(Diagnostic::warning(
                     Some(step),
                     format!("{pointer}/process_property"),
@@ -124,25 +200,16 @@ impl Ctx<'_> {
         if let Some(e) = p.execution {
             sources.push(("execution", ParamSource::Execution(e)));
         }
+        let kinds: Vec<&str> = sources.iter().map(|(k, _)| *k).collect();
         let label;
-        let source = match sources.len() {
-            1 => {
+        let source = match param_sources_problem(name, &kinds) {
+            None => {
                 let (kind, source) = sources.pop().expect("one source");
                 label = format!("{name} ({kind})");
                 source
             }
-            0 => {
-                self.err(step, pointer.to_owned(), format!("{name} has no source; give one of static, current_data, json, jq, document_property, process_property, date, execution"));
-                label = name.to_owned();
-                ParamSource::Static(String::new())
-            }
-            _ => {
-                let kinds: Vec<&str> = sources.iter().map(|(k, _)| *k).collect();
-                self.err(
-                    step,
-                    pointer.to_owned(),
-                    format!("{name} has several sources ({}); give exactly one", kinds.join(", ")),
-                );
+            Some(message) => {
+                self.err(step, pointer.to_owned(), message);
                 label = name.to_owned();
                 ParamSource::Static(String::new())
             }
@@ -150,11 +217,156 @@ impl Ctx<'_> {
         Param { source, default: p.default.clone(), label }
     }
 
+    /// Whether some step sets process property `name` (read from the file as written, so that a
+    /// step with an unrelated problem still counts).
+    fn writes_process_property(&self, name: &str) -> bool {
+        self.spec
+            .steps
+            .values()
+            .any(|s| matches!(s, StepSpec::SetProperties { process, .. } if process.contains_key(name)))
+            || self
+                .raw
+                .value
+                .get("steps")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .any(|(_, s)| s.get("process").and_then(Value::as_object).is_some_and(|p| p.contains_key(name)))
+    }
+
+    /// The parts of a step that did not parse (its typed form is a placeholder) that can still be
+    /// checked: each check runs when its own input is well-formed in the file. Its edges are
+    /// resolved too, so that the graph checks still run; when an edge cannot be read,
+    /// reachability is not checked at all rather than guessed.
+    fn salvage(&mut self, id: &str) {
+        let base = step_pointer(id);
+        let raw = self.raw.value;
+        let Some(step) = raw.pointer(&base).and_then(Value::as_object) else {
+            self.reach_unknown = true;
+            return;
+        };
+        let edges = raw_edges(id, step);
+        self.reach_unknown |= edges.unknown;
+        if let Some(paths) = step.get("paths").and_then(Value::as_array) {
+            let mut seen = Vec::new();
+            for (i, p) in paths.iter().enumerate().filter_map(|(i, p)| Some((i, p.as_str()?))) {
+                if seen.contains(&p) {
+                    self.err(id, format!("{base}/paths/{i}"), format!("path '{p}' is listed twice"));
+                }
+                seen.push(p);
+            }
+        }
+        for (key, to, edge) in edges.edges {
+            self.target(id, &key, to, edge);
+        }
+        let (ty, known) = (edges.ty, edges.known);
+
+        // The other checks, for the keys the type has (every key, when the type is unknown).
+        let has = |key: &str| -> bool {
+            let fields: &[&str] = match ty {
+                _ if !known => &["template", "parameters", "jq", "left", "right"],
+                Some("message" | "exception" | "notify") => &["template", "parameters"],
+                Some("map") => &["jq"],
+                Some("set_properties") => &["document", "process"],
+                Some("connector") => &["parameters", "file_name"],
+                Some("decision") => &["left", "right"],
+                _ => &[],
+            };
+            fields.contains(&key) && step.contains_key(key)
+        };
+        let parse = |v: &Value| serde_json::from_value::<ParamSpec>(v.clone()).ok();
+        if has("parameters") {
+            match &step["parameters"] {
+                Value::Array(list) => self.salvage_params(id, &format!("{base}/parameters"), list),
+                Value::Object(named) => {
+                    for (name, p) in named {
+                        if let Some(p) = parse(p) {
+                            let pointer = format!("{base}/parameters/{}", spec::escape_pointer(name));
+                            self.param(id, &pointer, &format!("parameter '{name}'"), &p);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if has("file_name")
+            && let Some(list) = step["file_name"].as_array()
+        {
+            self.salvage_params(id, &format!("{base}/file_name"), list);
+        }
+        for group in ["document", "process"] {
+            if has(group) {
+                for (name, list) in step[group].as_object().into_iter().flatten() {
+                    if let Some(list) = list.as_array() {
+                        let pointer = format!("{base}/{group}/{}", spec::escape_pointer(name));
+                        self.salvage_params(id, &pointer, list);
+                    }
+                }
+            }
+        }
+        if has("template")
+            && let Some(text) = step["template"].as_str()
+        {
+            let n_params = match step.get("parameters") {
+                None => Some(0),
+                Some(Value::Array(list)) => Some(list.len()),
+                Some(_) => None,
+            };
+            self.template_checked(id, text, n_params);
+        }
+        if has("jq")
+            && let Some(code) = step["jq"].as_str()
+        {
+            self.jq_programs.push((id.to_owned(), format!("{base}/jq"), String::new(), code.to_owned()));
+        }
+        if has("left")
+            && let Some(left) = parse(&step["left"])
+        {
+            self.param(id, &format!("{base}/left"), "left", &left);
+        }
+        if has("right")
+            && let Some(right) = parse(&step["right"])
+        {
+            let right = self.param(id, &format!("{base}/right"), "right", &right);
+            if step.get("op").and_then(Value::as_str) == Some("regex") {
+                self.check_static_regex(id, &right.source);
+            }
+        }
+    }
+
+    /// Checks each parameter of a list that parses on its own.
+    fn salvage_params(&mut self, step: &str, pointer: &str, list: &[Value]) {
+        for (i, p) in list.iter().enumerate() {
+            if let Ok(p) = serde_json::from_value::<ParamSpec>(p.clone()) {
+                self.param(step, &format!("{pointer}/{i}"), &format!("parameter {}", i + 1), &p);
+            }
+        }
+    }
+
+    fn check_static_regex(&mut self, step: &str, right: &ParamSource) {
+        if let ParamSource::Static(re) = right
+            && let Err(e) = check_regex(re)
+        {
+            self.err(
+                step,
+                format!("{}/right", step_pointer(step)),
+                format!("'right' is not a valid regular expression: {e}"),
+            );
+        }
+    }
+
     fn template(&mut self, step: &str, text: &str, n_params: usize) -> Template {
+        self.template_checked(step, text, Some(n_params))
+    }
+
+    /// Parses a template; `n_params` is `None` when the number of parameters is not known.
+    fn template_checked(&mut self, step: &str, text: &str, n_params: Option<usize>) -> Template {
         let pointer = format!("{}/template", step_pointer(step));
         match Template::parse(text) {
             Ok(t) => {
-                if t.max_param() > n_params {
+                if let Some(n_params) = n_params
+                    && t.max_param() > n_params
+                {
                     let have = match n_params {
                         0 => "no parameters are given".to_owned(),
                         1 => "only 1 parameter is given".to_owned(),
@@ -281,8 +493,19 @@ impl Ctx<'_> {
     }
 }
 
-fn writes_process_property(spec: &ProcessSpec, name: &str) -> bool {
-    spec.steps.values().any(|s| matches!(s, StepSpec::SetProperties { process, .. } if process.contains_key(name)))
+/// The source keys of a parameter, in the order messages list them.
+pub(crate) const PARAM_SOURCES: [&str; 8] =
+    ["static", "current_data", "json", "jq", "document_property", "process_property", "date", "execution"];
+
+/// What is wrong with a parameter (called `name` in messages) that has the source keys `kinds`,
+/// unless it has exactly one. The schema check words the same problem the same way, so that it is
+/// reported once.
+pub(crate) fn param_sources_problem(name: &str, kinds: &[&str]) -> Option<String> {
+    match kinds.len() {
+        1 => None,
+        0 => Some(format!("{name} has no source; give one of {}", PARAM_SOURCES.join(", "))),
+        _ => Some(format!("{name} has several sources ({}); give exactly one", kinds.join(", "))),
+    }
 }
 
 /// Checks a strftime format by rendering it once.
@@ -342,13 +565,17 @@ pub fn is_allowed_base_url(url: &str) -> Result<(), String> {
     Err(format!("'{url}' is not an http(s) URL"))
 }
 
-fn check_connections(spec: &ProcessSpec, diags: &mut Vec<Diagnostic>) {
-    for (name, conn) in &spec.connections {
+/// Connection checks, on the file as written so that they run even when another key of the
+/// connection has a problem.
+fn check_connections(raw: &Value, diags: &mut Vec<Diagnostic>) {
+    for (name, conn) in raw.get("connections").and_then(Value::as_object).into_iter().flatten() {
         let base = format!("/connections/{}", spec::escape_pointer(name));
-        match conn {
-            ConnectionSpec::Knowbe4 { base_url: Some(url), .. }
-            | ConnectionSpec::BoomiPlatform { base_url: Some(url), .. } => {
-                if let Err(e) = is_allowed_base_url(url) {
+        let text = |key: &str| conn.get(key).and_then(Value::as_str);
+        match text("type") {
+            Some("knowbe4" | "boomi_platform") => {
+                if let Some(url) = text("base_url")
+                    && let Err(e) = is_allowed_base_url(url)
+                {
                     diags.push(Diagnostic::error(
                         None,
                         format!("{base}/base_url"),
@@ -356,7 +583,7 @@ fn check_connections(spec: &ProcessSpec, diags: &mut Vec<Diagnostic>) {
                     ));
                 }
             }
-            ConnectionSpec::Disk { directory } if directory.trim().is_empty() => {
+            Some("disk") if text("directory").is_some_and(|d| d.trim().is_empty()) => {
                 diags.push(Diagnostic::error(
                     None,
                     format!("{base}/directory"),
@@ -368,31 +595,40 @@ fn check_connections(spec: &ProcessSpec, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_schedules(spec: &ProcessSpec, diags: &mut Vec<Diagnostic>) {
-    // The same parser the service uses, so validate and serve never disagree.
-    for (i, s) in spec.schedules.iter().enumerate() {
+/// Cron and time zone checks, on the file as written: each schedule is checked, at its own
+/// index, even when it or another schedule has a problem elsewhere.
+fn check_schedules(raw: &Value, diags: &mut Vec<Diagnostic>) {
+    let schedules = raw.get("schedules").and_then(Value::as_array).into_iter().flatten();
+    for (i, s) in schedules.enumerate() {
         let base = format!("/schedules/{i}");
-        if let Err(e) = crate::schedule::Schedule::parse(&s.cron, "UTC") {
+        // The same parser the service uses, so validate and serve never disagree.
+        if let Some(cron) = s.get("cron").and_then(Value::as_str)
+            && let Err(e) = crate::schedule::Schedule::parse(cron, "UTC")
+        {
             diags.push(Diagnostic::error(None, format!("{base}/cron"), e.to_string()));
         }
-        if let Err(e) = crate::schedule::parse_timezone(&s.timezone) {
+        if let Some(tz) = s.get("timezone").and_then(Value::as_str)
+            && let Err(e) = crate::schedule::parse_timezone(tz)
+        {
             diags.push(Diagnostic::error(None, format!("{base}/timezone"), e.to_string()));
         }
     }
 }
 
-/// Checks the typed spec and builds the plan; pushes every problem found. `broken` names the
-/// steps (and `start`) that did not parse: they stand in as placeholders so that references to
-/// them resolve, and the graph checks, which would be wrong without them, are skipped.
+/// Checks the typed spec and builds the plan; pushes every problem found. `raw` is the file as
+/// loaded. `broken` names the steps (and `start`) that did not parse: they stand in as
+/// placeholders so that references to them resolve, and what can be read of them in `raw` is
+/// checked (see `Ctx::salvage`), their edges included.
 pub(crate) fn build(
     spec: ProcessSpec,
+    raw: Raw<'_>,
     broken: &[String],
     catalog: &dyn Catalog,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Plan> {
     let n_errors_before = diags.iter().filter(|d| d.is_error()).count();
-    check_connections(&spec, diags);
-    check_schedules(&spec, diags);
+    check_connections(raw.value, diags);
+    check_schedules(raw.value, diags);
 
     let mut ids: HashMap<&str, NodeIndex> = HashMap::new();
     let mut names = vec!["start"];
@@ -414,17 +650,22 @@ pub(crate) fn build(
         ids,
         names,
         spec: &spec,
+        raw,
         catalog,
         diags,
         edges: Vec::new(),
         used_connections: Vec::new(),
         broken,
+        reach_unknown: false,
         jq_programs: Vec::new(),
     };
 
     let start_broken = broken.iter().any(|b| b == "start");
     let start_kind = match &spec.start {
-        _ if start_broken => StepKind::StartNoData { next: NodeIndex::end() },
+        _ if start_broken => {
+            ctx.salvage("start");
+            StepKind::StartNoData { next: NodeIndex::end() }
+        }
         StartSpec::NoData { next } => StepKind::StartNoData { next: ctx.target("start", "next", next, Edge::Next) },
         StartSpec::Connector(c) => {
             let call = ctx.connector("start", c);
@@ -432,6 +673,7 @@ pub(crate) fn build(
                 Some(n) => ctx.target("start", "next", n, Edge::Next),
                 None => {
                     ctx.err("start", "/start".to_owned(), "missing required key 'next'");
+                    ctx.reach_unknown = true;
                     NodeIndex::end()
                 }
             };
@@ -444,6 +686,11 @@ pub(crate) fn build(
             continue;
         }
         let base = step_pointer(id);
+        if broken.contains(id) {
+            ctx.salvage(id);
+            steps.push(Step { id: id.clone(), kind: StepKind::Stop { keep_going: true } });
+            continue;
+        }
         let kind = match step {
             StepSpec::Message { template, parameters, combine, next } => {
                 let params = ctx.params(id, &format!("{base}/parameters"), parameters);
@@ -491,11 +738,8 @@ pub(crate) fn build(
             StepSpec::Decision { left, op, right, if_true, if_false } => {
                 let left = ctx.param(id, &format!("{base}/left"), "left", left);
                 let right = ctx.param(id, &format!("{base}/right"), "right", right);
-                if *op == spec::DecisionOp::Regex
-                    && let crate::ParamSource::Static(re) = &right.source
-                    && let Err(e) = check_regex(re)
-                {
-                    ctx.err(id, format!("{base}/right"), format!("'right' is not a valid regular expression: {e}"));
+                if *op == spec::DecisionOp::Regex {
+                    ctx.check_static_regex(id, &right.source);
                 }
                 StepKind::Decision {
                     left,
@@ -563,6 +807,19 @@ pub(crate) fn build(
     }
 
     let edges = std::mem::take(&mut ctx.edges);
+    // A repeated step id: what its other definitions lead to counts for reachability (they are
+    // not checked otherwise; the duplicate is an error of its own).
+    let mut also_reach = Vec::new();
+    for (id, value) in raw.repeated {
+        let (Some(&from), Some(step)) = (ctx.ids.get(id.as_str()), value.as_object()) else {
+            ctx.reach_unknown = true;
+            continue;
+        };
+        let read = raw_edges(id, step);
+        ctx.reach_unknown |= read.unknown;
+        also_reach.extend(read.edges.iter().filter_map(|(_, to, _)| ctx.ids.get(to).map(|&to| (from, to))));
+    }
+    let reach_unknown = ctx.reach_unknown;
     let mut graph: DiGraph<Step, Edge> = DiGraph::with_capacity(steps.len(), edges.len());
     for s in steps {
         graph.add_node(s);
@@ -570,9 +827,7 @@ pub(crate) fn build(
     for (a, b, e) in edges {
         graph.add_edge(a, b, e);
     }
-    if broken.is_empty() {
-        check_graph(&graph, diags);
-    }
+    check_graph(&graph, (!reach_unknown).then_some(&also_reach[..]), diags);
 
     let n_errors = diags.iter().filter(|d| d.is_error()).count();
     if n_errors > n_errors_before {
@@ -602,7 +857,13 @@ pub fn check_regex(re: &str) -> Result<(), String> {
     Err(format!("{kind} (at character {})", span.start.column))
 }
 
-fn check_graph(graph: &DiGraph<Step, Edge>, diags: &mut Vec<Diagnostic>) {
+/// Cycles, and steps that no path from start leads to, following the graph's edges and
+/// `also_reach`; `None` when reachability is not known.
+fn check_graph(
+    graph: &DiGraph<Step, Edge>,
+    also_reach: Option<&[(NodeIndex, NodeIndex)]>,
+    diags: &mut Vec<Diagnostic>,
+) {
     // Cycles: every strongly connected component larger than one node, or a self loop.
     for scc in petgraph::algo::tarjan_scc(graph) {
         let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
@@ -618,11 +879,18 @@ fn check_graph(graph: &DiGraph<Step, Edge>, diags: &mut Vec<Diagnostic>) {
             format!("the process graph has a cycle: {}", names.join(" -> ")),
         ));
     }
+    let Some(also_reach) = also_reach else {
+        return;
+    };
     // Reachability from start.
     let mut seen = vec![false; graph.node_count()];
-    let mut dfs = petgraph::visit::Dfs::new(graph, NodeIndex::new(0));
-    while let Some(n) = dfs.next(graph) {
-        seen[n.index()] = true;
+    let mut todo = vec![NodeIndex::new(0)];
+    while let Some(n) = todo.pop() {
+        if std::mem::replace(&mut seen[n.index()], true) {
+            continue;
+        }
+        todo.extend(graph.neighbors(n));
+        todo.extend(also_reach.iter().filter(|(from, _)| *from == n).map(|(_, to)| *to));
     }
     for idx in graph.node_indices() {
         if !seen[idx.index()] {

@@ -79,8 +79,20 @@ pub fn compile(bytes: &[u8], catalog: &dyn Catalog) -> Compiled {
         }
     };
     let mut diagnostics = schema::check(&loaded.value);
+    diagnostics.extend(loaded.duplicates.iter().map(duplicate_key));
+    // The repeated definitions of step ids: reachability counts their edges too.
+    let repeated: Vec<(String, &serde_json::Value)> = loaded
+        .duplicates
+        .iter()
+        .filter_map(|d| match d.pointer.strip_prefix("/steps/") {
+            Some(_) if d.pointer.matches('/').count() == 2 => Some((d.key.clone(), &d.value)),
+            _ if d.pointer == "/start" => Some(("start".to_owned(), &d.value)),
+            _ => None,
+        })
+        .collect();
+    let raw = check::Raw { value: &loaded.value, repeated: &repeated };
     let plan = match serde_json::from_value::<spec::ProcessSpec>(loaded.value.clone()) {
-        Ok(spec) => check::build(spec, &[], catalog, &mut diagnostics),
+        Ok(spec) => check::build(spec, raw, &[], catalog, &mut diagnostics),
         Err(e) => {
             if diagnostics.is_empty() {
                 diagnostics.push(Diagnostic::error(
@@ -91,7 +103,7 @@ pub fn compile(bytes: &[u8], catalog: &dyn Catalog) -> Compiled {
             }
             // Keep going with what does parse, so that every problem is reported at once.
             if let Some((spec, broken)) = partial_spec(&loaded.value) {
-                check::build(spec, &broken, catalog, &mut diagnostics);
+                check::build(spec, raw, &broken, catalog, &mut diagnostics);
             }
             None
         }
@@ -105,6 +117,24 @@ pub fn compile(bytes: &[u8], catalog: &dyn Catalog) -> Compiled {
     diagnostics.dedup();
     let plan = if diagnostics.iter().any(Diagnostic::is_error) { None } else { plan };
     Compiled { plan, diagnostics }
+}
+
+/// A key given twice: the first definition is the one checked, the repeat is reported where it is.
+fn duplicate_key(dup: &spec::DuplicateKey) -> Diagnostic {
+    let first = dup.first.map(|l| format!(" (first at line {})", l.line)).unwrap_or_default();
+    let parent = &dup.pointer[..dup.pointer.rfind('/').unwrap_or(0)];
+    let key = &dup.key;
+    let mut d = match parent {
+        "/steps" => Diagnostic::error(Some(key), &dup.pointer, format!("duplicate step id '{key}'{first}")),
+        "/connections" => Diagnostic::error(None, &dup.pointer, format!("duplicate connection name '{key}'{first}")),
+        _ => Diagnostic::error(
+            diagnostic::step_of(&dup.pointer).as_deref(),
+            &dup.pointer,
+            format!("duplicate key '{key}'{first}"),
+        ),
+    };
+    d.location = dup.location;
+    d
 }
 
 /// The parts of a process that parse on their own, and the ids of the steps that do not (they

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use jsonschema::error::ValidationErrorKind;
 
+use crate::check::{PARAM_SOURCES, param_sources_problem};
 use crate::diagnostic::{Diagnostic, step_of};
 
 /// The process format's JSON Schema, as shipped in `schemas/`.
@@ -63,7 +64,9 @@ pub fn check(value: &serde_json::Value) -> Vec<Diagnostic> {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 for key in unexpected {
                     let child = format!("{pointer}/{}", spec::escape_pointer(key));
-                    let msg = if key == "next" && value.pointer(&pointer).and_then(|v| v.get("type")) == Some(&"stop".into()) {
+                    let msg = if key == "next"
+                        && value.pointer(&pointer).and_then(|v| v.get("type")) == Some(&"stop".into())
+                    {
                         "a 'stop' step ends its path and cannot have a 'next'".to_owned()
                     } else {
                         match did_you_mean(key, compiled.vocabulary.iter().map(String::as_str)) {
@@ -80,8 +83,10 @@ pub fn check(value: &serde_json::Value) -> Vec<Diagnostic> {
             }
             ValidationErrorKind::Enum { options } if pointer.ends_with("/type") => {
                 let found = error.instance.as_str().unwrap_or("?");
-                let options: Vec<String> =
-                    options.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+                let options: Vec<String> = options
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
                 let hint = did_you_mean(found, options.iter().map(String::as_str))
                     .map(|s| format!(" (did you mean '{s}'?)"))
                     .unwrap_or_default();
@@ -95,7 +100,9 @@ pub fn check(value: &serde_json::Value) -> Vec<Diagnostic> {
                 let field = pointer.rsplit('/').next().unwrap_or("");
                 format!("'{field}' is {}; expected one of {}", error.instance, options.join(", "))
             }
-            ValidationErrorKind::Type { .. } | ValidationErrorKind::MinProperties { .. } | ValidationErrorKind::MaxProperties { .. }
+            ValidationErrorKind::Type { .. }
+            | ValidationErrorKind::MinProperties { .. }
+            | ValidationErrorKind::MaxProperties { .. }
                 if pointer.ends_with("/token") =>
             {
                 if error.instance.is_string() {
@@ -104,8 +111,35 @@ pub fn check(value: &serde_json::Value) -> Vec<Diagnostic> {
                     "token must be exactly one of {env: NAME} or {file: PATH}".to_owned()
                 }
             }
-            ValidationErrorKind::MinProperties { .. } if pointer.contains("param") || is_param_pointer(&pointer) => {
-                "a parameter needs one source key (static, current_data, json, jq, document_property, process_property, date, execution)".to_owned()
+            ValidationErrorKind::OneOfNotValid | ValidationErrorKind::OneOfMultipleValid
+                if error.instance.is_object() =>
+            {
+                // Only a parameter has a oneOf: exactly one source key. The compiler says the
+                // same, in the same words, when the parameter parses; the two are merged.
+                let kinds: Vec<&str> =
+                    PARAM_SOURCES.iter().copied().filter(|k| error.instance.get(k).is_some()).collect();
+                let name = param_name(value, &pointer).unwrap_or_else(|| "the parameter".to_owned());
+                match param_sources_problem(&name, &kinds) {
+                    Some(message) => message,
+                    None => format!("{name} must have exactly one source key"),
+                }
+            }
+            ValidationErrorKind::PropertyNames { error: inner } => {
+                let key = inner.instance.as_str().unwrap_or("?");
+                let rule = match &inner.kind {
+                    ValidationErrorKind::Pattern { pattern } => {
+                        pattern.trim_start_matches('^').trim_end_matches('$').to_owned()
+                    }
+                    _ => inner.to_string(),
+                };
+                let child = format!("{pointer}/{}", spec::escape_pointer(key));
+                let (step, message) = match pointer.as_str() {
+                    "/steps" => (Some(key), format!("step id '{key}' must match {rule}")),
+                    "/connections" => (None, format!("connection name '{key}' must match {rule}")),
+                    _ => (None, format!("key '{key}' must match {rule}")),
+                };
+                out.push(Diagnostic::error(step, child, message));
+                continue;
             }
             ValidationErrorKind::Pattern { pattern } => {
                 let field = pointer.rsplit('/').next().unwrap_or("");
@@ -121,8 +155,18 @@ pub fn check(value: &serde_json::Value) -> Vec<Diagnostic> {
     out
 }
 
-fn is_param_pointer(pointer: &str) -> bool {
-    pointer.contains("/parameters/") || pointer.ends_with("/left") || pointer.ends_with("/right")
+/// What the compiler calls the parameter at `pointer`: `parameter 2` in a list, `parameter 'id'`
+/// among a connector's named parameters, `left` or `right` in a decision.
+fn param_name(value: &serde_json::Value, pointer: &str) -> Option<String> {
+    let (parent, last) = pointer.rsplit_once('/')?;
+    match value.pointer(parent)? {
+        serde_json::Value::Array(_) => last.parse::<usize>().ok().map(|i| format!("parameter {}", i + 1)),
+        serde_json::Value::Object(_) if parent.ends_with("/parameters") => {
+            Some(format!("parameter '{}'", last.replace("~1", "/").replace("~0", "~")))
+        }
+        serde_json::Value::Object(_) if last == "left" || last == "right" => Some(last.to_owned()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +174,24 @@ mod tests {
     #[test]
     fn bundled_schema_compiles() {
         let _ = super::compiled();
+    }
+
+    /// The schema alone (as editors use it) allows exactly one source key per parameter.
+    #[test]
+    fn a_parameter_has_exactly_one_source() {
+        let process = |param: serde_json::Value| {
+            serde_json::json!({
+                "name": "p",
+                "start": {"type": "no_data", "next": "a"},
+                "steps": {"a": {"type": "notify", "template": "{1}", "parameters": [param], "next": "b"}, "b": {"type": "stop"}}
+            })
+        };
+        let valid = |param| super::compiled().validator.is_valid(&process(param));
+        assert!(valid(serde_json::json!({"static": "a"})));
+        assert!(valid(serde_json::json!({"json": "/a", "default": "x"})));
+        assert!(!valid(serde_json::json!({"static": "a", "json": "/a"})));
+        assert!(!valid(serde_json::json!({"default": "x"})));
+        assert!(!valid(serde_json::json!({})));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 mod load;
 mod types;
 
-pub use load::{LoadError, Loaded, Location, SourceMap, escape as escape_pointer, load};
+pub use load::{DuplicateKey, LoadError, Loaded, Location, SourceMap, escape as escape_pointer, load};
 pub use types::*;
 
 /// The largest process file accepted, in bytes.

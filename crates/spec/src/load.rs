@@ -47,6 +47,24 @@ impl SourceMap {
 pub struct Loaded {
     pub value: serde_json::Value,
     pub source_map: SourceMap,
+    /// Keys given more than once in one mapping. `value` keeps the first definition.
+    pub duplicates: Vec<DuplicateKey>,
+}
+
+/// A key given again in the same mapping (YAML forbids it). The first definition is kept, so
+/// that the rest of the file can still be checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DuplicateKey {
+    /// JSON pointer of the key (of its first, kept definition).
+    pub pointer: String,
+    /// The key as written.
+    pub key: String,
+    /// Where the repeated key is.
+    pub location: Option<Location>,
+    /// Where the key is first given.
+    pub first: Option<Location>,
+    /// The repeated definition (not part of the loaded value).
+    pub value: serde_json::Value,
 }
 
 /// Why a file could not be read as YAML at all.
@@ -83,7 +101,8 @@ impl LoadError {
 /// Reads process file bytes into a JSON value and its source map.
 ///
 /// Never panics and never hangs on hostile input: size and depth are bounded before the value is
-/// built, and aliases are refused by serde_yaml's expansion limit.
+/// built, and aliases are refused by serde_yaml's expansion limit. A key repeated in a mapping
+/// is not an error here: the first definition is kept and the repeat is listed in `duplicates`.
 pub fn load(bytes: &[u8]) -> Result<Loaded, LoadError> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(LoadError::TooLarge { size: bytes.len() });
@@ -96,16 +115,112 @@ pub fn load(bytes: &[u8]) -> Result<Loaded, LoadError> {
         return Err(LoadError::Empty);
     }
     // First pass: events with markers. This checks depth without recursion and records positions.
-    let source_map = build_source_map(text)?;
-    let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| LoadError::Syntax {
+    let (source_map, key_locations) = build_source_map(text)?;
+    let yaml: Node = serde_yaml::from_str(text).map_err(|e| LoadError::Syntax {
         message: strip_location(&e.to_string()),
         location: e.location().map(|l| Location { line: l.line(), col: l.column() }),
     })?;
-    let value = to_json(yaml, "")?;
+    let mut repeats = Vec::new();
+    let value = to_json(yaml, "", &mut repeats)?;
     if !value.is_object() {
         return Err(LoadError::NotAMapping { found: kind_of(&value) });
     }
-    Ok(Loaded { value, source_map })
+    let duplicates = repeats
+        .into_iter()
+        .map(|(pointer, key, occurrence, value)| {
+            let seen = key_locations.get(&pointer);
+            DuplicateKey {
+                location: seen.and_then(|l| l.get(occurrence)).copied(),
+                first: seen.and_then(|l| l.first()).copied(),
+                pointer,
+                key,
+                value,
+            }
+        })
+        .collect();
+    Ok(Loaded { value, source_map, duplicates })
+}
+
+/// A YAML node as serde_yaml reads it, except that a mapping keeps every entry in order (a
+/// `serde_yaml::Value` refuses duplicate keys outright, which would stop all other checks).
+enum Node {
+    Scalar(serde_yaml::Value),
+    Sequence(Vec<Node>),
+    Mapping(Vec<(serde_yaml::Value, Node)>),
+}
+
+impl<'de> serde::Deserialize<'de> for Node {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Node, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Node, E> {
+        Ok(Node::Scalar(serde_yaml::Value::Bool(b)))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<Node, E> {
+        Ok(Node::Scalar(serde_yaml::Value::Number(i.into())))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<Node, E> {
+        Ok(Node::Scalar(serde_yaml::Value::Number(u.into())))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<Node, E> {
+        Ok(Node::Scalar(serde_yaml::Value::Number(f.into())))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Node, E> {
+        Ok(Node::Scalar(serde_yaml::Value::String(s.to_owned())))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Node, E> {
+        Ok(Node::Scalar(serde_yaml::Value::String(s)))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Node, E> {
+        Ok(Node::Scalar(serde_yaml::Value::Null))
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Node, E> {
+        Ok(Node::Scalar(serde_yaml::Value::Null))
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Node, D::Error> {
+        serde::Deserialize::deserialize(deserializer)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Node::Sequence(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = map.next_entry()? {
+            entries.push(entry);
+        }
+        Ok(Node::Mapping(entries))
+    }
+
+    /// A tagged value (`!custom x`): kept as serde_yaml's `Tagged`, refused by `to_json`.
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<Node, A::Error> {
+        let de = serde::de::value::EnumAccessDeserializer::new(data);
+        serde::Deserialize::deserialize(de).map(Node::Scalar)
+    }
 }
 
 fn strip_location(message: &str) -> String {
@@ -126,12 +241,18 @@ fn kind_of(value: &serde_json::Value) -> &'static str {
     }
 }
 
-fn to_json(value: serde_yaml::Value, pointer: &str) -> Result<serde_json::Value, LoadError> {
+/// Converts to JSON. `repeats` gets `(pointer of the key, key, which occurrence, value)` for every
+/// key given again in the same mapping; only the first definition is kept.
+fn to_json(
+    node: Node,
+    pointer: &str,
+    repeats: &mut Vec<(String, String, usize, serde_json::Value)>,
+) -> Result<serde_json::Value, LoadError> {
     use serde_yaml::Value as Y;
-    Ok(match value {
-        Y::Null => serde_json::Value::Null,
-        Y::Bool(b) => serde_json::Value::Bool(b),
-        Y::Number(n) => {
+    Ok(match node {
+        Node::Scalar(Y::Null) => serde_json::Value::Null,
+        Node::Scalar(Y::Bool(b)) => serde_json::Value::Bool(b),
+        Node::Scalar(Y::Number(n)) => {
             if let Some(i) = n.as_i64() {
                 serde_json::Value::from(i)
             } else if let Some(u) = n.as_u64() {
@@ -146,17 +267,31 @@ fn to_json(value: serde_yaml::Value, pointer: &str) -> Result<serde_json::Value,
                 })?
             }
         }
-        Y::String(s) => serde_json::Value::String(s),
-        Y::Sequence(items) => serde_json::Value::Array(
+        Node::Scalar(Y::String(s)) => serde_json::Value::String(s),
+        Node::Scalar(Y::Sequence(_) | Y::Mapping(_)) => {
+            // Only tagged contents come through as whole values, and tags are refused above them.
+            return Err(LoadError::Unsupported {
+                message: format!("at '{pointer}': unexpected YAML value"),
+                location: None,
+            });
+        }
+        Node::Scalar(Y::Tagged(tagged)) => {
+            return Err(LoadError::Unsupported {
+                message: format!("at '{pointer}': YAML tags such as '{}' are not supported", tagged.tag),
+                location: None,
+            });
+        }
+        Node::Sequence(items) => serde_json::Value::Array(
             items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| to_json(v, &format!("{pointer}/{i}")))
+                .map(|(i, v)| to_json(v, &format!("{pointer}/{i}"), repeats))
                 .collect::<Result<_, _>>()?,
         ),
-        Y::Mapping(map) => {
+        Node::Mapping(entries) => {
             let mut out = serde_json::Map::new();
-            for (k, v) in map {
+            let mut occurrences: HashMap<String, usize> = HashMap::new();
+            for (k, v) in entries {
                 let key = match k {
                     Y::String(s) => s,
                     Y::Bool(b) => b.to_string(),
@@ -170,16 +305,16 @@ fn to_json(value: serde_yaml::Value, pointer: &str) -> Result<serde_json::Value,
                     }
                 };
                 let child = format!("{pointer}/{}", escape(&key));
-                let v = to_json(v, &child)?;
-                out.insert(key, v);
+                let v = to_json(v, &child, repeats)?;
+                let seen = occurrences.entry(key.clone()).or_insert(0);
+                if *seen > 0 {
+                    repeats.push((child, key, *seen, v));
+                } else {
+                    out.insert(key, v);
+                }
+                *seen += 1;
             }
             serde_json::Value::Object(out)
-        }
-        Y::Tagged(tagged) => {
-            return Err(LoadError::Unsupported {
-                message: format!("at '{pointer}': YAML tags such as '{}' are not supported", tagged.tag),
-                location: None,
-            });
         }
     })
 }
@@ -190,13 +325,26 @@ pub fn escape(segment: &str) -> String {
 }
 
 enum Frame {
-    Mapping { pointer: String, key: Option<String> },
-    Sequence { pointer: String, index: usize },
+    /// `fresh` until the first key: a block mapping's start event is marked at that key's ':', so
+    /// the mapping's own position is moved back to the first key.
+    Mapping {
+        pointer: String,
+        key: Option<String>,
+        fresh: bool,
+    },
+    Sequence {
+        pointer: String,
+        index: usize,
+    },
 }
+
+/// Every occurrence of each mapping key, in document order, by the key's JSON pointer.
+type KeyLocations = HashMap<String, Vec<Location>>;
 
 struct Collector {
     stack: Vec<Frame>,
     positions: HashMap<String, Location>,
+    keys: KeyLocations,
     too_deep: Option<Location>,
 }
 
@@ -211,13 +359,31 @@ impl Collector {
                 self.positions.entry(p.clone()).or_insert(mark);
                 Some(p)
             }
-            Some(Frame::Mapping { pointer, key }) => key.take().map(|k| format!("{pointer}/{}", escape(&k))),
+            Some(Frame::Mapping { pointer, key, .. }) => key.take().map(|k| format!("{pointer}/{}", escape(&k))),
         }
     }
 
     /// True when the next scalar is a mapping key.
     fn expecting_key(&self) -> bool {
         matches!(self.stack.last(), Some(Frame::Mapping { key: None, .. }))
+    }
+
+    /// Records a mapping key (a plain text one when `text` is given) found at `loc`.
+    fn key(&mut self, name: String, text: bool, loc: Location) {
+        if let Some(Frame::Mapping { pointer, key, fresh }) = self.stack.last_mut() {
+            if std::mem::take(fresh)
+                && let Some(start) = self.positions.get_mut(pointer.as_str())
+                && loc < *start
+            {
+                *start = loc;
+            }
+            if text {
+                let p = format!("{pointer}/{}", escape(&name));
+                self.positions.entry(p.clone()).or_insert(loc);
+                self.keys.entry(p).or_default().push(loc);
+            }
+            *key = Some(name);
+        }
     }
 }
 
@@ -230,20 +396,14 @@ impl MarkedEventReceiver for Collector {
         match ev {
             Event::Scalar(value, ..) => {
                 if self.expecting_key() {
-                    if let Some(Frame::Mapping { pointer, key }) = self.stack.last_mut() {
-                        let p = format!("{pointer}/{}", escape(&value));
-                        self.positions.entry(p).or_insert(loc);
-                        *key = Some(value);
-                    }
+                    self.key(value, true, loc);
                 } else {
                     self.value_pointer(loc);
                 }
             }
             Event::Alias(_) => {
                 if self.expecting_key() {
-                    if let Some(Frame::Mapping { key, .. }) = self.stack.last_mut() {
-                        *key = Some("*alias".to_owned());
-                    }
+                    self.key("*alias".to_owned(), false, loc);
                 } else {
                     self.value_pointer(loc);
                 }
@@ -255,16 +415,14 @@ impl MarkedEventReceiver for Collector {
                 }
                 let pointer = if self.expecting_key() {
                     // A complex key; give it a name nobody can refer to.
-                    if let Some(Frame::Mapping { key, .. }) = self.stack.last_mut() {
-                        *key = Some("*complex".to_owned());
-                    }
+                    self.key("*complex".to_owned(), false, loc);
                     "/*complex".to_owned()
                 } else {
                     self.value_pointer(loc).unwrap_or_default()
                 };
                 self.positions.entry(pointer.clone()).or_insert(loc);
                 if matches!(ev, Event::MappingStart(..)) {
-                    self.stack.push(Frame::Mapping { pointer, key: None });
+                    self.stack.push(Frame::Mapping { pointer, key: None, fresh: true });
                 } else {
                     self.stack.push(Frame::Sequence { pointer, index: 0 });
                 }
@@ -277,8 +435,9 @@ impl MarkedEventReceiver for Collector {
     }
 }
 
-fn build_source_map(text: &str) -> Result<SourceMap, LoadError> {
-    let mut collector = Collector { stack: Vec::new(), positions: HashMap::new(), too_deep: None };
+fn build_source_map(text: &str) -> Result<(SourceMap, KeyLocations), LoadError> {
+    let mut collector =
+        Collector { stack: Vec::new(), positions: HashMap::new(), keys: HashMap::new(), too_deep: None };
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut collector, false) {
         let m = e.marker();
@@ -290,7 +449,7 @@ fn build_source_map(text: &str) -> Result<SourceMap, LoadError> {
     if let Some(location) = collector.too_deep {
         return Err(LoadError::TooDeep { location: Some(location) });
     }
-    Ok(SourceMap { positions: collector.positions })
+    Ok((SourceMap { positions: collector.positions }, collector.keys))
 }
 
 #[cfg(test)]
@@ -307,6 +466,35 @@ mod tests {
         assert_eq!(map.locate("/steps/b/next"), Some(Location { line: 6, col: 5 }));
         assert_eq!(map.locate("/steps/b/next/zzz"), Some(Location { line: 6, col: 5 }));
         assert_eq!(map.locate("/list/1/x"), Some(Location { line: 9, col: 5 }));
+    }
+
+    #[test]
+    fn block_mappings_start_at_their_first_key() {
+        let text = "name: x\nschedules:\n  - cron: a\n    timezone: b\n  - {cron: c}\n";
+        let map = load(text.as_bytes()).unwrap().source_map;
+        assert_eq!(map.locate(""), Some(Location { line: 1, col: 1 }));
+        assert_eq!(map.locate("/schedules/0"), Some(Location { line: 3, col: 5 }));
+        assert_eq!(map.locate("/schedules/1"), Some(Location { line: 5, col: 5 }));
+    }
+
+    #[test]
+    fn keeps_the_first_of_duplicate_keys() {
+        let text = "steps:\n  a:\n    type: stop\n  b: {type: stop}\n  a:\n    type: map\n    x: 1\n  b: 2\n  a: 3\n";
+        let loaded = load(text.as_bytes()).unwrap();
+        assert_eq!(loaded.value["steps"]["a"], serde_json::json!({"type": "stop"}));
+        assert_eq!(loaded.value["steps"]["b"], serde_json::json!({"type": "stop"}));
+        assert_eq!(loaded.source_map.locate("/steps/a/type"), Some(Location { line: 3, col: 5 }));
+        let at = |line, col| Some(Location { line, col });
+        let found: Vec<_> =
+            loaded.duplicates.iter().map(|d| (d.pointer.as_str(), d.key.as_str(), d.location, d.first)).collect();
+        assert_eq!(
+            found,
+            [
+                ("/steps/a", "a", at(5, 3), at(2, 3)),
+                ("/steps/b", "b", at(8, 3), at(4, 3)),
+                ("/steps/a", "a", at(9, 3), at(2, 3)),
+            ]
+        );
     }
 
     #[test]
