@@ -929,7 +929,7 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         id: i32,
-        deactivate: Option<bool>,
+        deactivate: bool,
     ) -> Result<PhishingCampaignDeactivatePayload> {
         write_access(ctx)?;
         let mut db = db(ctx);
@@ -937,7 +937,7 @@ impl Mutation {
             let errors = vec![MutationError::not_found("id", id, "PhishingCampaign")];
             return Ok(PhishingCampaignDeactivatePayload { errors, ..Default::default() });
         };
-        c.active = !deactivate.unwrap_or(true);
+        c.active = !deactivate;
         c.updated_at = DateTime::now();
         Ok(PhishingCampaignDeactivatePayload { node: Some(c.clone()), errors: Vec::new() })
     }

@@ -376,8 +376,8 @@ impl Query {
     async fn accounts(
         &self,
         ctx: &Context<'_>,
-        per: Option<i32>,
-        page: Option<i32>,
+        per: i32,
+        page: i32,
         partner_id: Option<i32>,
         status: Option<AccountStatuses>,
         billing_type: Option<AccountBillingTypes>,
@@ -390,7 +390,7 @@ impl Query {
     ) -> Result<Page<Account>> {
         partner(ctx)?;
         let _ = (other_partners_accounts, cursor);
-        let args = page_args(page, per)?;
+        let args = page_args(Some(page), Some(per))?;
         let search = search.map(|s| s.to_lowercase());
         let db = db(ctx);
         let include_archived = archived_users == Some(true);

@@ -63,6 +63,10 @@ async fn serve(
             StatusCode::FORBIDDEN,
             &json!({ "message": "Forbidden: the Reporting API needs an account API key" }),
         ),
+        Ok(_) if !accepts_json(headers) => json_response(
+            StatusCode::NOT_ACCEPTABLE,
+            &json!({ "message": "Not Acceptable: the Reporting API answers JSON only" }),
+        ),
         Ok(admitted) => {
             let (status, body) = {
                 let db = app.shared.lock_db();
@@ -78,6 +82,17 @@ async fn serve(
     };
     log_request("GET", path, &ops, resp.status(), started, Some(conn.remote));
     resp
+}
+
+/// Whether an `Accept` header (none means anything) lets the answer be JSON; KnowBe4 answers
+/// 406 otherwise.
+fn accepts_json(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(axum::http::header::ACCEPT) else { return true };
+    let Ok(accept) = accept.to_str() else { return false };
+    accept.split(',').any(|range| {
+        let media = range.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        matches!(media.as_str(), "*/*" | "application/*" | "application/json" | "") || media.ends_with("+json")
+    })
 }
 
 fn opt_date(d: &Option<crate::scalars::Date>) -> Value {

@@ -97,6 +97,10 @@ async fn create_edit_deactivate_delete() {
     assert_eq!(on["phishingCampaignDeactivate"]["node"]["active"], json!(true));
     let missing = sim.gql(q, json!({ "id": 1, "d": true })).await;
     assert_eq!(reasons(&missing["phishingCampaignDeactivate"]), vec!["not_found"]);
+    // `deactivate: Boolean!` is required: leaving it out is a GraphQL error, not a deactivation.
+    let q = format!("mutation {{ phishingCampaignDeactivate(id: {id}) {{ node {{ id active }} }} }}");
+    let no_flag = sim.gql_as(TOKEN, &q, json!({})).await;
+    assert!(error_message(&no_flag).contains("deactivate"), "{no_flag}");
 
     let del = "mutation($id: Int!) { phishingCampaignDelete(id: $id) { node { id } errors { reason } } }";
     let deleted = sim.gql(del, json!({ "id": id })).await;

@@ -88,3 +88,18 @@ async fn groups_members_and_account() {
     let (status, _) = sim.rest("/v1/nothing-here").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn only_json_is_answered() {
+    let sim = Sim::default().await;
+    let get = |accept: &'static str| {
+        sim.client.get(sim.url("/v1/account")).bearer_auth(TOKEN).header("accept", accept).send()
+    };
+    for accept in ["application/json", "*/*", "application/*", "text/html, application/json;q=0.9"] {
+        assert_eq!(get(accept).await.unwrap().status(), StatusCode::OK, "{accept}");
+    }
+    let refused = get("application/xml").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_ACCEPTABLE);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("JSON only"), "{body}");
+}
