@@ -208,11 +208,19 @@ pub struct Output {
     pub(crate) exchanges: Vec<(usize, serde_json::Value)>,
     pub(crate) stop_on_error: bool,
     pub(crate) failed: bool,
+    /// Whether exchanges are kept: only test mode writes them.
+    pub(crate) recording: bool,
 }
 
 impl Output {
-    pub fn new(stop_on_error: bool) -> Output {
-        Output { stop_on_error, ..Output::default() }
+    pub fn new(stop_on_error: bool, recording: bool) -> Output {
+        Output { stop_on_error, recording, ..Output::default() }
+    }
+
+    /// Whether [`Output::exchange`] keeps what it is given (test mode). A connector can skip
+    /// building its exchanges when not.
+    pub fn recording(&self) -> bool {
+        self.recording
     }
 
     /// A response document for input `input`.
@@ -233,10 +241,13 @@ impl Output {
         self.stop_on_error && self.failed
     }
 
-    /// Records the request sent and the response got, for test-mode dumps. Never include
-    /// credentials; the engine redacts known secrets again before writing.
+    /// Records the request sent and the response got, for test-mode dumps (dropped when not
+    /// [`recording`](Output::recording)). Never include credentials; the engine redacts known
+    /// secrets again before writing.
     pub fn exchange(&mut self, input: usize, exchange: serde_json::Value) {
-        self.exchanges.push((input, exchange));
+        if self.recording {
+            self.exchanges.push((input, exchange));
+        }
     }
 
     /// How many results have been pushed.

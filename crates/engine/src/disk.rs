@@ -247,43 +247,51 @@ impl Connector for Disk {
                 let pattern = op.pattern.unwrap_or("*");
                 // Test mode records, as a connector step's connection data, what was asked of the
                 // directory and what each file gave.
-                let request = serde_json::json!({
-                    "action": "get",
-                    "directory": self.directory.display().to_string(),
-                    "pattern": pattern,
-                    "format": format!("{format:?}").to_lowercase(),
+                let request = out.recording().then(|| {
+                    serde_json::json!({
+                        "action": "get",
+                        "directory": self.directory.display().to_string(),
+                        "pattern": pattern,
+                        "format": format!("{format:?}").to_lowercase(),
+                    })
                 });
+                let record = |out: &mut Output, i: usize, response: serde_json::Value| {
+                    if let Some(request) = &request {
+                        out.exchange(i, serde_json::json!({ "request": request, "response": response }));
+                    }
+                };
                 for (i, _) in inputs.iter().enumerate() {
                     let first = out.len();
                     match self.files(pattern) {
                         Ok(files) => {
-                            let mut read = Vec::with_capacity(files.len());
+                            let mut read = Vec::new();
+                            let mut documents = 0;
                             for f in files {
                                 let before = out.len();
-                                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                                if let Err(e) = self.read(&f, format, out) {
-                                    // Keep the batch all-or-nothing per file.
-                                    out.results.truncate(before);
-                                    read.push(serde_json::json!({ "file": name, "error": e.message }));
-                                    let response = serde_json::json!({ "files": read });
-                                    out.exchange(i, serde_json::json!({ "request": request, "response": response }));
-                                    if out.fail(i, e) {
-                                        return Ok(());
+                                let file = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                                match self.read(&f, format, out) {
+                                    Ok(()) => {
+                                        documents += out.len() - before;
+                                        read.push(serde_json::json!({ "file": file, "documents": out.len() - before }));
                                     }
-                                    read = Vec::new();
-                                    continue;
+                                    Err(e) => {
+                                        // Keep the batch all-or-nothing per file.
+                                        out.results.truncate(before);
+                                        read.push(serde_json::json!({ "file": file, "error": e.message }));
+                                        if out.fail(i, e) {
+                                            record(out, i, serde_json::json!({ "files": read }));
+                                            return Ok(());
+                                        }
+                                    }
                                 }
-                                read.push(serde_json::json!({ "file": name, "documents": out.len() - before }));
                             }
                             for r in out.results[first..].iter_mut() {
                                 r.0 = i;
                             }
-                            let response = serde_json::json!({ "files": read, "documents": out.len() - first });
-                            out.exchange(i, serde_json::json!({ "request": request, "response": response }));
+                            record(out, i, serde_json::json!({ "files": read, "documents": documents }));
                         }
                         Err(e) => {
-                            let response = serde_json::json!({ "error": e.message });
-                            out.exchange(i, serde_json::json!({ "request": request, "response": response }));
+                            record(out, i, serde_json::json!({ "error": e.message }));
                             if out.fail(i, e) {
                                 return Ok(());
                             }
@@ -295,21 +303,25 @@ impl Connector for Disk {
             "send" => {
                 for (i, input) in inputs.iter().enumerate() {
                     let name = self.name_for(input);
-                    let request = serde_json::json!({
-                        "action": "send",
-                        "directory": self.directory.display().to_string(),
-                        "file_name": name,
-                        "bytes": input.document.data.len(),
+                    let request = out.recording().then(|| {
+                        serde_json::json!({
+                            "action": "send",
+                            "directory": self.directory.display().to_string(),
+                            "file_name": name,
+                            "bytes": input.document.data.len(),
+                        })
                     });
-                    match self.write(input, name) {
-                        Ok(doc) => {
-                            let response = serde_json::json!({ "written": true });
-                            out.exchange(i, serde_json::json!({ "request": request, "response": response }));
-                            out.ok(i, doc)
-                        }
+                    let result = self.write(input, name);
+                    if let Some(request) = request {
+                        let response = match &result {
+                            Ok(_) => serde_json::json!({ "written": true }),
+                            Err(e) => serde_json::json!({ "written": false, "error": e.message }),
+                        };
+                        out.exchange(i, serde_json::json!({ "request": request, "response": response }));
+                    }
+                    match result {
+                        Ok(doc) => out.ok(i, doc),
                         Err(e) => {
-                            let response = serde_json::json!({ "written": false, "error": e.message });
-                            out.exchange(i, serde_json::json!({ "request": request, "response": response }));
                             if out.fail(i, e) {
                                 return Ok(());
                             }

@@ -630,7 +630,7 @@ impl<'p> Exec<'p> {
         }
         let numbers: Vec<u64> = valid.iter().map(|(n, _)| *n).collect();
         let inputs: Vec<Input> = valid.into_iter().map(|(_, i)| i).collect();
-        let mut out = Output::new(!call.error_response);
+        let mut out = Output::new(!call.error_response, self.recorder.is_some());
         connector.execute(&op, &inputs, &mut out).await.map_err(|e| Halt::error(&step, None, e.to_string()))?;
         if let Some(rec) = &self.recorder {
             for (_, ex) in &out.exchanges {
