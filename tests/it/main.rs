@@ -9,5 +9,6 @@ mod engine;
 mod graph_render;
 mod knowbe4;
 mod processes;
+mod safe_data;
 mod serve;
 mod testmode;

@@ -64,6 +64,12 @@ pub struct Args {
     /// Latency added to every request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// A fault for chosen requests (repeatable): `OPERATION:FROM[-[TO]]:[after-|late-]KIND`,
+    /// counting the requests of OPERATION (a GraphQL root field) from 1; KIND is 500, 503,
+    /// 504, slow, drop or malformed; `after-` executes the request first, `late-` answers at once
+    /// and executes it `--slow-ms` later. Example: `users:2-:500`, `groupCreate:1:after-504`.
+    #[arg(long = "fault", value_name = "RULE")]
+    pub faults: Vec<sim_net::ScriptedFault>,
 }
 
 impl Args {
@@ -90,6 +96,7 @@ impl Args {
             fault_rate: self.fault_rate,
             slow_ms: self.slow_ms,
             latency_ms: self.latency_ms,
+            fault_script: self.faults.clone(),
         };
         if self.no_limits { config.without_limits() } else { config }
     }

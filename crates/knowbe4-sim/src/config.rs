@@ -59,6 +59,8 @@ pub struct SimConfig {
     pub slow_ms: u64,
     /// Fixed latency added to every API request, in milliseconds.
     pub latency_ms: u64,
+    /// Faults for chosen requests of chosen operations (GraphQL root fields, REST paths).
+    pub fault_script: Vec<sim_net::ScriptedFault>,
 }
 
 /// The default sandbox token, with Read/Write scope.
@@ -88,6 +90,7 @@ impl Default for SimConfig {
             fault_rate: 0.0,
             slow_ms: 1500,
             latency_ms: 0,
+            fault_script: Vec::new(),
         }
     }
 }
