@@ -138,3 +138,42 @@ fn a_boomi_list_whose_second_page_fails_sends_no_records() {
         || boomi_sim(&["--seed-users", "150", "--rate-per-second", "0", "--fault", "AccountUserRole.queryMore:1-:500"]);
     assert_list_all_or_nothing(sim, "boomi", "account_user_role", "");
 }
+
+// Item 7: a parameter lookup that fails follows error_response.
+
+#[test]
+fn a_failed_parameter_lookup_follows_error_response() {
+    let sim = kb4_sim(&["--no-limits"]);
+    let docs = [json!({"uid": 10001}), json!({"other": 1}), json!({"uid": 10002})];
+    let steps = |error_response: bool| {
+        let (start, first) = docs_start(&docs, "get");
+        let steps = format!(
+            "{first}  get:\n    type: connector\n    connection: kb4\n    object: user\n    action: get\n    error_response: {error_response}\n    parameters:\n      id: {{ json: /uid }}\n    next: save\n{SAVE}"
+        );
+        process("lookup", Some(&sim), None, &start, &steps)
+    };
+    // On: the document whose lookup failed becomes an error document, in its place.
+    let dir = Dir::new();
+    let r = run(&dir, &steps(true), &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["status"], "COMPLETE_WARN", "{r:?}");
+    let out = outputs(&dir);
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert_eq!(out[0]["id"], 10001);
+    assert_eq!(out[1]["error"]["kind"], "validation", "{}", out[1]);
+    assert_eq!(out[1]["error"]["details"], json!([{"field": "id", "reason": "lookup_failed"}]));
+    assert_eq!(out[1]["error"]["input"], json!({"other": 1}));
+    assert!(out[1]["error"]["message"].as_str().unwrap().contains("parameter lookup failed"), "{}", out[1]);
+    assert_eq!(out[2]["id"], 10002);
+    assert_eq!(sim.calls_of("user"), 2);
+    // Off: the run fails at the step and no request at all is made for the batch.
+    let dir = Dir::new();
+    let r = run(&dir, &steps(false), &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let report = r.json();
+    assert_eq!(report["status"], "ERROR", "{r:?}");
+    let message = report["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("parameter lookup failed") && message.contains("no request was made"), "{report}");
+    assert_eq!(sim.calls_of("user"), 2, "a request was made for a batch with a failed lookup");
+    assert!(outputs(&dir).is_empty());
+}
