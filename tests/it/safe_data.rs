@@ -177,3 +177,50 @@ fn a_failed_parameter_lookup_follows_error_response() {
     assert_eq!(sim.calls_of("user"), 2, "a request was made for a batch with a failed lookup");
     assert!(outputs(&dir).is_empty());
 }
+
+// Item 6: Boomi grants that completed for other users after one failed are reported.
+
+#[test]
+fn boomi_grants_completed_after_a_failure_are_reported() {
+    const SUPPORT: &str = "fcb6e474-0ca8-11e2-a477-1231381987a5";
+    let sim = boomi_sim(&["--rate-per-second", "0"]);
+    // The first grant names a role the account does not have: Boomi refuses it. The grants of
+    // the other users are made at the same time (a few users at once).
+    let mut docs = vec![json!({"userId": "audit.fail@example.com", "roleId": "00000000-0000-4000-8000-000000000000"})];
+    docs.extend((1..=4).map(|i| json!({"userId": format!("audit.user{i}@example.com"), "roleId": SUPPORT})));
+    let (start, first) = docs_start(&docs, "grant");
+    let steps = format!(
+        "{first}  grant:\n    type: connector\n    connection: boomi\n    object: account_user_role\n    action: create\n    next: save\n{SAVE}"
+    );
+    let dir = Dir::new();
+    let r = run(&dir, &process("grants", None, Some(&sim), &start, &steps), &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let report = r.json();
+    assert_eq!(report["status"], "ERROR", "{r:?}");
+    // Which grants were made, according to Boomi.
+    let state = sim.json("GET", "/__sim/state");
+    let made: Vec<String> = state["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["userId"].as_str().unwrap().starts_with("audit.user"))
+        .map(|u| u["userId"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!made.is_empty(), "no grant was made concurrently with the failed one: {state}");
+    // Each of them is in the run's error (kept by history) and in the log.
+    let message = report["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        message.contains(&format!("{} other document", made.len())),
+        "the error does not count the {} grants made: {message}",
+        made.len()
+    );
+    for user in &made {
+        assert!(message.contains(user.as_str()), "{user} is not reported: {message}");
+        assert!(
+            r.stderr.lines().any(|l| l.contains("Completed before the step stopped") && l.contains(user.as_str())),
+            "{user} is not in the log:\n{}",
+            r.stderr
+        );
+    }
+    assert_eq!(step_of(&report, "grant")["documents_out"], made.len() as u64, "{report}");
+}

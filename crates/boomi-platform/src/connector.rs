@@ -540,10 +540,10 @@ impl Boomi {
             .await;
         let mut all: Vec<Done> = results.into_iter().flatten().collect();
         all.sort_by_key(|d| d.input);
+        // Every grant change that completed is reported, those of other users after a failure
+        // too: access changes are audited (the engine records them when the run stops).
         for done in all {
-            if emit(out, done) {
-                return;
-            }
+            emit(out, done);
         }
     }
 }

@@ -696,11 +696,15 @@ impl<'p> Exec<'p> {
                 Err(err) => {
                     if !call.error_response {
                         let status = err.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
-                        return Err(Halt::error(
-                            &step,
-                            numbers.get(i).copied(),
-                            format!("{} error{status}: {}", err.kind.as_str(), err.message),
-                        ));
+                        let message = format!("{} error{status}: {}", err.kind.as_str(), err.message);
+                        // What completed for other inputs (changes made) is reported, not dropped.
+                        let reads = matches!(call.action.as_str(), "get" | "list" | "query");
+                        if !reads {
+                            out_docs.extend(results.into_iter().rev().filter_map(|(_, r)| r.ok()));
+                            let message = self.completed_before_stop(idx, &step, message, &out_docs);
+                            return Err(Halt::error(&step, numbers.get(i).copied(), message));
+                        }
+                        return Err(Halt::error(&step, numbers.get(i).copied(), message));
                     }
                     out_docs.push(self.error_document(&op, &call.connection, input.unwrap_or(&empty), &err));
                 }
@@ -708,6 +712,33 @@ impl<'p> Exec<'p> {
         }
         out_docs.extend(refused.into_iter().map(|(_, doc)| doc));
         Ok((out_docs, fails))
+    }
+
+    /// A connector step that changes things stops the run, but `completed` were done for other
+    /// inputs (a change made is a change to report): each is logged, counted as the step's output, and listed
+    /// (the first few) in the run's error, which history keeps.
+    fn completed_before_stop(&mut self, idx: NodeIndex, step: &str, message: String, completed: &[Document]) -> String {
+        if completed.is_empty() {
+            return message;
+        }
+        const LISTED: usize = 10;
+        self.stats[idx.index()].documents_out += completed.len() as u64;
+        let mut listed = Vec::new();
+        for (n, doc) in completed.iter().enumerate() {
+            let text = self.env.redactor.redact(&doc.text());
+            tracing::warn!(step, document = %text, "Completed before the step stopped the run.");
+            if n < LISTED {
+                listed.push(text);
+            }
+        }
+        let more = completed.len().saturating_sub(LISTED);
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        format!(
+            "{message}; {} other document{} had completed at this step before it stopped (their changes were made): {}{more}",
+            completed.len(),
+            if completed.len() == 1 { "" } else { "s" },
+            listed.join(", ")
+        )
     }
 
     fn error_document(
