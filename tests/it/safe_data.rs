@@ -224,3 +224,62 @@ fn boomi_grants_completed_after_a_failure_are_reported() {
     }
     assert_eq!(step_of(&report, "grant")["documents_out"], made.len() as u64, "{report}");
 }
+
+// Item 2: Boomi rule 2 holds whatever runs at the same time.
+
+#[test]
+fn concurrent_revokes_never_remove_a_boomi_user() {
+    const SUPPORT: &str = "fcb6e474-0ca8-11e2-a477-1231381987a5";
+    const PRODUCTION_SUPPORT: &str = "fcb6e3b6-0ca8-11e2-a477-1231381987a5";
+    let sim = boomi_sim(&["--rate-per-second", "0"]);
+    let users: Vec<String> = (0..12).map(|i| format!("race.user{i}@example.com")).collect();
+    // Each user holds exactly two global roles.
+    let grants: Vec<Value> = users
+        .iter()
+        .flat_map(|u| [json!({"userId": u, "roleId": SUPPORT}), json!({"userId": u, "roleId": PRODUCTION_SUPPORT})])
+        .collect();
+    let step = |action: &str, docs: &[Value]| {
+        let (start, first) = docs_start(docs, "call");
+        let steps = format!(
+            "{first}  call:\n    type: connector\n    connection: boomi\n    object: account_user_role\n    action: {action}\n    next: save\n{SAVE}"
+        );
+        process("race", None, Some(&sim), &start, &steps)
+    };
+    let dir = Dir::new();
+    let r = run(&dir, &step("create", &grants), &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // Four runs at once, two revoking each role of every user.
+    let revokes: Vec<String> = [SUPPORT, PRODUCTION_SUPPORT, SUPPORT, PRODUCTION_SUPPORT]
+        .iter()
+        .map(|role| step("delete", &users.iter().map(|u| json!({"userId": u, "roleId": role})).collect::<Vec<_>>()))
+        .collect();
+    let runs: Vec<Run> = std::thread::scope(|s| {
+        let handles: Vec<_> = revokes
+            .iter()
+            .map(|yaml| {
+                s.spawn(move || {
+                    let dir = Dir::new();
+                    run(&dir, yaml, &[])
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &runs {
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    let stats = sim.stats();
+    assert_eq!(stats["users_removed"], 0, "concurrent revokes removed users: {stats}");
+    // Every user is still in the account, holding Standard User.
+    let state = sim.json("GET", "/__sim/state");
+    for u in &users {
+        let found = state["users"].as_array().unwrap().iter().find(|x| x["userId"] == u.as_str());
+        let roles: Vec<&str> = found.unwrap_or_else(|| panic!("{u} was removed"))["globalRoles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["roleId"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, [STANDARD_USER], "{u}");
+    }
+}
