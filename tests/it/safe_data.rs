@@ -283,3 +283,65 @@ fn concurrent_revokes_never_remove_a_boomi_user() {
         assert_eq!(roles, [STANDARD_USER], "{u}");
     }
 }
+
+// Item 5: a create whose outcome is unknown never creates twice, nor takes an older object
+// for its own.
+
+/// Runs one KnowBe4 create of `doc` with `error_response: true`; returns the run and outputs.
+fn kb4_create(sim: &SimProcess, object: &str, doc: Value, env: &[(&str, &str)]) -> (Run, Vec<Value>) {
+    let (start, first) = docs_start(&[doc], "create");
+    let steps = format!(
+        "{first}  create:\n    type: connector\n    connection: kb4\n    object: {object}\n    action: create\n    error_response: true\n    next: save\n{SAVE}"
+    );
+    let dir = Dir::new();
+    let r = run(&dir, &process("create", Some(sim), None, &start, &steps), env);
+    let out = outputs(&dir);
+    (r, out)
+}
+
+#[test]
+fn a_create_committed_late_is_found_not_made_twice() {
+    // The first phishingCampaignCreate answers 504 at once and commits 3 s later.
+    let sim = kb4_sim(&["--no-limits", "--slow-ms", "3000", "--fault", "phishingCampaignCreate:1:late-504"]);
+    let doc = json!({"attributes": {"name": "Late Commit Phish", "frequencyPeriod": "ONETIME", "allUsers": true}});
+    let (r, out) = kb4_create(&sim, "phishing_campaign", doc, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].get("error").is_none(), "{}", out[0]);
+    assert_eq!(out[0]["name"], "Late Commit Phish");
+    // Wait for any late commit to land, then count the campaigns of that name.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let stats = sim.stats();
+    assert_eq!(stats["objects"]["phishing_campaigns"], 4, "created twice: {stats}");
+}
+
+#[test]
+fn a_create_committed_then_lost_is_found_once() {
+    // The first userCreate is committed, then its answer is lost (a dropped connection).
+    let sim = kb4_sim(&["--no-limits", "--fault", "userCreate:1:after-drop"]);
+    let (r, out) = kb4_create(&sim, "user", json!({"email": "after.drop@example.com", "firstName": "Ann"}), &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0]["email"], "after.drop@example.com", "{}", out[0]);
+    assert_eq!(sim.stats()["objects"]["users"], 51);
+    assert_eq!(sim.calls_of("userCreate"), 1, "sent twice");
+}
+
+#[test]
+fn an_unknown_create_outcome_never_matches_an_older_object() {
+    // "Legacy Contractors" is a seeded group archived long ago. The create's connection drops
+    // before KnowBe4 acts on it; the lookup must not take the old group for the new one.
+    let sim = kb4_sim(&["--no-limits", "--fault", "groupCreate:1:drop"]);
+    let (r, out) = kb4_create(
+        &sim,
+        "group",
+        json!({"attributes": {"name": "Legacy Contractors"}}),
+        &[("STEPWISE_KNOWBE4_RECOVERY_SECS", "1")],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(out.len(), 1, "{out:?}");
+    // Sent again, KnowBe4 refuses the name (it is taken): the truth, not the old group.
+    assert_eq!(out[0]["error"]["kind"], "api", "the old group was reported as created: {}", out[0]);
+    assert!(out[0]["error"]["message"].as_str().unwrap().contains("taken"), "{}", out[0]);
+    assert_eq!(sim.calls_of("groupCreate"), 2);
+}

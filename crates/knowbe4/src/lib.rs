@@ -25,7 +25,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use compiler::{ConnectionSpec, Operation};
-use connector_http::{Caller, RetryPolicy, shared_pacer};
+use connector_http::{Caller, shared_pacer};
 use engine::{ConnectEnv, Connector, ConnectorError, ConnectorFactory, Secret};
 
 pub use error::KnowBe4Error;
@@ -81,10 +81,11 @@ impl ConnectorFactory for KnowBe4Factory {
             }
         };
         let rate = Rate::from_env().map_err(|e| config(e.to_string()))?;
+        let policy = settings::retry_policy().map_err(|e| config(e.to_string()))?;
         let client = connector_http::shared_client().map_err(|e| config(e.to_string()))?;
         let caller_for = |t: &Secret| {
             let pacer = shared_pacer(&pacer_key(&url, t), || rate.pacer());
-            Caller::new(client.clone(), pacer, RetryPolicy::default())
+            Caller::new(client.clone(), pacer, policy.clone())
         };
         let caller = caller_for(&token);
         let partner = partner.map(|t| {
