@@ -3,8 +3,6 @@
 //! lookups that fail, and rate budgets shared across runs. Each test drives the real binary
 //! against a simulator process whose faults are scripted (`--fault OPERATION:FROM-TO:KIND`).
 
-#![allow(dead_code, unused_imports)]
-
 use serde_json::{Value, json};
 
 use crate::support::{Dir, Run, SimProcess, stepwise_env};
@@ -344,4 +342,31 @@ fn an_unknown_create_outcome_never_matches_an_older_object() {
     assert_eq!(out[0]["error"]["kind"], "api", "the old group was reported as created: {}", out[0]);
     assert!(out[0]["error"]["message"].as_str().unwrap().contains("taken"), "{}", out[0]);
     assert_eq!(sim.calls_of("groupCreate"), 2);
+}
+
+// Item 15: rate budgets; a used-up quota fails fast.
+
+#[test]
+fn a_used_up_daily_quota_fails_fast_with_a_clear_error() {
+    // A daily quota of 3 requests; its 429 carries no Retry-After (as KnowBe4's).
+    let sim = kb4_sim(&["--rate-per-day", "3", "--rate-per-second", "100", "--rate-per-minute", "1000"]);
+    let docs: Vec<Value> = (0..10).map(|_| json!({})).collect();
+    let (start, first) = docs_start(&docs, "get");
+    let steps = format!(
+        "{first}  get:\n    type: connector\n    connection: kb4\n    object: user\n    action: get\n    error_response: true\n    parameters:\n      id: {{ static: \"10001\" }}\n    next: save\n{SAVE}"
+    );
+    let dir = Dir::new();
+    let r = run(&dir, &process("quota", Some(&sim), None, &start, &steps), &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let out = outputs(&dir);
+    assert_eq!(out.len(), 10);
+    assert_eq!(out.iter().filter(|d| d["id"] == 10001).count(), 3, "{out:?}");
+    let errors: Vec<&Value> = out.iter().filter(|d| d.get("error").is_some()).collect();
+    assert_eq!(errors.len(), 7);
+    for e in &errors {
+        assert_eq!(e["error"]["status"], 429, "{e}");
+        assert!(e["error"]["message"].as_str().unwrap().contains("quota"), "{e}");
+    }
+    // The quota was asked twice (once after a wait); every other document failed unsent.
+    assert_eq!(sim.calls_of("user"), 5, "{}", sim.stats());
 }

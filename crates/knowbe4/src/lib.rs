@@ -21,7 +21,6 @@ mod settings;
 #[cfg(test)]
 mod docs;
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use compiler::{ConnectionSpec, Operation};
@@ -41,12 +40,10 @@ pub const BULK_SIZE: usize = ops::BULK_SIZE;
 #[derive(Debug, Default)]
 pub struct KnowBe4Factory;
 
-/// The key of the pacer shared by every user of one API key at one URL (the token is hashed,
-/// never stored in the key).
+/// The key of the rate budget shared by every user of one API key at one URL (the token is
+/// hashed, never stored in the key).
 fn pacer_key(url: &connector_http::reqwest::Url, token: &Secret) -> String {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    token.expose().hash(&mut h);
-    format!("knowbe4 {url} {:016x}", h.finish())
+    connector_http::budget_key(&format!("knowbe4 {url}"), token.expose())
 }
 
 impl ConnectorFactory for KnowBe4Factory {
