@@ -203,14 +203,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         anyhow::Ok(report)
     })?;
     let mut stdout = std::io::stdout().lock();
+    let test_summary = test_run.map(|t| t.finish(&report)).transpose()?;
     if args.json {
-        writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?;
+        let mut value = serde_json::to_value(&report)?;
+        if let (Some(summary), Some(object)) = (&test_summary, value.as_object_mut()) {
+            object.insert("test_mode".to_owned(), crate::testmode::json(summary));
+        }
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&value)?)?;
     } else {
         write!(stdout, "{}", report.render())?;
     }
-    if let Some(t) = test_run {
-        let summary = t.finish(&report)?;
-        crate::testmode::print(&summary, args.json, &mut stdout)?;
+    if let Some(summary) = &test_summary {
+        crate::testmode::print(summary, args.json, &mut stdout)?;
     }
     Ok(match report.status {
         engine::RunStatus::Complete | engine::RunStatus::CompleteWarn => 0,

@@ -116,12 +116,13 @@ pub fn schedule(args: ScheduleArgs) -> anyhow::Result<u8> {
         None => Utc::now(),
     };
     if plan.schedules.is_empty() {
-        eprintln!("{name}: the process has no schedules");
-        return Ok(1);
+        // Valid, just nothing to preview: exit 1 is kept for invalid processes.
+        eprintln!("{name}: the process has no schedules; nothing fires it but `stepwise run`");
+        return Ok(0);
     }
     // Compile every schedule before printing any, so an invalid one prints nothing but errors.
-    // The compiler's checks let through a few expressions the scheduler rejects (for example
-    // one that never fires, `0 0 30 2 *`); `stepwise serve` would not fire them either.
+    // The compiler already rejects what the scheduler would (`compiler::schedule` is shared);
+    // this keeps the two from drifting apart silently.
     let specs = schedule_specs(&plan);
     let mut compiled = Vec::with_capacity(specs.len());
     let mut invalid = false;
