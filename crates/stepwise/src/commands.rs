@@ -9,7 +9,8 @@ use crate::load::{compile_file, expand, registry};
 
 #[derive(clap::Args, Debug)]
 pub struct ValidateArgs {
-    /// Process files or directories (searched for *.yaml and *.yml).
+    /// Process files, or directories: the *.yaml and *.yml files directly in them, not hidden
+    /// (what `stepwise serve DIR` loads).
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Treat warnings as errors.
