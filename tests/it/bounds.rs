@@ -40,7 +40,8 @@ fn jq_cannot_end_the_binary_or_read_the_environment() {
         let name = f.split(['.', '(']).next().unwrap();
         let validate = stepwise_env(dir.path(), &["validate", &file], &[("SOME_TOKEN", "tok-123")]);
         assert_eq!(validate.code, 1, "{f}: {validate:?}");
-        let map = format!("{file}:6:5: error: step 'a': jq program uses '{name}' (at character 10), which is not allowed");
+        let map =
+            format!("{file}:6:5: error: step 'a': jq program uses '{name}' (at character 10), which is not allowed");
         assert!(validate.stderr.contains(&map), "{f}: {validate:?}");
         let param = format!("{file}:11:19: error: step 'b': parameter 1: jq program uses '{name}' (at character 1)");
         assert!(validate.stderr.contains(&param), "{f}: {validate:?}");
