@@ -4,6 +4,7 @@
 mod support;
 
 mod boomi;
+mod bounds;
 mod cli;
 mod engine;
 mod graph_render;
