@@ -765,12 +765,12 @@ impl<'p> Exec<'p> {
                 for (i, doc) in batch.into_iter().enumerate() {
                     match self.eval_values(params, &doc, n) {
                         Ok(()) => {
-                            if head.is_some() {
-                                combined.push('\n');
-                            } else {
-                                head = Some(doc);
-                            }
+                            head.get_or_insert(doc);
+                            // One line per document, each ending with a newline (JSONL, CSV).
                             template.render_into(&self.values, &mut combined);
+                            if !combined.ends_with('\n') {
+                                combined.push('\n');
+                            }
                         }
                         Err(e) => fails.push(self.fail(idx, number(i), &doc, e)),
                     }
