@@ -839,6 +839,7 @@ pub(crate) fn build(
         properties: spec.properties.clone(),
         connections: spec.connections.clone(),
         schedules: spec.schedules.clone(),
+        limits: spec.limits,
         graph,
         start: NodeIndex::new(0),
     })

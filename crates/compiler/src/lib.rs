@@ -192,6 +192,7 @@ fn partial_spec(value: &serde_json::Value) -> Option<(spec::ProcessSpec, Vec<Str
         connections,
         properties,
         schedules,
+        limits: obj.get("limits").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default(),
         start,
         steps,
     };
