@@ -5,6 +5,7 @@
 //! the test-mode recorder hook. **Architecture Invariant:** the engine knows no connector but
 //! disk by name; KnowBe4 and Boomi Platform arrive through the `Registry`.
 
+mod cancel;
 mod connector;
 mod disk;
 mod document;
@@ -13,6 +14,7 @@ mod params;
 mod report;
 mod run;
 
+pub use cancel::Cancel;
 pub use connector::{
     ApiError, ConnectEnv, Connector, ConnectorError, ConnectorFactory, ErrorKind, FieldError, Input, OperationRef,
     Output, Redactor, Registry, SandboxTarget, Secret,

@@ -118,7 +118,7 @@ fn execute(yaml: &str, registry: &Registry) -> RunReport {
         recorder: None,
         abort: None,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     runtime.block_on(run(&plan, registry, options))
 }
 
