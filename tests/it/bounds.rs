@@ -235,3 +235,56 @@ fn serve_shutdown_stops_cpu_bound_work() {
     assert!(aborted.iter().any(|r| r["run_id"] == started["run_id"]), "{aborted:#?}");
     assert!(runs_with_status(&dir, "INPROCESS").is_empty());
 }
+
+/// A chain of `n` map steps after start.
+fn chain(n: usize) -> String {
+    let mut s = String::from("name: chain\nstart: {type: no_data, next: s0}\nsteps:\n");
+    for i in 0..n {
+        s.push_str(&format!("  s{i}: {{type: map, jq: '.', next: s{}}}\n", i + 1));
+    }
+    s.push_str(&format!("  s{n}: {{type: stop}}\n"));
+    s
+}
+
+/// `n` try/catch steps, each the try path of the one before.
+fn nested_tries(n: usize) -> String {
+    let mut s = String::from("name: tries\nstart: {type: no_data, next: t0}\nsteps:\n");
+    for i in 0..n {
+        s.push_str(&format!("  t{i}: {{type: try_catch, try: t{}, catch: c{i}}}\n  c{i}: {{type: stop}}\n", i + 1));
+    }
+    s.push_str(&format!("  t{n}: {{type: exception, template: deep}}\n"));
+    s
+}
+
+/// Deep graphs run (the executor's stack is sized for the deepest plan `validate` accepts), and
+/// a deeper one is refused by `validate` with the limit stated; never a stack overflow.
+#[test]
+fn deep_graphs_run_or_are_refused_with_a_stated_limit() {
+    let dir = Dir::new();
+    let (run, summary) = run_json(&dir, &chain(5000));
+    assert_eq!(summary["status"], "COMPLETE", "{}", run.stderr);
+    assert_eq!(summary["steps"].as_array().map(Vec::len), Some(5002), "{}", run.stderr);
+    // The innermost try path fails its document: it is caught by the innermost try/catch.
+    let (run, summary) = run_json(&dir, &nested_tries(3000));
+    assert_eq!(summary["status"], "COMPLETE_WARN", "{}", run.stderr);
+    let caught: Vec<&Value> = summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["step"].as_str().is_some_and(|id| id.starts_with('c')) && s["documents_in"] == 1)
+        .collect();
+    assert_eq!(caught.len(), 1, "{summary}");
+    assert_eq!(caught[0]["step"], "c2999");
+    // One step too deep.
+    let p = dir.write("deep.yaml", chain(10_000));
+    let validate = stepwise(dir.path(), &["validate", p.to_str().unwrap()]);
+    assert_eq!(validate.code, 1, "{validate:?}");
+    assert!(
+        validate.stderr.contains(
+            "error: step 's9999': the process is too deep: this step is 10001 steps from 'start' (a try_catch counts twice); the most is 10000"
+        ),
+        "{validate:?}"
+    );
+    let run = stepwise(dir.path(), &["run", "deep.yaml", "--no-history"]);
+    assert_eq!(run.code, 2, "{run:?}");
+}

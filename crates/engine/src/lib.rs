@@ -22,7 +22,7 @@ pub use connector::{
 pub use disk::DiskFactory;
 pub use document::{Document, Properties};
 pub use report::{Notification, RunError, RunReport, RunStatus, StepStats};
-pub use run::{Recorder, RunOptions, run};
+pub use run::{RUN_STACK_BYTES, Recorder, RunOptions, run};
 
 #[cfg(test)]
 mod tests;

@@ -114,6 +114,11 @@ struct Exec<'p> {
     scratch: String,
 }
 
+/// The stack a thread that runs [`run`] needs for the deepest plan the compiler accepts
+/// ([`compiler::MAX_DEPTH`]): the executor goes one level deeper per step on a path. Only the
+/// part a run touches is ever backed by memory.
+pub const RUN_STACK_BYTES: usize = 512 << 20;
+
 const MAX_NOTIFICATIONS: usize = 10_000;
 const MAX_CACHED_REGEXES: usize = 256;
 

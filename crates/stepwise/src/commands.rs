@@ -120,7 +120,18 @@ fn parse_set(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `stepwise run`, on a thread whose stack holds the deepest plan the compiler accepts.
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
+    std::thread::Builder::new()
+        .name("run".to_owned())
+        .stack_size(engine::RUN_STACK_BYTES)
+        .spawn(move || run_here(args))
+        .context("cannot start the run's thread")?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the run's thread panicked"))?
+}
+
+fn run_here(args: RunArgs) -> anyhow::Result<u8> {
     let registry = registry();
     let name = args.file.display().to_string();
     let compiled = compile_file(&args.file, &registry)?;

@@ -269,8 +269,12 @@ impl scheduler::ProcessRunner for Runner {
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    // Runs go on the worker threads: their stacks hold the deepest plan the compiler accepts.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(engine::RUN_STACK_BYTES)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
     runtime.block_on(async {
         let signal = shutdown_signal()?;
         let cancel = engine::Cancel::new();
