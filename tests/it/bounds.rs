@@ -288,3 +288,56 @@ fn deep_graphs_run_or_are_refused_with_a_stated_limit() {
     let run = stepwise(dir.path(), &["run", "deep.yaml", "--no-history"]);
     assert_eq!(run.code, 2, "{run:?}");
 }
+
+/// `(step, message)` of each notification, in order.
+fn notes(summary: &Value) -> Vec<(String, String)> {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    summary["notifications"].as_array().unwrap().iter().map(|n| (s(&n["step"]), s(&n["message"]))).collect()
+}
+
+/// Try/catch retries wait between attempts (1 s, then 2 s, ...): each attempt's notification
+/// records the instant it ran, and each retry ran at least the schedule's wait after the one
+/// before. Only the documents that failed go down the try path again.
+#[test]
+fn try_catch_retries_wait_and_resend_only_failed_documents() {
+    let dir = Dir::new();
+    let (run, summary) = run_json(
+        &dir,
+        "name: p\nconnections:\n  out: {type: disk, directory: out}\nstart: {type: no_data, next: split}\nsteps:\n  split: {type: map, jq: '1, 2, 3', next: guard}\n  guard: {type: try_catch, try: attempt, catch: caught, retries: 2}\n  attempt:\n    type: notify\n    template: '{1} {2}'\n    parameters: [{current_data: true}, {date: {format: '%Y-%m-%dT%H:%M:%S%.3fZ'}}]\n    next: check\n  check: {type: decision, left: {current_data: true}, op: eq, right: {static: '2'}, 'true': boom, 'false': save}\n  boom: {type: exception, template: 'boom'}\n  save: {type: connector, connection: out, action: send, next: done}\n  caught: {type: stop}\n  done: {type: stop}\n",
+    );
+    assert_eq!(summary["status"], "COMPLETE_WARN", "{run:?}");
+    let attempts: Vec<(String, chrono::DateTime<chrono::Utc>)> = notes(&summary)
+        .into_iter()
+        .map(|(_, m)| {
+            let (doc, at) = m.split_once(' ').unwrap();
+            (doc.to_owned(), at.parse().unwrap())
+        })
+        .collect();
+    let docs: Vec<&str> = attempts.iter().map(|(d, _)| d.as_str()).collect();
+    // Documents 1 and 3 went through once; only document 2 was retried, twice.
+    assert_eq!(docs, ["1", "2", "3", "2", "2"], "{summary:#}");
+    assert_eq!(std::fs::read_dir(dir.join("out")).unwrap().count(), 2);
+    let gap = |a: usize, b: usize| (attempts[b].1 - attempts[a].1).num_milliseconds();
+    assert!(gap(2, 3) >= 1000, "the first retry waited {} ms: {attempts:?}", gap(2, 3));
+    assert!(gap(3, 4) >= 2000, "the second retry waited {} ms: {attempts:?}", gap(3, 4));
+}
+
+/// With `catch_errors: all`, a process error sends only the documents it left unfinished down
+/// the try path again (and then to catch): documents that had gone all the way through are not
+/// sent again. Here the decision's `true` path (documents 1 and 3, written) runs before its `false`
+/// path (document 2), which ends in a process error.
+#[test]
+fn catch_all_retries_only_the_documents_a_process_error_left_unfinished() {
+    let dir = Dir::new();
+    let (run, summary) = run_json(
+        &dir,
+        "name: p\nconnections:\n  out: {type: disk, directory: out}\nstart: {type: no_data, next: split}\nsteps:\n  split: {type: map, jq: '1, 2, 3', next: guard}\n  guard: {type: try_catch, try: check, catch: caught, retries: 1, catch_errors: all}\n  check: {type: decision, left: {current_data: true}, op: ne, right: {static: '2'}, 'true': save, 'false': fatal}\n  save: {type: connector, connection: out, action: send, next: done}\n  fatal: {type: exception, template: 'fatal', stop_process: true}\n  caught: {type: notify, template: 'caught {1}', parameters: [{current_data: true}], next: done}\n  done: {type: stop}\n",
+    );
+    assert_eq!(summary["status"], "COMPLETE_WARN", "{run:?}");
+    // Documents 1 and 3 were written once; document 2 was tried twice and caught.
+    assert_eq!(std::fs::read_dir(dir.join("out")).unwrap().count(), 2, "{summary:#}");
+    let s = |id: &str| summary["steps"].as_array().unwrap().iter().find(|s| s["step"] == id).unwrap().clone();
+    assert_eq!(s("check")["documents_in"], 4, "{summary:#}");
+    assert_eq!(s("fatal")["documents_in"], 2, "{summary:#}");
+    assert_eq!(notes(&summary), [("caught".to_owned(), "caught 2".to_owned())]);
+}

@@ -109,6 +109,13 @@ struct Exec<'p> {
     next_tag: u64,
     documents_out: u64,
     error_documents: u64,
+    /// How many `catch_errors: all` try/catches are running their try path: while any is, a
+    /// process error notes which documents had not finished (below), so that the documents that
+    /// had are not sent down the try path again.
+    catch_all_depth: usize,
+    /// The lineages of the documents a process error left unfinished: those at the failing step
+    /// and those waiting for a path that had not run yet.
+    unfinished: Vec<Lineage>,
     /// Reused buffers for parameter values and rendered text.
     values: Vec<String>,
     scratch: String,
@@ -178,6 +185,8 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
         next_tag: 1,
         documents_out: 0,
         error_documents: 0,
+        catch_all_depth: 0,
+        unfinished: Vec::new(),
         values: Vec::new(),
         scratch: String::new(),
     };
@@ -231,6 +240,16 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
     };
     tracing::info!(run_id = %report.run_id, status = report.status.as_str(), millis = report.millis, "Run ended.");
     report
+}
+
+/// How long a try/catch waits before retry `attempt` (1-based): 1 s, 2 s, 4 s, 8 s, 16 s.
+/// Shorter than Boomi's (none, 10 s, 30 s, 60 s, 120 s): the connectors already retry transient
+/// HTTP faults with backoff and `Retry-After` below the try/catch.
+pub(crate) fn retry_wait(attempt: u8) -> std::time::Duration {
+    match attempt {
+        0 => std::time::Duration::ZERO,
+        n => std::time::Duration::from_secs(1 << (n.min(5) - 1)),
+    }
 }
 
 /// Why the run must stop now: cancelled (`Some(true)`, the reason) or out of time (`false`).
@@ -405,6 +424,8 @@ impl<'p> Exec<'p> {
                 return Err(halt);
             }
             let stop = interrupted(self.cancel.clone(), self.deadline);
+            let at_step: Vec<Lineage> =
+                if self.catch_all_depth > 0 { batch.iter().map(|d| d.lineage.clone()).collect() } else { Vec::new() };
             let work = AssertUnwindSafe(async {
                 let first = self.enter(idx, &batch);
                 self.step(idx, batch, first).await
@@ -430,13 +451,18 @@ impl<'p> Exec<'p> {
                     if matches!(&halt, Halt::Error(e, _) if e.step == self.plan.graph[idx].id) {
                         self.stats[idx.index()].documents_error += 1;
                     }
+                    self.unfinished.extend(at_step);
                     return Err(halt);
                 }
-                Err(panic) => return Err(self.panicked(idx, panic_text(&*panic))),
+                Err(panic) => {
+                    self.unfinished.extend(at_step);
+                    return Err(self.panicked(idx, panic_text(&*panic)));
+                }
             };
             for (_, docs) in &routed.outputs {
                 if let Err(halt) = self.check_output(idx, docs) {
                     self.stats[idx.index()].documents_error += 1;
+                    self.unfinished.extend(at_step);
                     return Err(halt.after(routed.fails));
                 }
             }
@@ -445,13 +471,20 @@ impl<'p> Exec<'p> {
             for (_, docs) in &routed.outputs {
                 self.stats[idx.index()].documents_out += docs.len() as u64;
             }
-            for (next, docs) in routed.outputs {
+            let mut outputs = routed.outputs.into_iter();
+            while let Some((next, docs)) = outputs.next() {
                 if docs.is_empty() {
                     continue;
                 }
                 match self.exec(next, docs).await {
                     Ok(mut below) => fails.append(&mut below),
-                    Err(halt) => return Err(halt.after(fails)),
+                    Err(halt) => {
+                        if self.catch_all_depth > 0 {
+                            // The paths that have not run yet leave their documents unfinished.
+                            self.unfinished.extend(outputs.flat_map(|(_, docs)| docs).map(|d| d.lineage));
+                        }
+                        return Err(halt.after(fails));
+                    }
                 }
             }
             Ok(fails)
@@ -556,7 +589,9 @@ impl<'p> Exec<'p> {
         };
         for attempt in 0..=retries {
             if attempt > 0 {
-                tracing::info!(step = %self.plan.graph[idx].id, attempt, documents = pending.len(), "Retrying the try path.");
+                let wait = retry_wait(attempt);
+                tracing::info!(step = %self.plan.graph[idx].id, attempt, documents = pending.len(), wait_secs = wait.as_secs(), "Retrying the try path.");
+                self.wait(idx, wait).await.map_err(|halt| halt.after(std::mem::take(&mut passed_up)))?;
             }
             let docs: Vec<Document> = pending
                 .iter()
@@ -568,13 +603,27 @@ impl<'p> Exec<'p> {
                 .collect();
             let mut failed = Vec::new();
             messages.clear();
-            match self.exec(try_path, docs).await {
+            let catch_all = catch_errors == CatchErrors::All;
+            self.catch_all_depth += usize::from(catch_all);
+            let unfinished_before = self.unfinished.len();
+            let attempt_result = self.exec(try_path, docs).await;
+            self.catch_all_depth -= usize::from(catch_all);
+            match attempt_result {
                 Ok(fails) => classify(fails, &mut failed, &mut messages, &mut passed_up),
-                Err(Halt::Error(e, fails)) if catch_errors == CatchErrors::All => {
+                Err(Halt::Error(e, fails)) if catch_all => {
                     classify(fails, &mut failed, &mut messages, &mut passed_up);
                     let message = format!("step '{}': {}", e.step, e.message);
+                    // Only the documents the error left unfinished failed; the others went
+                    // through the whole try path and are not sent down it again.
+                    let ours = |l: &Lineage| {
+                        l.marks().iter().rev().find(|m| *m >> 32 == tag).map(|m| (m & 0xffff_ffff) as usize)
+                    };
+                    let unfinished: std::collections::HashSet<usize> =
+                        self.unfinished.drain(unfinished_before..).filter_map(|l| ours(&l)).collect();
                     for &i in &pending {
-                        if let Entry::Vacant(e) = messages.entry(i) {
+                        if unfinished.contains(&i)
+                            && let Entry::Vacant(e) = messages.entry(i)
+                        {
                             failed.push(i);
                             e.insert(message.clone());
                         }
@@ -605,6 +654,14 @@ impl<'p> Exec<'p> {
             }
         }
         Ok(passed_up)
+    }
+
+    /// Waits `wait` unless the run is cancelled or out of time first.
+    async fn wait(&self, idx: NodeIndex, wait: std::time::Duration) -> Result<(), Halt> {
+        tokio::select! {
+            why = interrupted(self.cancel.clone(), self.deadline) => Err(self.halt_for(idx, why)),
+            () = tokio::time::sleep(wait) => Ok(()),
+        }
     }
 
     async fn connector_for(&mut self, idx: NodeIndex, call: &ConnectorCall) -> Result<Arc<dyn Connector>, Halt> {
