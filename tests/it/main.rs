@@ -9,6 +9,7 @@ mod cli;
 mod engine;
 mod graph_render;
 mod knowbe4;
+mod newcomer;
 mod processes;
 mod serve;
 mod testmode;

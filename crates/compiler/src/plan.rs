@@ -3,7 +3,7 @@
 use indexmap::IndexMap;
 use petgraph::graph::{DiGraph, NodeIndex};
 pub use spec::{
-    CatchErrors, ConnectionSpec, DecisionOp, DiskFormat, ExecutionValue, LimitsSpec, NotifyLevel, ScheduleSpec,
+    CatchErrors, ConnectionSpec, DecisionOp, DiskFormat, Escape, ExecutionValue, LimitsSpec, NotifyLevel, ScheduleSpec,
 };
 
 use crate::template::Template;
@@ -118,6 +118,8 @@ pub struct ConnectorCall {
 pub struct Param {
     pub source: ParamSource,
     pub default: Option<String>,
+    /// How the value (found or default) is escaped.
+    pub escape: Option<Escape>,
     /// How the parameter is named in messages: `parameter 2 (json /user/email)`.
     pub label: String,
 }
