@@ -8,7 +8,8 @@ use sim_net::SimError;
 
 /// Arguments of `stepwise knowbe4-sim`. With no token option, the sandbox tokens
 /// (`sandbox-token` read/write, `sandbox-partner-token` partner) are accepted.
-#[derive(clap::Args, Debug, Clone)]
+/// `Debug` leaves the tokens out.
+#[derive(clap::Args, Clone)]
 pub struct Args {
     /// Port to listen on (0 = any free port).
     #[arg(long, default_value_t = 8787)]
@@ -70,6 +71,24 @@ pub struct Args {
     pub seed_edge_cases: bool,
 }
 
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Args")
+            .field("port", &self.port)
+            .field("bind", &self.bind)
+            .field("seed", &self.seed)
+            .field("rate_per_second", &self.rate_per_second)
+            .field("rate_per_minute", &self.rate_per_minute)
+            .field("rate_per_day", &self.rate_per_day)
+            .field("no_limits", &self.no_limits)
+            .field("fault_rate", &self.fault_rate)
+            .field("tokens", &format_args!("[{} redacted]", self.tokens.len()))
+            .field("read_only_tokens", &format_args!("[{} redacted]", self.read_only_tokens.len()))
+            .field("partner_tokens", &format_args!("[{} redacted]", self.partner_tokens.len()))
+            .finish_non_exhaustive()
+    }
+}
+
 impl Args {
     /// The simulator configuration these arguments describe.
     pub fn to_config(&self) -> SimConfig {
@@ -128,4 +147,35 @@ pub async fn serve_forever(args: Args) -> Result<(), SimError> {
     tracing::info!("knowbe4-sim shutting down");
     handle.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Args;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn debug_leaves_the_tokens_out() {
+        let cli = Cli::try_parse_from([
+            "knowbe4-sim",
+            "--token",
+            "s3cret-rw",
+            "--token-read-only",
+            "s3cret-ro",
+            "--partner-token",
+            "s3cret-partner",
+        ])
+        .unwrap();
+        let config = cli.args.to_config();
+        let printed = format!("{:?} {:#?} {config:?} {config:#?}", cli.args, cli.args);
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("read_only"), "{printed}");
+    }
 }
