@@ -8,6 +8,7 @@ mod cli;
 mod engine;
 mod graph_render;
 mod knowbe4;
+mod process_inputs;
 mod processes;
 mod serve;
 mod testmode;
