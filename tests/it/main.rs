@@ -10,6 +10,7 @@ mod engine;
 mod graph_render;
 mod knowbe4;
 mod newcomer;
+mod process_inputs;
 mod processes;
 mod serve;
 mod testmode;
