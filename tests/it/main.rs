@@ -4,10 +4,13 @@
 mod support;
 
 mod boomi;
+mod bounds;
 mod cli;
 mod engine;
 mod graph_render;
 mod knowbe4;
+mod newcomer;
+mod process_inputs;
 mod processes;
 mod safe_data;
 mod serve;

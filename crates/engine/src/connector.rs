@@ -42,9 +42,17 @@ impl fmt::Display for Secret {
 
 /// Every secret value seen in a run, so that whatever is written (dumps, history, errors) can
 /// be scrubbed of them.
-#[derive(Clone, Debug, Default)]
+/// Its `Debug` says how many secrets it holds, never which.
+#[derive(Clone, Default)]
 pub struct Redactor {
     values: Arc<Mutex<Vec<String>>>,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.values.lock().map(|v| v.len()).unwrap_or_else(|e| e.into_inner().len());
+        write!(f, "Redactor {{ secrets: {n} }}")
+    }
 }
 
 impl Redactor {
@@ -78,13 +86,24 @@ impl Redactor {
 }
 
 /// Where `--sandbox` sends a connection type: a simulator's base URL and the token it accepts.
-#[derive(Clone, Debug, Default)]
+/// Its `Debug` leaves the token out.
+#[derive(Clone, Default)]
 pub struct SandboxTarget {
     pub base_url: String,
     pub token: String,
     /// Other settings the simulator needs the connection to use (for `boomi_platform`:
     /// `account_id` and `email`).
     pub extra: std::collections::BTreeMap<String, String>,
+}
+
+impl fmt::Debug for SandboxTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SandboxTarget")
+            .field("base_url", &self.base_url)
+            .field("token", &"***")
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 
 /// What a connector needs from its surroundings when it connects.

@@ -35,7 +35,8 @@
 //!   `ABORTED`**, e.g. with [`History::mark_abandoned_as_aborted`] after [`serve`] returns.
 //! * On start the service calls [`History::mark_abandoned_as_aborted`] for runs a previous
 //!   service left behind.
-//! * **HTTP** (when `listen` is set): `GET /health` (200, JSON) and `GET /metrics` (Prometheus
+//! * **HTTP** (when `listen` is set): `GET /health` (200, JSON; `status` is `degraded` and
+//!   `invalid_files` lists each rejected file with why while any is invalid) and `GET /metrics` (Prometheus
 //!   text: `stepwise_runs_total{process,status}`, `stepwise_run_duration_seconds{process}`
 //!   histogram, `stepwise_schedule_lag_seconds` histogram of how late on-time fires started,
 //!   `stepwise_runs_in_progress`, `stepwise_processes_loaded`, `stepwise_schedules_active`).
@@ -684,6 +685,7 @@ impl Service {
         let gone: Vec<PathBuf> = self.files.keys().filter(|p| !present.contains(p)).cloned().collect();
         if !gone.is_empty() {
             for path in &gone {
+                self.metrics.set_invalid(path, None);
                 self.files.remove(path);
                 self.remove_process(path, "Process file removed; its schedules stopped.");
             }
@@ -701,10 +703,12 @@ impl Service {
             let loaded = tokio::task::spawn_blocking(move || loader.load(&file)).await;
             match loaded {
                 Ok(Ok(mut process)) => {
+                    self.metrics.set_invalid(&path, None);
                     process.path = path.clone();
                     self.install(path, process).await;
                 }
                 Ok(Err(diagnostic)) => {
+                    self.metrics.set_invalid(&path, Some(diagnostic.clone()));
                     let keeping = self.processes.contains_key(&path);
                     tracing::error!(
                         message = if keeping {
@@ -924,6 +928,8 @@ struct Metrics {
     in_progress: AtomicUsize,
     processes: AtomicUsize,
     schedules: AtomicUsize,
+    /// Process files the loader rejected, with why (for `/health`).
+    invalid: Mutex<BTreeMap<PathBuf, String>>,
 }
 
 impl Default for Metrics {
@@ -935,11 +941,37 @@ impl Default for Metrics {
             in_progress: AtomicUsize::new(0),
             processes: AtomicUsize::new(0),
             schedules: AtomicUsize::new(0),
+            invalid: Mutex::default(),
         }
     }
 }
 
 impl Metrics {
+    /// Records that `path` is invalid (`Some(why)`) or no longer is.
+    fn set_invalid(&self, path: &Path, why: Option<String>) {
+        let mut invalid = self.invalid.lock().unwrap_or_else(|e| e.into_inner());
+        match why {
+            Some(why) => invalid.insert(path.to_path_buf(), why),
+            None => invalid.remove(path),
+        };
+    }
+
+    /// The `/health` body: `status` is `degraded` while some process file is invalid.
+    fn health(&self) -> serde_json::Value {
+        let invalid = self.invalid.lock().unwrap_or_else(|e| e.into_inner());
+        let files: Vec<serde_json::Value> = invalid
+            .iter()
+            .map(|(path, error)| serde_json::json!({"path": path.display().to_string(), "error": error}))
+            .collect();
+        serde_json::json!({
+            "status": if files.is_empty() { "ok" } else { "degraded" },
+            "processes": self.processes.load(Ordering::Relaxed),
+            "schedules": self.schedules.load(Ordering::Relaxed),
+            "runs_in_progress": self.in_progress.load(Ordering::Relaxed),
+            "invalid_files": files,
+        })
+    }
+
     fn count_run(&self, process: &str, status: RunStatus) {
         let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
         *runs.entry((process.to_owned(), status.as_str())).or_default() += 1;
@@ -993,13 +1025,7 @@ async fn start_http(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<HttpHandl
         .route(
             "/health",
             get(|axum::extract::State(m): axum::extract::State<Arc<Metrics>>| async move {
-                let body = serde_json::json!({
-                    "status": "ok",
-                    "processes": m.processes.load(Ordering::Relaxed),
-                    "schedules": m.schedules.load(Ordering::Relaxed),
-                    "runs_in_progress": m.in_progress.load(Ordering::Relaxed),
-                });
-                ([(header::CONTENT_TYPE, "application/json")], body.to_string())
+                ([(header::CONTENT_TYPE, "application/json")], m.health().to_string())
             }),
         )
         .route(

@@ -9,7 +9,8 @@ use crate::load::{compile_file, expand, registry};
 
 #[derive(clap::Args, Debug)]
 pub struct ValidateArgs {
-    /// Process files or directories (searched for *.yaml and *.yml).
+    /// Process files, or directories: the *.yaml and *.yml files directly in them, not hidden
+    /// (what `stepwise serve DIR` loads).
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Treat warnings as errors.
@@ -120,7 +121,18 @@ fn parse_set(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `stepwise run`, on a thread whose stack holds the deepest plan the compiler accepts.
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
+    std::thread::Builder::new()
+        .name("run".to_owned())
+        .stack_size(engine::RUN_STACK_BYTES)
+        .spawn(move || run_here(args))
+        .context("cannot start the run's thread")?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the run's thread panicked"))?
+}
+
+fn run_here(args: RunArgs) -> anyhow::Result<u8> {
     let registry = registry();
     let name = args.file.display().to_string();
     let compiled = compile_file(&args.file, &registry)?;
@@ -131,8 +143,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         eprintln!("{name}: the process is invalid; nothing was run");
         return Ok(2);
     };
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
+    if let Some(message) = undeclared_overrides(&plan, &args.set) {
+        eprintln!("{name}: error: {message}; nothing was run");
+        return Ok(2);
+    }
+    // The run itself goes on this thread (`block_on`); the worker thread is free to notice a
+    // signal while a step keeps this one busy, and to cancel the run.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
     let run_id = uuid::Uuid::now_v7().to_string();
     let base_dir = args
         .file
@@ -161,10 +182,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let report = runtime.block_on(async {
         // SIGINT or SIGTERM stops the run: it ends ABORTED, and is still reported and recorded.
         let signal = crate::scheduling::shutdown_signal()?;
-        let (abort_tx, abort_rx) = tokio::sync::watch::channel(None::<String>);
+        let cancel = engine::Cancel::new();
+        let on_signal = cancel.clone();
         tokio::spawn(async move {
             let signal = signal.await;
-            let _ = abort_tx.send(Some(format!("interrupted by {signal}")));
+            on_signal.cancel(format!("interrupted by {signal}"));
         });
         let sandbox = if args.sandbox { Some(crate::sandbox::Sandbox::start().await?) } else { None };
         crate::scheduling::record_start(
@@ -189,7 +211,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             overrides: args.set.clone(),
             env,
             recorder,
-            abort: Some(abort_rx),
+            abort: Some(cancel),
         };
         let report = engine::run(&plan, &registry, options).await;
         if let Some(s) = sandbox {
@@ -199,19 +221,42 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         anyhow::Ok(report)
     })?;
     let mut stdout = std::io::stdout().lock();
+    let test_summary = test_run.map(|t| t.finish(&report)).transpose()?;
     if args.json {
-        writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?;
+        let mut value = serde_json::to_value(&report)?;
+        if let (Some(summary), Some(object)) = (&test_summary, value.as_object_mut()) {
+            object.insert("test_mode".to_owned(), crate::testmode::json(summary));
+        }
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&value)?)?;
     } else {
         write!(stdout, "{}", report.render())?;
     }
-    if let Some(t) = test_run {
-        let summary = t.finish(&report)?;
-        crate::testmode::print(&summary, args.json, &mut stdout)?;
+    if let Some(summary) = &test_summary {
+        crate::testmode::print(summary, args.json, &mut stdout)?;
     }
     Ok(match report.status {
         engine::RunStatus::Complete | engine::RunStatus::CompleteWarn => 0,
         _ => 1,
     })
+}
+
+/// Why `--set` names a property the process does not declare (a typo would silently run with the
+/// default), listing the declared ones; `None` when every name is declared.
+fn undeclared_overrides(plan: &compiler::Plan, set: &[(String, String)]) -> Option<String> {
+    let unknown: Vec<&str> =
+        set.iter().map(|(k, _)| k.as_str()).filter(|k| !plan.properties.contains_key(*k)).collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let names = unknown.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+    let declared = if plan.properties.is_empty() {
+        "the process declares no properties".to_owned()
+    } else {
+        let list = plan.properties.keys().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+        format!("its properties are {list}")
+    };
+    let noun = if unknown.len() == 1 { "property" } else { "properties" };
+    Some(format!("--set: the process declares no {noun} {names} ({declared})"))
 }
 
 /// Compiles `file`, or prints why it cannot be read (`FILE: error: ...`) and gives `None`: for

@@ -116,12 +116,13 @@ pub fn schedule(args: ScheduleArgs) -> anyhow::Result<u8> {
         None => Utc::now(),
     };
     if plan.schedules.is_empty() {
-        eprintln!("{name}: the process has no schedules");
-        return Ok(1);
+        // Valid, just nothing to preview: exit 1 is kept for invalid processes.
+        eprintln!("{name}: the process has no schedules; nothing fires it but `stepwise run`");
+        return Ok(0);
     }
     // Compile every schedule before printing any, so an invalid one prints nothing but errors.
-    // The compiler's checks let through a few expressions the scheduler rejects (for example
-    // one that never fires, `0 0 30 2 *`); `stepwise serve` would not fire them either.
+    // The compiler already rejects what the scheduler would (`compiler::schedule` is shared);
+    // this keeps the two from drifting apart silently.
     let specs = schedule_specs(&plan);
     let mut compiled = Vec::with_capacity(specs.len());
     let mut invalid = false;
@@ -211,6 +212,9 @@ struct Runner {
     /// One connection for every run; its calls block, so they go through `spawn_blocking`.
     history: Option<Arc<History>>,
     sandbox: std::collections::HashMap<String, engine::SandboxTarget>,
+    /// Cancelled when the service's shutdown grace is over: runs still going stop there, even
+    /// in CPU-bound work, and end ABORTED.
+    shutdown: engine::Cancel,
 }
 
 #[scheduler::async_trait]
@@ -243,7 +247,13 @@ impl scheduler::ProcessRunner for Runner {
         }
         let base_dir = process.path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let env = engine::ConnectEnv { base_dir, sandbox: self.sandbox.clone(), ..engine::ConnectEnv::default() };
-        let options = engine::RunOptions { run_id, overrides: Vec::new(), env, recorder: None, abort: None };
+        let options = engine::RunOptions {
+            run_id,
+            overrides: Vec::new(),
+            env,
+            recorder: None,
+            abort: Some(self.shutdown.clone()),
+        };
         let report = engine::run(&plan, &self.registry, options).await;
         let status = match report.status {
             engine::RunStatus::Complete => scheduler::RunStatus::Complete,
@@ -260,14 +270,31 @@ impl scheduler::ProcessRunner for Runner {
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    // Runs go on the worker threads: their stacks hold the deepest plan the compiler accepts.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(engine::RUN_STACK_BYTES)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
     runtime.block_on(async {
         let signal = shutdown_signal()?;
+        let cancel = engine::Cancel::new();
+        let on_grace = cancel.clone();
+        let grace = Duration::from_secs(args.grace_secs);
         let shutdown = async move {
             let signal = signal.await;
             tracing::info!(signal, "Shutdown requested; no new runs start.");
+            // The same path as a signal to `stepwise run` and as the time limit: runs still going
+            // when the grace is over are cancelled, CPU-bound ones included.
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                on_grace.cancel(format!(
+                    "the service shut down ({signal}) and the grace period of {} s is over",
+                    grace.as_secs()
+                ));
+            });
         };
+        warn_if_no_process_files(&args.dir);
         let sandbox = if args.sandbox { Some(crate::sandbox::Sandbox::start().await?) } else { None };
         let registry = registry();
         let config = scheduler::ServiceConfig {
@@ -280,8 +307,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         let loader = Arc::new(Loader { registry: registry.clone() });
         let state = args.state.clone();
         let history = tokio::task::spawn_blocking(move || open_history(&state)).await.ok().flatten().map(Arc::new);
-        let runner =
-            Arc::new(Runner { registry, history, sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default() });
+        let runner = Arc::new(Runner {
+            registry,
+            history,
+            sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default(),
+            shutdown: cancel,
+        });
         let result = scheduler::serve(config, loader, runner, shutdown).await;
         // Runs still going after the grace period were cancelled: close them in the history.
         if let Some(h) = open_history(&args.state) {
@@ -298,6 +329,32 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         result.map_err(|e| anyhow::anyhow!("{e}"))
     })?;
     Ok(0)
+}
+
+/// `--process 'NAME' --status STATUS`, for saying that nothing matched.
+fn describe_filter(filter: &ListFilter) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = &filter.process {
+        parts.push(format!("--process '{p}'"));
+    }
+    if let Some(s) = &filter.status {
+        parts.push(format!("--status {s}"));
+    }
+    parts.join(" ")
+}
+
+/// A directory with no process file is served (files added later are loaded on reload), but
+/// it is most likely the wrong directory: say so.
+fn warn_if_no_process_files(dir: &Path) {
+    if let Ok(files) = scheduler::service::process_files(dir)
+        && files.is_empty()
+    {
+        tracing::warn!(
+            dir = %dir.display(),
+            "No process files (*.yaml, *.yml directly in the directory, not hidden) to serve; \
+             files added later are loaded on reload."
+        );
+    }
 }
 
 /// A future that completes with the signal's name on SIGTERM or SIGINT (ctrl-c). The handlers
@@ -383,6 +440,9 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
     let runs = history.list(&filter)?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?;
+    } else if runs.is_empty() && (filter.process.is_some() || filter.status.is_some()) {
+        // "no runs recorded" would be wrong: runs are recorded, none matches.
+        writeln!(out, "no runs match {}", describe_filter(&filter))?;
     } else {
         write!(out, "{}", scheduler::render_runs_table(&runs))?;
     }
