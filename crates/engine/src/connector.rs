@@ -249,7 +249,20 @@ impl Output {
 
     /// A failed call for input `input`. Returns `true` when the connector must stop making
     /// calls (the step has `error_response: false`, so the run fails here).
+    ///
+    /// An input's results are all or nothing: the documents already pushed for `input` (the
+    /// pages of a list read before a later page failed) are withdrawn, so that a part of a list
+    /// never goes downstream as if it were the whole.
     pub fn fail(&mut self, input: usize, error: ApiError) -> bool {
+        if self.results.iter().any(|(i, r)| *i == input && r.is_ok()) {
+            let before = self.results.len();
+            self.results.retain(|(i, r)| *i != input || r.is_err());
+            tracing::debug!(
+                input,
+                withdrawn = before - self.results.len(),
+                "An input failed; its documents are withdrawn."
+            );
+        }
         self.results.push((input, Err(error)));
         self.failed = true;
         self.stop_on_error
@@ -278,7 +291,8 @@ impl Output {
         self.results.is_empty()
     }
 
-    /// Drains the documents pushed so far (for streaming starts).
+    /// Drains the documents pushed so far (for streaming starts). Documents drained cannot be
+    /// withdrawn by a later [`Output::fail`] of their input: drain only inputs that are done.
     pub fn take_documents(&mut self) -> Vec<(usize, Result<Document, ApiError>)> {
         std::mem::take(&mut self.results)
     }

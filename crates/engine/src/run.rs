@@ -23,7 +23,7 @@ use indexmap::IndexMap;
 use petgraph::graph::NodeIndex;
 
 use crate::cancel::Cancel;
-use crate::connector::{ApiError, ConnectEnv, Connector, ErrorKind, Input, OperationRef, Output, Registry};
+use crate::connector::{ApiError, ConnectEnv, Connector, ErrorKind, FieldError, Input, OperationRef, Output, Registry};
 use crate::document::{Document, Lineage, Properties};
 use crate::params::{DocView, FastJq, FastState, ParamEnv, eval, eval_all_into, eval_concat, parse_val, run_jq};
 use crate::report::{Notification, RunError, RunReport, RunStatus, StepStats};
@@ -687,6 +687,29 @@ impl<'p> Exec<'p> {
         Ok(c)
     }
 
+    /// The parameters (and disk `file_name`) of a connector call for `doc`, or the field whose
+    /// lookup failed and why.
+    #[allow(clippy::type_complexity)]
+    fn connector_parameters(
+        &mut self,
+        call: &ConnectorCall,
+        doc: &Document,
+        n: usize,
+    ) -> Result<(IndexMap<String, String>, Option<String>), (String, String)> {
+        let view = DocView::new(doc);
+        let mut env = self.param_env(n);
+        let mut parameters = IndexMap::new();
+        for (name, p) in &call.parameters {
+            let value = eval(p, &view, &mut env).map_err(|e| (name.clone(), e))?;
+            parameters.insert(name.clone(), value);
+        }
+        if call.file_name.is_empty() {
+            return Ok((parameters, None));
+        }
+        let file_name = eval_concat(&call.file_name, &view, &mut env).map_err(|e| ("file_name".to_owned(), e))?;
+        Ok((parameters, Some(file_name)))
+    }
+
     async fn connector_step(
         &mut self,
         idx: NodeIndex,
@@ -705,52 +728,42 @@ impl<'p> Exec<'p> {
             format: call.format,
             pattern: call.pattern.as_deref(),
         };
-        let mut fails = Vec::new();
-        // Parameters for each document.
+        let fails = Vec::new();
+        // Parameters for each document; a lookup that fails makes its input invalid, like a
+        // document that fails the connector's validation.
         let n = batch.len();
         let mut inputs: Vec<(u64, Input)> = Vec::with_capacity(n);
+        let mut invalid: Vec<(u64, Input, Vec<FieldError>, Option<String>)> = Vec::new();
         for (i, doc) in batch.into_iter().enumerate() {
             let number = first + i as u64;
-            let evaluated = {
-                let view = DocView::new(&doc);
-                let mut env = self.param_env(n);
-                let mut parameters = IndexMap::new();
-                let mut failed = None;
-                for (name, p) in &call.parameters {
-                    match eval(p, &view, &mut env) {
-                        Ok(v) => {
-                            parameters.insert(name.clone(), v);
-                        }
-                        Err(e) => {
-                            failed = Some(e);
-                            break;
-                        }
-                    }
-                }
-                match failed {
-                    Some(e) => Err(e),
-                    None if call.file_name.is_empty() => Ok((parameters, None)),
-                    None => eval_concat(&call.file_name, &view, &mut env).map(|f| (parameters, Some(f))),
-                }
-            };
-            match evaluated {
-                Err(e) => fails.push(self.fail(idx, number, &doc, e)),
+            match self.connector_parameters(call, &doc, n) {
                 Ok((parameters, file_name)) => inputs.push((number, Input { document: doc, parameters, file_name })),
+                Err((field, message)) => {
+                    let details = vec![FieldError { field, reason: "lookup_failed".to_owned() }];
+                    let input = Input { document: doc, parameters: IndexMap::new(), file_name: None };
+                    invalid.push((number, input, details, Some(message)));
+                }
             }
         }
         // Validation of the whole batch before any request.
         let mut valid: Vec<(u64, Input)> = Vec::with_capacity(inputs.len());
         let mut out_docs = Vec::new();
-        let mut invalid = Vec::new();
         for (number, input) in inputs {
             match connector.validate(&op, &input) {
                 Ok(()) => valid.push((number, input)),
-                Err(details) => invalid.push((number, input, details)),
+                Err(details) => invalid.push((number, input, details, None)),
             }
         }
+        invalid.sort_by_key(|(number, ..)| *number);
+        let describe = |details: &[FieldError], lookup: &Option<String>| match lookup {
+            Some(message) => format!("parameter lookup failed: {message}"),
+            None => {
+                let fields: Vec<String> = details.iter().map(|d| format!("{}: {}", d.field, d.reason)).collect();
+                format!("invalid document: {}", fields.join("; "))
+            }
+        };
         if !invalid.is_empty() && !call.error_response {
-            let (number, _, details) = &invalid[0];
-            let fields: Vec<String> = details.iter().map(|d| format!("{}: {}", d.field, d.reason)).collect();
+            let (number, _, details, lookup) = &invalid[0];
             let more = if invalid.len() > 1 {
                 format!(" ({} invalid documents in all)", invalid.len())
             } else {
@@ -759,14 +772,19 @@ impl<'p> Exec<'p> {
             return Err(Halt::error(
                 &step,
                 Some(*number),
-                format!("invalid document: {}{more}; no request was made", fields.join("; ")),
+                format!("{}{more}; no request was made", describe(details, lookup)),
             ));
         }
         // Error documents for invalid inputs take their input's place among the responses.
         let mut refused: VecDeque<(u64, Document)> = VecDeque::new();
-        for (number, input, details) in invalid {
-            let fields: Vec<String> = details.iter().map(|d| format!("{}: {}", d.field, d.reason)).collect();
-            let message = format!("invalid input: {}", fields.join("; "));
+        for (number, input, details, lookup) in invalid {
+            let message = match &lookup {
+                Some(_) => describe(&details, &lookup),
+                None => {
+                    let fields: Vec<String> = details.iter().map(|d| format!("{}: {}", d.field, d.reason)).collect();
+                    format!("invalid input: {}", fields.join("; "))
+                }
+            };
             let err = ApiError { kind: ErrorKind::Validation, status: None, message, details };
             refused.push_back((number, self.error_document(&op, &call.connection, &input.document, &err)));
         }
@@ -908,12 +926,12 @@ impl<'p> Exec<'p> {
                 for (i, doc) in batch.into_iter().enumerate() {
                     match self.eval_values(params, &doc, n) {
                         Ok(()) => {
-                            if head.is_some() {
-                                combined.push('\n');
-                            } else {
-                                head = Some(doc);
-                            }
+                            head.get_or_insert(doc);
+                            // One line per document, each ending with a newline (JSONL, CSV).
                             template.render_into(&self.values, &mut combined);
+                            if !combined.ends_with('\n') {
+                                combined.push('\n');
+                            }
                         }
                         Err(e) => fails.push(self.fail(idx, number(i), &doc, e)),
                     }

@@ -69,6 +69,12 @@ pub struct Args {
     /// and non-ASCII letters (members of Sales).
     #[arg(long)]
     pub seed_edge_cases: bool,
+    /// A fault for chosen requests (repeatable): `OPERATION:FROM[-[TO]]:[after-|late-]KIND`,
+    /// counting the requests of OPERATION (a GraphQL root field) from 1; KIND is 500, 503,
+    /// 504, slow, drop or malformed; `after-` executes the request first, `late-` answers at once
+    /// and executes it `--slow-ms` later. Example: `users:2-:500`, `groupCreate:1:after-504`.
+    #[arg(long = "fault", value_name = "RULE")]
+    pub faults: Vec<sim_net::ScriptedFault>,
 }
 
 impl std::fmt::Debug for Args {
@@ -114,6 +120,7 @@ impl Args {
             slow_ms: self.slow_ms,
             latency_ms: self.latency_ms,
             seed_edge_cases: self.seed_edge_cases,
+            fault_script: self.faults.clone(),
         };
         if self.no_limits { config.without_limits() } else { config }
     }

@@ -64,6 +64,8 @@ pub struct SimConfig {
     /// an apostrophe, quotes, a backslash, a newline and non-ASCII letters), members of Sales.
     /// Off by default; `--sandbox` turns it on.
     pub seed_edge_cases: bool,
+    /// Faults for chosen requests of chosen operations (GraphQL root fields, REST paths).
+    pub fault_script: Vec<sim_net::ScriptedFault>,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -110,6 +112,7 @@ impl Default for SimConfig {
             slow_ms: 1500,
             latency_ms: 0,
             seed_edge_cases: false,
+            fault_script: Vec::new(),
         }
     }
 }
