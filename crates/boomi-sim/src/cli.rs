@@ -42,6 +42,10 @@ pub struct Args {
     /// Seed of the generated data and of the fault sequence.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Also seed users with a plus-addressed email and names with quotes, a backslash, a newline
+    /// and non-ASCII letters.
+    #[arg(long)]
+    pub seed_edge_cases: bool,
 }
 
 impl fmt::Debug for Args {
@@ -57,6 +61,7 @@ impl fmt::Debug for Args {
             .field("fault_rate", &self.fault_rate)
             .field("slow_ms", &self.slow_ms)
             .field("seed", &self.seed)
+            .field("seed_edge_cases", &self.seed_edge_cases)
             .finish()
     }
 }
@@ -75,6 +80,7 @@ impl Args {
             rate_per_second: (self.rate_per_second > 0).then_some(self.rate_per_second),
             fault_rate: self.fault_rate,
             slow_ms: self.slow_ms,
+            seed_edge_cases: self.seed_edge_cases,
             ..SimConfig::default()
         }
     }
