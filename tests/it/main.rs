@@ -12,5 +12,6 @@ mod knowbe4;
 mod newcomer;
 mod process_inputs;
 mod processes;
+mod safe_data;
 mod serve;
 mod testmode;

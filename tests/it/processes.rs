@@ -65,6 +65,37 @@ fn every_shipped_process_runs_in_the_sandbox() {
         n += 1;
     }
     assert!(n >= 6, "{n}");
+    let outputs = well_formed_outputs(&dir.join("processes/out"));
+    assert!(outputs >= 4, "{outputs} output files");
+}
+
+/// Checks every file under `dir` is a well-formed text file: it ends with a newline, and a
+/// `.jsonl` file has one JSON value per line, a `.json` file is one JSON value. How many.
+fn well_formed_outputs(dir: &Path) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            n += well_formed_outputs(&path);
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with('\n'), "{} does not end with a newline: {text:?}", path.display());
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("jsonl") => {
+                for line in text.lines() {
+                    serde_json::from_str::<serde_json::Value>(line)
+                        .unwrap_or_else(|e| panic!("{}: line {line:?}: {e}", path.display()));
+                }
+            }
+            Some("json") => {
+                serde_json::from_str::<serde_json::Value>(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+            _ => {}
+        }
+        n += 1;
+    }
+    n
 }
 
 #[test]

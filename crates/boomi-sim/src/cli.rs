@@ -46,6 +46,12 @@ pub struct Args {
     /// and non-ASCII letters.
     #[arg(long)]
     pub seed_edge_cases: bool,
+    /// A fault for chosen requests (repeatable): `OPERATION:FROM[-[TO]]:[after-|late-]KIND`,
+    /// counting the requests of OPERATION (`AccountUserRole.create`, `Role.queryMore`, ...)
+    /// from 1; KIND is 500, 503, 504, slow or drop; `after-` executes the request first,
+    /// `late-` answers at once and executes it `--slow-ms` later.
+    #[arg(long = "fault", value_name = "RULE")]
+    pub faults: Vec<sim_net::ScriptedFault>,
 }
 
 impl fmt::Debug for Args {
@@ -62,6 +68,7 @@ impl fmt::Debug for Args {
             .field("slow_ms", &self.slow_ms)
             .field("seed", &self.seed)
             .field("seed_edge_cases", &self.seed_edge_cases)
+            .field("faults", &self.faults)
             .finish()
     }
 }
@@ -81,6 +88,7 @@ impl Args {
             fault_rate: self.fault_rate,
             slow_ms: self.slow_ms,
             seed_edge_cases: self.seed_edge_cases,
+            fault_script: self.faults.clone(),
             ..SimConfig::default()
         }
     }

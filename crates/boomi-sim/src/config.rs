@@ -43,6 +43,8 @@ pub struct SimConfig {
     /// an apostrophe, quotes, a backslash, a newline and non-ASCII letters), with Standard User.
     /// Off by default; `--sandbox` turns it on.
     pub seed_edge_cases: bool,
+    /// Faults for chosen requests of chosen operations (`AccountUserRole.create`, ...).
+    pub fault_script: Vec<sim_net::ScriptedFault>,
 }
 
 impl Default for SimConfig {
@@ -60,6 +62,7 @@ impl Default for SimConfig {
             fault_rate: 0.0,
             slow_ms: 1500,
             seed_edge_cases: false,
+            fault_script: Vec::new(),
         }
     }
 }
@@ -79,6 +82,7 @@ impl fmt::Debug for SimConfig {
             .field("fault_rate", &self.fault_rate)
             .field("slow_ms", &self.slow_ms)
             .field("seed_edge_cases", &self.seed_edge_cases)
+            .field("fault_script", &self.fault_script)
             .finish()
     }
 }

@@ -212,6 +212,9 @@ struct Runner {
     /// One connection for every run; its calls block, so they go through `spawn_blocking`.
     history: Option<Arc<History>>,
     sandbox: std::collections::HashMap<String, engine::SandboxTarget>,
+    /// Cancelled when the service's shutdown grace is over: runs still going stop there, even
+    /// in CPU-bound work, and end ABORTED.
+    shutdown: engine::Cancel,
 }
 
 #[scheduler::async_trait]
@@ -244,7 +247,13 @@ impl scheduler::ProcessRunner for Runner {
         }
         let base_dir = process.path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let env = engine::ConnectEnv { base_dir, sandbox: self.sandbox.clone(), ..engine::ConnectEnv::default() };
-        let options = engine::RunOptions { run_id, overrides: Vec::new(), env, recorder: None, abort: None };
+        let options = engine::RunOptions {
+            run_id,
+            overrides: Vec::new(),
+            env,
+            recorder: None,
+            abort: Some(self.shutdown.clone()),
+        };
         let report = engine::run(&plan, &self.registry, options).await;
         let status = match report.status {
             engine::RunStatus::Complete => scheduler::RunStatus::Complete,
@@ -261,13 +270,29 @@ impl scheduler::ProcessRunner for Runner {
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    // Runs go on the worker threads: their stacks hold the deepest plan the compiler accepts.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(engine::RUN_STACK_BYTES)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
     runtime.block_on(async {
         let signal = shutdown_signal()?;
+        let cancel = engine::Cancel::new();
+        let on_grace = cancel.clone();
+        let grace = Duration::from_secs(args.grace_secs);
         let shutdown = async move {
             let signal = signal.await;
             tracing::info!(signal, "Shutdown requested; no new runs start.");
+            // The same path as a signal to `stepwise run` and as the time limit: runs still going
+            // when the grace is over are cancelled, CPU-bound ones included.
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                on_grace.cancel(format!(
+                    "the service shut down ({signal}) and the grace period of {} s is over",
+                    grace.as_secs()
+                ));
+            });
         };
         warn_if_no_process_files(&args.dir);
         let sandbox = if args.sandbox { Some(crate::sandbox::Sandbox::start().await?) } else { None };
@@ -282,8 +307,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         let loader = Arc::new(Loader { registry: registry.clone() });
         let state = args.state.clone();
         let history = tokio::task::spawn_blocking(move || open_history(&state)).await.ok().flatten().map(Arc::new);
-        let runner =
-            Arc::new(Runner { registry, history, sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default() });
+        let runner = Arc::new(Runner {
+            registry,
+            history,
+            sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default(),
+            shutdown: cancel,
+        });
         let result = scheduler::serve(config, loader, runner, shutdown).await;
         // Runs still going after the grace period were cancelled: close them in the history.
         if let Some(h) = open_history(&args.state) {
