@@ -32,7 +32,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// The first key of the advisory locks that serialize one process's overlap decisions.
 const PROCESS_LOCK_SPACE: i32 = 0x5354_5057; // "STPW"
 
-const RUN_COLUMNS: &str = "run_id, process, trigger, scheduled_for, node, queued_at, started_at, ended_at, status, \
+const RUN_COLUMNS: &str = "run_id, process, trigger, scheduled_for, node, queued_at, sort_at AS started_at, ended_at, status, \
                            documents_in, documents_out, documents_error, error, content_hash";
 
 /// The PostgreSQL run store.
@@ -174,6 +174,10 @@ async fn write_end(tx: &mut Transaction<'_, Postgres>, end: &RunEnd, node: Optio
 
 #[async_trait::async_trait]
 impl Store for PgStore {
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     fn describe(&self) -> String {
         self.url.clone()
     }
