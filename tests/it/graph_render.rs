@@ -1,5 +1,5 @@
 //! `stepwise graph --format mermaid` renders in Mermaid: every shipped process's graph goes through
-//! the real Mermaid library (from npm, installed into `target/mermaid-js` by `.ci/run`) in headless
+//! the real Mermaid library (from npm, installed into `target/mermaid-js` by `scripts/test`) in headless
 //! Chromium, which must produce an SVG, not an error, with every step as a node.
 
 use std::path::Path;
@@ -10,7 +10,7 @@ use crate::support::{Dir, repo, stepwise};
 // The report test's std-only DevTools client.
 use crate::testmode::browser;
 
-/// Where `.ci/run` installs Mermaid: `npm install --prefix target/mermaid-js mermaid@11`.
+/// Where `scripts/test` installs Mermaid: `npm install --prefix target/mermaid-js mermaid@11`.
 const MERMAID_JS: &str = "target/mermaid-js/node_modules/mermaid/dist/mermaid.min.js";
 
 /// The page: Mermaid, and `renderGraph(text)`, which renders `text` and reports what came out.
@@ -103,8 +103,8 @@ fn every_shipped_process_graph_renders_in_mermaid() {
     let mermaid_js = repo().join(MERMAID_JS);
     assert!(
         mermaid_js.is_file(),
-        "{} is missing: run `npm install --prefix target/mermaid-js mermaid@11 --no-audit --no-fund` \
-         in the repository root (.ci/run does), or set STEPWISE_SKIP_BROWSER=1 to skip this test",
+        "{} is missing: run `scripts/test` (it installs it), \
+         or `npm install --prefix target/mermaid-js mermaid@11`, or set STEPWISE_SKIP_BROWSER=1 to skip this test",
         mermaid_js.display()
     );
 

@@ -4,10 +4,12 @@
 mod support;
 
 mod boomi;
+mod bounds;
 mod cli;
 mod engine;
 mod graph_render;
 mod knowbe4;
+mod newcomer;
 mod processes;
 mod serve;
 mod testmode;

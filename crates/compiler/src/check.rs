@@ -1,6 +1,6 @@
 //! Semantic checks on a typed spec, and building the plan graph.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::Value;
@@ -214,7 +214,7 @@ impl Ctx<'_> {
                 ParamSource::Static(String::new())
             }
         };
-        Param { source, default: p.default.clone(), label }
+        Param { source, default: p.default.clone(), escape: p.escape, label }
     }
 
     /// Whether some step sets process property `name` (read from the file as written, so that a
@@ -328,8 +328,10 @@ impl Ctx<'_> {
             && let Some(right) = parse(&step["right"])
         {
             let right = self.param(id, &format!("{base}/right"), "right", &right);
-            if step.get("op").and_then(Value::as_str) == Some("regex") {
-                self.check_static_regex(id, &right.source);
+            match step.get("op").and_then(Value::as_str) {
+                Some("regex") => self.check_static_regex(id, &right.source),
+                Some("in") => self.check_static_values(id, &right.source),
+                _ => {}
             }
         }
     }
@@ -352,6 +354,14 @@ impl Ctx<'_> {
                 format!("{}/right", step_pointer(step)),
                 format!("'right' is not a valid regular expression: {e}"),
             );
+        }
+    }
+
+    fn check_static_values(&mut self, step: &str, right: &ParamSource) {
+        if let ParamSource::Static(text) = right
+            && let Err(e) = value_set(text)
+        {
+            self.err(step, format!("{}/right", step_pointer(step)), format!("'right' of op 'in': {e}"));
         }
     }
 
@@ -738,8 +748,10 @@ pub(crate) fn build(
             StepSpec::Decision { left, op, right, if_true, if_false } => {
                 let left = ctx.param(id, &format!("{base}/left"), "left", left);
                 let right = ctx.param(id, &format!("{base}/right"), "right", right);
-                if *op == spec::DecisionOp::Regex {
-                    ctx.check_static_regex(id, &right.source);
+                match op {
+                    spec::DecisionOp::Regex => ctx.check_static_regex(id, &right.source),
+                    spec::DecisionOp::In => ctx.check_static_values(id, &right.source),
+                    _ => {}
                 }
                 StepKind::Decision {
                     left,
@@ -855,6 +867,35 @@ pub fn check_regex(re: &str) -> Result<(), String> {
         Err(e) => return Err(e.to_string().replace('\n', " ")),
     };
     Err(format!("{kind} (at character {})", span.start.column))
+}
+
+/// The values of a Decision's `in` list: `text` must be a JSON array whose elements are strings
+/// (their text), numbers or booleans (their JSON text: `2002`, `true`); nulls are left out, so
+/// that the `[{1}null]` idiom works. The engine compares `left` with each value exactly.
+pub fn value_set(text: &str) -> Result<HashSet<String>, String> {
+    let list: Vec<Value> = serde_json::from_str(text).map_err(|e| format!("the list is not a JSON array ({e})"))?;
+    let mut values = HashSet::with_capacity(list.len());
+    for (i, v) in list.into_iter().enumerate() {
+        match v {
+            Value::String(s) => {
+                values.insert(s);
+            }
+            Value::Null => {}
+            Value::Number(n) => {
+                values.insert(n.to_string());
+            }
+            Value::Bool(b) => {
+                values.insert(b.to_string());
+            }
+            Value::Array(_) | Value::Object(_) => {
+                return Err(format!(
+                    "element {} is an array or an object; the list holds strings, numbers or booleans",
+                    i + 1
+                ));
+            }
+        }
+    }
+    Ok(values)
 }
 
 /// Cycles, and steps that no path from start leads to, following the graph's edges and

@@ -12,7 +12,7 @@ pub mod schedule;
 pub mod schema;
 pub mod template;
 
-pub use check::{check_regex, date_offset_secs, is_allowed_base_url};
+pub use check::{check_regex, date_offset_secs, is_allowed_base_url, value_set};
 pub use diagnostic::{Diagnostic, Severity};
 pub use plan::*;
 pub use spec::Location;

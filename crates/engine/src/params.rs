@@ -10,7 +10,7 @@ use std::fmt::{self, Write as _};
 use std::rc::Rc;
 
 use compiler::jq::JqFilter;
-use compiler::{ExecutionValue, Param, ParamSource};
+use compiler::{Escape, ExecutionValue, Param, ParamSource};
 use jaq_core::{Ctx, RcIter};
 use jaq_json::Val;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -51,14 +51,38 @@ fn not_json(e: serde_json::Error) -> String {
     format!("document data is not JSON: {e}")
 }
 
-/// Evaluates one parameter, appending its value to `out`. `Err` is the document error message;
-/// `out` is then unspecified.
+/// Evaluates one parameter, appending its value (escaped as the parameter says) to `out`. `Err`
+/// is the document error message; `out` is then unspecified.
 pub(crate) fn eval_into(
     param: &Param,
     view: &DocView<'_>,
     env: &mut ParamEnv<'_>,
     out: &mut String,
 ) -> Result<(), String> {
+    let mark = out.len();
+    lookup_into(param, view, env, out)?;
+    escape_from(param.escape, out, mark);
+    Ok(())
+}
+
+/// Escapes what `out` holds from byte `mark` on, as `escape` says.
+fn escape_from(escape: Option<Escape>, out: &mut String, mark: usize) {
+    match escape {
+        None => {}
+        Some(Escape::Json) => {
+            let value = &out[mark..];
+            if value.bytes().any(|b| b < b' ' || b == b'"' || b == b'\\') {
+                let mut quoted = serde_json::to_string(value).unwrap_or_default();
+                quoted.pop();
+                out.truncate(mark);
+                out.push_str(&quoted[1..]);
+            }
+        }
+    }
+}
+
+/// The value of one parameter (the default when the lookup finds nothing), unescaped.
+fn lookup_into(param: &Param, view: &DocView<'_>, env: &mut ParamEnv<'_>, out: &mut String) -> Result<(), String> {
     let mark = out.len();
     let found = match &param.source {
         ParamSource::Static(s) => {
@@ -205,6 +229,7 @@ pub(crate) fn eval_all_into(
             (Ok(()), None) => return Err(format!("{} found nothing and has no default", p.label)),
             (Err(e), None) => return Err(format!("{}: {e}", p.label)),
         }
+        escape_from(p.escape, v, 0);
     }
     Ok(())
 }

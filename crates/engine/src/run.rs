@@ -10,7 +10,7 @@
 //! its data.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -97,6 +97,8 @@ struct Exec<'p> {
     /// Map programs that run without the jq interpreter (`None`: this one cannot).
     fast_jq: HashMap<String, Option<FastJq>>,
     regex_cache: HashMap<String, regex::Regex>,
+    /// The last `in` list read, by its text: documents of a batch usually share it.
+    value_set: Option<(String, HashSet<String>)>,
     warned: bool,
     notifications: Vec<Notification>,
     next_tag: u64,
@@ -152,6 +154,7 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
         jq_cache: HashMap::new(),
         fast_jq: HashMap::new(),
         regex_cache: HashMap::new(),
+        value_set: None,
         warned: false,
         notifications: Vec::new(),
         next_tag: 1,
@@ -324,7 +327,7 @@ fn compare(op: DecisionOp, left: &str, right: &str) -> Option<bool> {
         DecisionOp::Ge => ord() != Ordering::Less,
         DecisionOp::Lt => ord() == Ordering::Less,
         DecisionOp::Le => ord() != Ordering::Greater,
-        DecisionOp::Regex | DecisionOp::Wildcard => return None,
+        DecisionOp::Regex | DecisionOp::Wildcard | DecisionOp::In => return None,
     })
 }
 
@@ -896,6 +899,7 @@ impl<'p> Exec<'p> {
                     };
                     let decided = outcome.and_then(|(l, r)| match compare(*op, &l, &r) {
                         Some(b) => Ok(b),
+                        None if *op == DecisionOp::In => self.is_listed(&l, &r),
                         None => self.pattern_matches(*op, &l, &r),
                     });
                     match decided {
@@ -975,6 +979,19 @@ impl<'p> Exec<'p> {
                 } else {
                     Err(Halt::Stop(Vec::new()))
                 }
+            }
+        }
+    }
+
+    /// `in`: whether `left` is exactly one of the values of the JSON array `right`.
+    fn is_listed(&mut self, left: &str, right: &str) -> Result<bool, String> {
+        match &self.value_set {
+            Some((text, set)) if text == right => Ok(set.contains(left)),
+            _ => {
+                let set = compiler::value_set(right).map_err(|e| format!("'right' of op 'in': {e}"))?;
+                let listed = set.contains(left);
+                self.value_set = Some((right.to_owned(), set));
+                Ok(listed)
             }
         }
     }

@@ -64,6 +64,10 @@ pub struct Args {
     /// Latency added to every request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Also seed users with a plus-addressed email and names with quotes, a backslash, a newline
+    /// and non-ASCII letters (members of Sales).
+    #[arg(long)]
+    pub seed_edge_cases: bool,
 }
 
 impl Args {
@@ -90,6 +94,7 @@ impl Args {
             fault_rate: self.fault_rate,
             slow_ms: self.slow_ms,
             latency_ms: self.latency_ms,
+            seed_edge_cases: self.seed_edge_cases,
         };
         if self.no_limits { config.without_limits() } else { config }
     }

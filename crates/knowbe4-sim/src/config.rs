@@ -59,6 +59,10 @@ pub struct SimConfig {
     pub slow_ms: u64,
     /// Fixed latency added to every API request, in milliseconds.
     pub latency_ms: u64,
+    /// Also seed users whose data needs exact comparison and escaping (a plus-addressed email,
+    /// an apostrophe, quotes, a backslash, a newline and non-ASCII letters), members of Sales.
+    /// Off by default; `--sandbox` turns it on.
+    pub seed_edge_cases: bool,
 }
 
 /// The default sandbox token, with Read/Write scope.
@@ -88,6 +92,7 @@ impl Default for SimConfig {
             fault_rate: 0.0,
             slow_ms: 1500,
             latency_ms: 0,
+            seed_edge_cases: false,
         }
     }
 }

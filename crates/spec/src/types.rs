@@ -274,6 +274,8 @@ pub enum DecisionOp {
     Le,
     Regex,
     Wildcard,
+    /// `left` is one of the values of `right`, a JSON array, compared exactly.
+    In,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -316,6 +318,17 @@ pub struct ParamSpec {
     pub execution: Option<ExecutionValue>,
     #[serde(default, deserialize_with = "opt_scalar")]
     pub default: Option<String>,
+    /// How the value is escaped before use; none by default (Boomi's rule).
+    #[serde(default)]
+    pub escape: Option<Escape>,
+}
+
+/// How a parameter's value is escaped.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Escape {
+    /// For the inside of a JSON string: `"`, `\` and control characters as JSON escapes.
+    Json,
 }
 
 #[derive(Clone, Debug, Deserialize)]

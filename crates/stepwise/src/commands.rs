@@ -9,7 +9,8 @@ use crate::load::{compile_file, expand, registry};
 
 #[derive(clap::Args, Debug)]
 pub struct ValidateArgs {
-    /// Process files or directories (searched for *.yaml and *.yml).
+    /// Process files, or directories: the *.yaml and *.yml files directly in them, not hidden
+    /// (what `stepwise serve DIR` loads).
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Treat warnings as errors.
@@ -130,6 +131,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         eprintln!("{name}: the process is invalid; nothing was run");
         return Ok(2);
     };
+    if let Some(message) = undeclared_overrides(&plan, &args.set) {
+        eprintln!("{name}: error: {message}; nothing was run");
+        return Ok(2);
+    }
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
     let run_id = uuid::Uuid::now_v7().to_string();
@@ -189,19 +194,42 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         anyhow::Ok(report)
     })?;
     let mut stdout = std::io::stdout().lock();
+    let test_summary = test_run.map(|t| t.finish(&report)).transpose()?;
     if args.json {
-        writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?;
+        let mut value = serde_json::to_value(&report)?;
+        if let (Some(summary), Some(object)) = (&test_summary, value.as_object_mut()) {
+            object.insert("test_mode".to_owned(), crate::testmode::json(summary));
+        }
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&value)?)?;
     } else {
         write!(stdout, "{}", report.render())?;
     }
-    if let Some(t) = test_run {
-        let summary = t.finish(&report)?;
-        crate::testmode::print(&summary, args.json, &mut stdout)?;
+    if let Some(summary) = &test_summary {
+        crate::testmode::print(summary, args.json, &mut stdout)?;
     }
     Ok(match report.status {
         engine::RunStatus::Complete | engine::RunStatus::CompleteWarn => 0,
         _ => 1,
     })
+}
+
+/// Why `--set` names a property the process does not declare (a typo would silently run with the
+/// default), listing the declared ones; `None` when every name is declared.
+fn undeclared_overrides(plan: &compiler::Plan, set: &[(String, String)]) -> Option<String> {
+    let unknown: Vec<&str> =
+        set.iter().map(|(k, _)| k.as_str()).filter(|k| !plan.properties.contains_key(*k)).collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let names = unknown.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+    let declared = if plan.properties.is_empty() {
+        "the process declares no properties".to_owned()
+    } else {
+        let list = plan.properties.keys().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+        format!("its properties are {list}")
+    };
+    let noun = if unknown.len() == 1 { "property" } else { "properties" };
+    Some(format!("--set: the process declares no {noun} {names} ({declared})"))
 }
 
 /// Compiles `file`, or prints why it cannot be read (`FILE: error: ...`) and gives `None`: for

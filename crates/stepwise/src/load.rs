@@ -33,30 +33,19 @@ pub fn compile_file(path: &Path, registry: &Registry) -> anyhow::Result<Compiled
     Ok(compiler::compile(&bytes, registry))
 }
 
-/// The process files named: files as given, directories searched for `*.yaml` and `*.yml`.
+/// The process files named: files as given; for a directory, the files `stepwise serve` would
+/// load from it (`scheduler::service::process_files`: `*.yaml` and `*.yml` directly in it, not
+/// hidden, sorted), so that `validate DIR` checks exactly what `serve DIR` runs.
 pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let mut found = Vec::new();
-            walk(p, &mut found).with_context(|| format!("cannot list '{}'", p.display()))?;
-            found.sort();
+            let found =
+                scheduler::service::process_files(p).with_context(|| format!("cannot list '{}'", p.display()))?;
             out.extend(found);
         } else {
             out.push(p.clone());
         }
     }
     Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(path);
-        }
-    }
-    Ok(())
 }

@@ -39,7 +39,9 @@ impl Sandbox {
     /// The KnowBe4 simulator with KnowBe4's real limits: `knowbe4` connections use its
     /// read/write token, and `account` (Partner API) calls its partner token.
     async fn start_knowbe4(&mut self) -> anyhow::Result<()> {
-        let config = knowbe4_sim::SimConfig::default();
+        // With the edge-case users, so that processes tried here meet a plus-addressed email
+        // and names with quotes.
+        let config = knowbe4_sim::SimConfig { seed_edge_cases: true, ..knowbe4_sim::SimConfig::default() };
         let token_of =
             |kind: knowbe4_sim::TokenKind| config.tokens.iter().find(|(_, k)| *k == kind).map(|(t, _)| t.clone());
         let token =

@@ -211,12 +211,13 @@ pub fn schedule(args: ScheduleArgs) -> anyhow::Result<u8> {
         None => Utc::now(),
     };
     if plan.schedules.is_empty() {
-        eprintln!("{name}: the process has no schedules");
-        return Ok(1);
+        // Valid, just nothing to preview: exit 1 is kept for invalid processes.
+        eprintln!("{name}: the process has no schedules; nothing fires it but `stepwise run`");
+        return Ok(0);
     }
     // Compile every schedule before printing any, so an invalid one prints nothing but errors.
-    // The compiler's checks let through a few expressions the scheduler rejects (for example
-    // one that never fires, `0 0 30 2 *`); `stepwise serve` would not fire them either.
+    // The compiler already rejects what the scheduler would (`compiler::schedule` is shared);
+    // this keeps the two from drifting apart silently.
     let specs = schedule_specs(&plan);
     let mut compiled = Vec::with_capacity(specs.len());
     let mut invalid = false;
@@ -367,6 +368,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             let signal = signal.await;
             tracing::info!(signal, "Shutdown requested; no new runs start.");
         };
+        warn_if_no_process_files(&args.dir);
         let store = store::open(&url).await?;
         let sandbox = if args.sandbox { Some(crate::sandbox::Sandbox::start().await?) } else { None };
         let registry = registry();
@@ -391,6 +393,32 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         result.map_err(|e| anyhow::anyhow!("{e}"))
     })?;
     Ok(0)
+}
+
+/// `--process 'NAME' --status STATUS`, for saying that nothing matched.
+fn describe_filter(filter: &ListFilter) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = &filter.process {
+        parts.push(format!("--process '{p}'"));
+    }
+    if let Some(s) = &filter.status {
+        parts.push(format!("--status {s}"));
+    }
+    parts.join(" ")
+}
+
+/// A directory with no process file is served (files added later are loaded on reload), but
+/// it is most likely the wrong directory: say so.
+fn warn_if_no_process_files(dir: &Path) {
+    if let Ok(files) = scheduler::service::process_files(dir)
+        && files.is_empty()
+    {
+        tracing::warn!(
+            dir = %dir.display(),
+            "No process files (*.yaml, *.yml directly in the directory, not hidden) to serve; \
+             files added later are loaded on reload."
+        );
+    }
 }
 
 /// A future that completes with the signal's name on SIGTERM or SIGINT (ctrl-c). The handlers
@@ -483,6 +511,9 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
         let runs = store.list(&filter).await?;
         if args.json {
             writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?;
+        } else if runs.is_empty() && (filter.process.is_some() || filter.status.is_some()) {
+            // "no runs recorded" would be wrong: runs are recorded, none matches.
+            writeln!(out, "no runs match {}", describe_filter(&filter))?;
         } else {
             write!(out, "{}", store::render_runs_table(&runs))?;
         }

@@ -63,6 +63,16 @@ pub fn print(summary: &DumpSummary, json: bool, stdout: &mut dyn Write) -> anyho
     Ok(())
 }
 
+/// Where the dumps and the report are, and what was not recorded: the `test_mode` object of
+/// `run --json --test`.
+pub fn json(summary: &DumpSummary) -> serde_json::Value {
+    serde_json::json!({
+        "dump_dir": summary.dir.display().to_string(),
+        "report": summary.report_html.display().to_string(),
+        "not_recorded": summary.notes,
+    })
+}
+
 /// A byte count: digits with an optional `K`, `M` or `G` (`KiB`, `MiB`, `GiB`; powers of 1024).
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();

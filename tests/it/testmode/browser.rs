@@ -28,7 +28,7 @@ pub fn required(what: &str) -> bool {
     }
     assert!(
         available(),
-        "`{}` is not installed: install Debian's `chromium` package (apt-get install chromium; .ci/run does), \
+        "`{}` is not installed: install Debian's `chromium` package (scripts/test installs it), \
          or set STEPWISE_SKIP_BROWSER=1 to skip this test",
         binary()
     );

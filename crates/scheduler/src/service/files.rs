@@ -42,6 +42,7 @@ impl Service {
         let gone: Vec<PathBuf> = self.files.keys().filter(|p| !present.contains(p)).cloned().collect();
         if !gone.is_empty() {
             for path in &gone {
+                self.metrics.set_invalid(path, None);
                 self.files.remove(path);
                 self.remove_process(path, "Process file removed; its schedules stopped.");
             }
@@ -59,10 +60,12 @@ impl Service {
             let loaded = tokio::task::spawn_blocking(move || loader.load(&file)).await;
             match loaded {
                 Ok(Ok(mut process)) => {
+                    self.metrics.set_invalid(&path, None);
                     process.path = path.clone();
                     self.install(path, process).await;
                 }
                 Ok(Err(diagnostic)) => {
+                    self.metrics.set_invalid(&path, Some(diagnostic.clone()));
                     let keeping = self.processes.contains_key(&path);
                     tracing::error!(
                         message = if keeping {

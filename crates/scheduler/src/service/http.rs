@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -55,6 +56,8 @@ pub(super) struct Metrics {
     pub(super) in_progress: AtomicUsize,
     pub(super) processes: AtomicUsize,
     pub(super) schedules: AtomicUsize,
+    /// Process files the loader rejected, with why (for `/health`).
+    invalid: Mutex<BTreeMap<PathBuf, String>>,
 }
 
 impl Default for Metrics {
@@ -66,11 +69,38 @@ impl Default for Metrics {
             in_progress: AtomicUsize::new(0),
             processes: AtomicUsize::new(0),
             schedules: AtomicUsize::new(0),
+            invalid: Mutex::default(),
         }
     }
 }
 
 impl Metrics {
+    /// Records that `path` is invalid (`Some(why)`) or no longer is.
+    pub(super) fn set_invalid(&self, path: &Path, why: Option<String>) {
+        let mut invalid = self.invalid.lock().unwrap_or_else(|e| e.into_inner());
+        match why {
+            Some(why) => invalid.insert(path.to_path_buf(), why),
+            None => invalid.remove(path),
+        };
+    }
+
+    /// The `/health` body: `status` is `degraded` while some process file is invalid.
+    fn health(&self, node: &str) -> serde_json::Value {
+        let invalid = self.invalid.lock().unwrap_or_else(|e| e.into_inner());
+        let files: Vec<serde_json::Value> = invalid
+            .iter()
+            .map(|(path, error)| serde_json::json!({"path": path.display().to_string(), "error": error}))
+            .collect();
+        serde_json::json!({
+            "status": if files.is_empty() { "ok" } else { "degraded" },
+            "node": node,
+            "processes": self.processes.load(Ordering::Relaxed),
+            "schedules": self.schedules.load(Ordering::Relaxed),
+            "runs_in_progress": self.in_progress.load(Ordering::Relaxed),
+            "invalid_files": files,
+        })
+    }
+
     pub(super) fn count_run(&self, process: &str, status: RunStatus) {
         let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
         *runs.entry((process.to_owned(), status.as_str())).or_default() += 1;
@@ -128,17 +158,8 @@ pub(super) async fn start_http(
         .route(
             "/health",
             get(move |axum::extract::State(m): axum::extract::State<Arc<Metrics>>| {
-                let node = node.clone();
-                async move {
-                    let body = serde_json::json!({
-                        "status": "ok",
-                        "node": node,
-                        "processes": m.processes.load(Ordering::Relaxed),
-                        "schedules": m.schedules.load(Ordering::Relaxed),
-                        "runs_in_progress": m.in_progress.load(Ordering::Relaxed),
-                    });
-                    ([(header::CONTENT_TYPE, "application/json")], body.to_string())
-                }
+                let body = m.health(&node).to_string();
+                async move { ([(header::CONTENT_TYPE, "application/json")], body) }
             }),
         )
         .route(

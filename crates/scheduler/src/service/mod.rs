@@ -43,7 +43,8 @@
 //! * On start, alone on its store, the service closes runs a previous service left
 //!   `INPROCESS` ([`store::Store::mark_abandoned_as_aborted`]) and discards queued runs of
 //!   processes it does not hold, with the reason.
-//! * **HTTP** (when `listen` is set): `GET /health` (200, JSON) and `GET /metrics` (Prometheus
+//! * **HTTP** (when `listen` is set): `GET /health` (200, JSON; `status` is `degraded` and
+//!   `invalid_files` lists each rejected file with why while any is invalid) and `GET /metrics` (Prometheus
 //!   text: `stepwise_runs_total{process,status}`, `stepwise_run_duration_seconds{process}`
 //!   histogram, `stepwise_schedule_lag_seconds` histogram of how late on-time fires were
 //!   offered, `stepwise_runs_in_progress`, `stepwise_processes_loaded`,

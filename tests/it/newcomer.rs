@@ -1,0 +1,186 @@
+//! What a new user hit in their first hour (issue 14): each rough edge, through the binary.
+
+use serde_json::Value;
+
+use crate::support::{Dir, stepwise};
+
+/// A process with one no-data start, a property and a stop.
+const ONE_PROPERTY: &str =
+    "name: p\nproperties: {group: '1'}\nstart: {type: no_data, next: done}\nsteps:\n  done: {type: stop}\n";
+
+#[test]
+fn set_of_an_undeclared_property_is_a_usage_error_listing_the_declared_ones() {
+    let dir = Dir::new();
+    let p = dir.write("p.yaml", ONE_PROPERTY);
+    let run = stepwise(dir.path(), &["run", p.to_str().unwrap(), "--no-history", "--set", "gruop=7"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("--set: the process declares no property 'gruop' (its properties are 'group')"),
+        "{run:?}"
+    );
+    assert!(run.stdout.is_empty(), "nothing ran: {run:?}");
+
+    let ok = stepwise(dir.path(), &["run", p.to_str().unwrap(), "--no-history", "--set", "group=7"]);
+    assert_eq!(ok.code, 0, "{ok:?}");
+}
+
+#[test]
+fn run_json_in_test_mode_says_where_the_dumps_and_the_report_are() {
+    let dir = Dir::new();
+    let p = dir.write("p.yaml", ONE_PROPERTY);
+    let dump = dir.join("dumps");
+    let run = stepwise(
+        dir.path(),
+        &["run", p.to_str().unwrap(), "--no-history", "--json", "--test", "--dump", dump.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let json = run.json();
+    let test_mode = &json["test_mode"];
+    assert_eq!(test_mode["dump_dir"], dump.display().to_string(), "{run:?}");
+    let report = test_mode["report"].as_str().expect("a report path");
+    assert!(std::path::Path::new(report).is_file(), "{report} is not a file: {run:?}");
+    assert_eq!(test_mode["not_recorded"], serde_json::json!([]), "{run:?}");
+    assert_eq!(json["status"], "COMPLETE", "{run:?}");
+}
+
+#[test]
+fn schedule_of_a_valid_process_without_schedules_exits_0_and_says_so() {
+    let dir = Dir::new();
+    let p = dir.write("p.yaml", ONE_PROPERTY);
+    let run = stepwise(dir.path(), &["schedule", p.to_str().unwrap(), "--next", "3"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+    assert!(run.stderr.contains("the process has no schedules"), "{run:?}");
+
+    // An invalid process is still exit 1.
+    let bad = dir.write("bad.yaml", "name: p\nstart: {type: no_data, next: nowhere}\nsteps: {}\n");
+    assert_eq!(stepwise(dir.path(), &["schedule", bad.to_str().unwrap()]).code, 1);
+}
+
+#[test]
+fn a_cron_that_never_fires_is_caught_by_validate_as_schedules_md_says() {
+    let dir = Dir::new();
+    let p = dir.write(
+        "p.yaml",
+        "name: p\nstart: {type: no_data, next: done}\nsteps:\n  done: {type: stop}\nschedules:\n  - cron: '0 0 30 2 *'\n",
+    );
+    for command in ["validate", "schedule"] {
+        let run = stepwise(dir.path(), &[command, p.to_str().unwrap()]);
+        assert_eq!(run.code, 1, "{command}: {run:?}");
+        assert!(run.stderr.contains(":6:5: error: cron expression '0 0 30 2 *' never fires"), "{command}: {run:?}");
+    }
+    let doc = std::fs::read_to_string(crate::support::repo().join("docs/schedules.md")).unwrap();
+    assert!(!doc.contains("does not catch this case yet"), "docs/schedules.md still has the stale note");
+}
+
+#[test]
+fn validate_dir_checks_exactly_the_files_serve_dir_loads() {
+    let dir = Dir::new();
+    dir.write("procs/a.yaml", ONE_PROPERTY.replace("name: p", "name: a"));
+    dir.write("procs/b.yml", ONE_PROPERTY.replace("name: p", "name: b"));
+    // Not process files for either command: a hidden file, a file in a subfolder, another extension.
+    dir.write("procs/.draft.yaml", "not: [a process");
+    dir.write("procs/old/c.yaml", "not: [a process");
+    dir.write("procs/.hidden/d.yaml", "not: [a process");
+    dir.write("procs/notes.txt", "not: [a process");
+    let run = stepwise(dir.path(), &["validate", "procs"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "procs/a.yaml: ok\nprocs/b.yml: ok\n", "{run:?}");
+}
+
+/// `stepwise serve` with `--listen` on a free port, its stderr in a file; killed when dropped.
+struct Served {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    port: u16,
+}
+
+impl Served {
+    fn start(dir: &Dir, procs: &str) -> Served {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = dir.join("serve.log");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
+            .current_dir(dir.path())
+            .args([
+                "serve",
+                procs,
+                "--state",
+                "state.db",
+                "--reload-ms",
+                "100",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env_remove("STEPWISE_LOG")
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting stepwise serve");
+        Served { child, log, port }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `/health`, once it answers with `pred` true (gives up after a minute).
+    fn health_until(&self, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some((200, body)) = crate::support::http_get(self.port, "/health")
+                && let Ok(v) = serde_json::from_str::<Value>(&body)
+                && pred(&v)
+            {
+                return v;
+            }
+            assert!(std::time::Instant::now() < deadline, "no such /health; log:\n{}", self.log());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_warns_about_an_empty_directory_and_health_lists_invalid_files() {
+    let dir = Dir::new();
+    std::fs::create_dir_all(dir.join("procs")).unwrap();
+    let served = Served::start(&dir, "procs");
+    let health = served.health_until(|_| true);
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["invalid_files"], serde_json::json!([]), "{health}");
+    assert!(served.log().contains("No process files"), "{}", served.log());
+
+    dir.write("procs/good.yaml", ONE_PROPERTY);
+    dir.write("procs/bad.yaml", "name: bad\nstart: {type: no_data, next: nowhere}\nsteps: {}\n");
+    let health = served.health_until(|h| h["processes"] == 1 && h["status"] == "degraded");
+    let invalid = health["invalid_files"].as_array().expect("a list");
+    assert_eq!(invalid.len(), 1, "{health}");
+    assert!(invalid[0]["path"].as_str().unwrap().ends_with("bad.yaml"), "{health}");
+    assert!(invalid[0]["error"].as_str().unwrap().contains("'next' names unknown step 'nowhere'"), "{health}");
+
+    // Fixed: healthy again.
+    dir.write("procs/bad.yaml", ONE_PROPERTY.replace("name: p", "name: bad"));
+    let health = served.health_until(|h| h["processes"] == 2);
+    assert_eq!((health["status"].as_str(), health["invalid_files"].as_array().map(Vec::len)), (Some("ok"), Some(0)));
+}
+
+#[test]
+fn history_with_filters_that_match_nothing_says_so() {
+    let dir = Dir::new();
+    let p = dir.write("p.yaml", ONE_PROPERTY);
+    let run = stepwise(dir.path(), &["run", p.to_str().unwrap(), "--state", "state.db"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let none = stepwise(dir.path(), &["history", "--state", "state.db", "--process", "nope", "--status", "error"]);
+    assert_eq!(none.code, 0, "{none:?}");
+    assert_eq!(none.stdout, "no runs match --process 'nope' --status ERROR\n", "{none:?}");
+    let all = stepwise(dir.path(), &["history", "--state", "state.db", "--process", "p"]);
+    assert!(all.stdout.contains("COMPLETE"), "{all:?}");
+}
