@@ -291,7 +291,7 @@ pub async fn serve(
         tasks: JoinSet::new(),
         running: HashMap::new(),
         pending_fires: Vec::new(),
-        pending_ends: VecDeque::new(),
+        completions: JoinSet::new(),
         dirty: Vec::new(),
         last_renewed: Instant::now(),
         other_version_logged: HashSet::new(),
@@ -435,8 +435,8 @@ struct Service {
     running: HashMap<tokio::task::Id, RunningRun>,
     /// Fires not yet taken by the store (offered again until it takes them).
     pending_fires: Vec<PendingFire>,
-    /// Run ends not yet taken by the store (written again until it takes them).
-    pending_ends: VecDeque<RunEnd>,
+    /// Run ends being written to the store.
+    completions: JoinSet<()>,
     /// Watermarks to save: `(process, schedule key, instant)`.
     dirty: Vec<(String, String, DateTime<Utc>)>,
     /// When the leases of this node's runs were last renewed.

@@ -22,6 +22,10 @@ const FIRE_CONCURRENCY: usize = 8;
 /// How long cancelled runs get to end after the grace period before they are cut off.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
+/// Fires at most this late are offered one by one whatever `catch_up` says: the node was up,
+/// only slow (or another node may have recorded them).
+const LATE_LIMIT: chrono::Duration = chrono::Duration::seconds(60);
+
 /// How soon a failed store write (a fire, a run's end) is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -50,13 +54,12 @@ impl Service {
             self.fire_due(Utc::now());
             self.flush_fires().await;
             self.save_watermarks().await;
-            self.retry_ends().await;
             self.claim().await;
             let mut sleep = match self.earliest_next() {
                 Some(next) => (next - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(MAX_SLEEP),
                 None => MAX_SLEEP,
             };
-            if !self.pending_fires.is_empty() || !self.pending_ends.is_empty() {
+            if !self.pending_fires.is_empty() {
                 sleep = sleep.min(RETRY);
             }
             tokio::select! {
@@ -65,6 +68,7 @@ impl Service {
                 Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     self.on_done(done).await;
                 }
+                Some(_) = self.completions.join_next(), if !self.completions.is_empty() => {}
                 _ = leases.tick() => self.keep_leases().await,
                 _ = reload.tick() => self.scan().await,
                 _ = claims.tick() => {}
@@ -128,7 +132,21 @@ impl Service {
                 self.on_done(done).await;
             }
         }
-        self.retry_ends().await;
+        // Ends not recorded yet get a last chance (the store may be unreachable).
+        let deadline = tokio::time::Instant::now() + CANCEL_WAIT * 2;
+        while !self.completions.is_empty() {
+            tokio::select! {
+                _ = self.completions.join_next() => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    tracing::error!(
+                        message = "Run ends could not be recorded before the service stopped; their leases will expire and the runs be recorded ABORTED.",
+                        count = self.completions.len(),
+                    );
+                    self.completions.abort_all();
+                    break;
+                }
+            }
+        }
         self.save_watermarks().await;
     }
 
@@ -174,39 +192,42 @@ impl Service {
                     self.dirty.push((name.clone(), sched.key.clone(), next));
                     continue;
                 }
+                // Fires of the last LATE_LIMIT are late, not missed: each is offered (another
+                // node may have recorded it already). Older ones (the machine was suspended)
+                // follow `catch_up`: `all` offers each, otherwise only the latest runs.
+                let recent_from = sched.watermark.max(now - LATE_LIMIT);
+                let (recent, _) = missed_fires(&sched.schedule, recent_from, now, MAX_CATCH_UP);
                 let cap = if sched.catch_up == CatchUp::All { MAX_CATCH_UP } else { 1 };
-                let (due, more) = missed_fires(&sched.schedule, sched.watermark, now, cap);
-                let Some(&latest) = due.last() else {
+                let (older, more) = if recent_from > sched.watermark {
+                    missed_fires(&sched.schedule, sched.watermark, recent_from, cap)
+                } else {
+                    (Vec::new(), false)
+                };
+                let Some(&latest) = recent.last().or(older.last()) else {
                     sched.next = sched.schedule.next_after(sched.watermark).map(|t| t.with_timezone(&Utc));
                     continue;
                 };
-                if due.len() > 1 || more {
+                if !older.is_empty() || more {
                     tracing::warn!(
-                        message = "Service fell behind; several fires of a schedule are due at once.",
+                        message = "Service fell behind; fires older than a minute follow catch_up.",
                         process = %name,
                         cron = %sched.schedule.cron(),
-                        running = if sched.catch_up == CatchUp::All { due.len() } else { 1 },
                         catch_up = %sched.catch_up,
                     );
                 }
-                if sched.catch_up == CatchUp::All && due.len() > 1 {
-                    for &at in &due {
-                        fires.push(PendingFire {
-                            process: process.clone(),
-                            schedule: sched.key.clone(),
-                            overlap: sched.overlap,
-                            at,
-                            catch_up: true,
-                        });
-                    }
-                } else {
-                    fires.push(PendingFire {
-                        process: process.clone(),
-                        schedule: sched.key.clone(),
-                        overlap: sched.overlap,
-                        at: latest,
-                        catch_up: false,
-                    });
+                let older: Vec<DateTime<Utc>> = match (sched.catch_up, recent.is_empty()) {
+                    (CatchUp::All, _) => older,
+                    (_, true) => older.last().copied().into_iter().collect(),
+                    (_, false) => Vec::new(),
+                };
+                for at in older {
+                    let catch_up = sched.catch_up == CatchUp::All;
+                    let (schedule, overlap) = (sched.key.clone(), sched.overlap);
+                    fires.push(PendingFire { process: process.clone(), schedule, overlap, at, catch_up });
+                }
+                for at in recent {
+                    let (schedule, overlap) = (sched.key.clone(), sched.overlap);
+                    fires.push(PendingFire { process: process.clone(), schedule, overlap, at, catch_up: false });
                 }
                 sched.watermark = latest;
                 sched.next = sched.schedule.next_after(latest).map(|t| t.with_timezone(&Utc));
@@ -333,7 +354,7 @@ impl Service {
         let Some(entry) = self.by_name.get(&run.process).and_then(|path| self.processes.get(path)) else {
             let mut outcome = RunOutcome::new(RunStatus::Aborted);
             outcome.error = Some("the process was unloaded before the run started".to_owned());
-            self.pending_ends.push_back(outcome.into_end(run.run_id));
+            self.complete(outcome.into_end(run.run_id));
             return;
         };
         let process = entry.process.clone();
@@ -394,44 +415,47 @@ impl Service {
             }
         };
         self.metrics.count_run(&info.process, outcome.status);
-        let end = outcome.into_end(info.run_id);
-        self.complete(end).await;
+        self.complete(outcome.into_end(info.run_id));
     }
 
-    /// Records a run's end; keeps it for later when the store cannot take it now.
-    async fn complete(&mut self, end: RunEnd) {
-        match self.store.complete(&self.config.node, &end).await {
-            Ok(Completion::Recorded) => {}
-            Ok(Completion::Discarded) => {
-                tracing::warn!(
-                    message = "Late result discarded: this node lost the run's lease and the run was closed as ABORTED.",
-                    run_id = %end.run_id,
-                    status = %end.status,
-                );
-                self.log(
-                    &end.run_id,
-                    "warn",
-                    format!(
-                        "late result {} from node '{}' discarded: the node had lost the run's lease",
-                        end.status, self.config.node
-                    ),
-                );
+    /// Records a run's end in a task of its own (the loop never waits for the store), trying
+    /// again until the store takes it.
+    fn complete(&mut self, end: RunEnd) {
+        let store = self.store.clone();
+        let node = self.config.node.clone();
+        self.completions.spawn(async move {
+            let mut failures = 0u32;
+            loop {
+                match store.complete(&node, &end).await {
+                    Ok(Completion::Recorded) => return,
+                    Ok(Completion::Discarded) => {
+                        tracing::warn!(
+                            message = "Late result discarded: this node lost the run's lease and the run was closed as ABORTED.",
+                            run_id = %end.run_id,
+                            status = %end.status,
+                        );
+                        let message = format!(
+                            "late result {} from node '{node}' discarded: the node had lost the run's lease",
+                            end.status
+                        );
+                        let line = LogLine { at: Utc::now(), level: "warn".to_owned(), node: node.clone(), message };
+                        let _ = store.append_log(&end.run_id, &line).await;
+                        return;
+                    }
+                    Err(store::StoreError::UnknownRun(run_id)) => {
+                        tracing::error!(message = "The store does not know a run that ended.", run_id = %run_id);
+                        return;
+                    }
+                    Err(error) => {
+                        failures += 1;
+                        if failures == 1 || failures.is_multiple_of(60) {
+                            tracing::error!(message = "Cannot record the end of a run; trying again.", run_id = %end.run_id, %error);
+                        }
+                        tokio::time::sleep(RETRY).await;
+                    }
+                }
             }
-            Err(store::StoreError::UnknownRun(run_id)) => {
-                tracing::error!(message = "The store does not know a run that ended.", run_id = %run_id);
-            }
-            Err(error) => {
-                tracing::error!(message = "Cannot record the end of a run; trying again.", run_id = %end.run_id, %error);
-                self.pending_ends.push_back(end);
-            }
-        }
-    }
-
-    async fn retry_ends(&mut self) {
-        for _ in 0..self.pending_ends.len() {
-            let Some(end) = self.pending_ends.pop_front() else { break };
-            self.complete(end).await;
-        }
+        });
     }
 
     /// Renews the leases of this node's runs (cancelling the ones it lost) and closes the runs of
