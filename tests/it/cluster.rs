@@ -64,7 +64,8 @@ impl Node {
     fn start(dir: &Dir, url: &str, name: &str, extra: &[&str]) -> Node {
         // Each node names its connections, so that a test can cut one node's.
         let sep = if url.contains('?') { '&' } else { '?' };
-        let url = format!("{url}{sep}application_name={name}");
+        let url =
+            if url.starts_with("postgres") { format!("{url}{sep}application_name={name}") } else { url.to_owned() };
         let mut child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
             .current_dir(dir.path())
             .args(["--log", "info", "serve", "procs", "--store", &url, "--node", name, "--reload-ms", "500"])
@@ -469,4 +470,53 @@ fn trigger_queues_a_manual_run_any_node_takes() {
     assert!(missing.stderr.contains("no such process file"), "{}", missing.stderr);
     assert_eq!(history(&dir, &db.url).len(), 2);
     assert_eq!(a.terminate(), 0, "{}", a.log());
+}
+
+/// Issue 13 item 8: runs in the queue are never lost silently. Runs queued while no node is up
+/// (here by `stepwise trigger` on the SQLite store) and a run waiting behind a running one
+/// (`overlap: queue`) when its node is killed run after the restart.
+#[test]
+fn queued_runs_survive_a_restart() {
+    let sim = sim(3_000);
+    let dir = Dir::new();
+    let url = "sqlite:state.db";
+    dir.write("procs/fast.yaml", fast("fast", "0 0 3 1 1 *", "skip"));
+    dir.write("procs/slow.yaml", slow("slow", &sim.url(), &every_second("queue")));
+    let early: Vec<String> = (0..2).map(|_| trigger(&dir, url, &["fast"])).collect();
+    for run_id in &early {
+        assert_eq!(run_of(&dir, url, run_id).status, "QUEUED");
+    }
+    let mut node = Node::start(&dir, url, "one", &[]);
+    let waiting = until("a run of slow waiting behind the running one", &[&node], || {
+        let rows = history(&dir, url);
+        let running = rows.iter().any(|r| r.process == "slow" && r.status == "INPROCESS");
+        rows.into_iter().find(|r| running && r.process == "slow" && r.status == "QUEUED")
+    });
+    node.kill_9();
+    let mut again = Node::start(&dir, url, "two", &[]);
+    let ran = until("the waiting run to run after the restart", &[&node, &again], || {
+        Some(run_of(&dir, url, &waiting.run_id)).filter(|r| r.status == "COMPLETE")
+    });
+    assert_eq!(ran.node.as_deref(), Some("two"));
+    for run_id in &early {
+        let row = run_of(&dir, url, run_id);
+        assert_eq!((row.status.as_str(), row.trigger.as_str()), ("COMPLETE", "manual"), "{row:#?}");
+    }
+    assert_eq!(again.terminate(), 0, "{}", again.log());
+}
+
+/// Issue 13 item 8: a queued run whose process is no longer served (its file was removed while
+/// no node was up) is recorded DISCARDED with the reason, not left waiting forever.
+#[test]
+fn queued_runs_of_a_removed_process_are_discarded() {
+    let dir = Dir::new();
+    let url = "sqlite:state.db";
+    dir.write("procs/fast.yaml", fast("fast", "0 0 3 1 1 *", "skip"));
+    let gone = trigger(&dir, url, &["gone"]);
+    let mut node = Node::start(&dir, url, "one", &[]);
+    let row = until("the run of the removed process to be discarded", &[&node], || {
+        Some(run_of(&dir, url, &gone)).filter(|r| r.status == "DISCARDED")
+    });
+    assert!(row.error.as_deref().unwrap_or("").contains("no longer served"), "{row:#?}");
+    assert_eq!(node.terminate(), 0, "{}", node.log());
 }
