@@ -520,3 +520,30 @@ fn queued_runs_of_a_removed_process_are_discarded() {
     assert!(row.error.as_deref().unwrap_or("").contains("no longer served"), "{row:#?}");
     assert_eq!(node.terminate(), 0, "{}", node.log());
 }
+
+/// `stepwise run --store postgres://...` records the run with its node; a bad store URL is a
+/// usage error, and a password in a store URL is never printed.
+#[test]
+fn run_records_in_postgres_and_store_urls_hide_passwords() {
+    let Some(db) = database("run") else { return };
+    let dir = Dir::new();
+    dir.write("procs/fast.yaml", fast("fast", "0 0 3 1 1 *", "skip"));
+    let out = stepwise_in(&dir, &["run", "procs/fast.yaml", "--store", &db.url]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows = history(&dir, &db.url);
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].status.as_str(), rows[0].trigger.as_str()), ("COMPLETE", "manual"));
+    assert!(rows[0].node.as_deref().is_some_and(|n| n.contains(':')), "{:#?}", rows[0]);
+    let bad = stepwise_in(&dir, &["history", "--store", "mysql://u:hunter2@127.0.0.1/db"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("unknown scheme 'mysql'") && !bad.stderr.contains("hunter2"), "{}", bad.stderr);
+    let unreachable = stepwise_in(&dir, &["history", "--store", "postgres://u:hunter2@127.0.0.1:1/db"]);
+    assert_ne!(unreachable.code, 0);
+    assert!(
+        unreachable.stderr.contains("127.0.0.1:1") && !unreachable.stderr.contains("hunter2"),
+        "{}",
+        unreachable.stderr
+    );
+    let both = stepwise_in(&dir, &["history", "--store", &db.url, "--state", "x.db"]);
+    assert_eq!(both.code, 2, "{}", both.stderr);
+}
