@@ -11,6 +11,8 @@ mod engine;
 mod graph_render;
 mod knowbe4;
 mod newcomer;
+mod process_inputs;
 mod processes;
+mod safe_data;
 mod serve;
 mod testmode;

@@ -184,3 +184,38 @@ fn history_with_filters_that_match_nothing_says_so() {
     let all = stepwise(dir.path(), &["history", "--state", "state.db", "--process", "p"]);
     assert!(all.stdout.contains("COMPLETE"), "{all:?}");
 }
+
+#[test]
+fn combined_jsonl_written_to_disk_ends_with_a_newline() {
+    let dir = Dir::new();
+    let p = dir.write(
+        "p.yaml",
+        r#"name: p
+connections:
+  out: {type: disk, directory: out}
+start: {type: no_data, next: rows}
+steps:
+  rows: {type: map, jq: '{"id": 1}, {"id": 2}, {"id": 3}', next: join}
+  join:
+    type: message
+    combine: true
+    template: "{1}"
+    parameters: [{ current_data: true }]
+    next: write
+  write:
+    type: connector
+    connection: out
+    action: send
+    file_name: [{ static: rows.jsonl }]
+    next: done
+  done: {type: stop}
+"#,
+    );
+    let run = stepwise(dir.path(), &["run", p.to_str().unwrap(), "--no-history"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let text = dir.read("out/rows.jsonl");
+    assert_eq!(text, "{\"id\":1}\n{\"id\":2}\n{\"id\":3}\n", "{run:?}");
+    for line in text.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    }
+}

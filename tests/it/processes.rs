@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::support::{Dir, repo, stepwise};
 
 /// Copies `processes/` (files and sample data) into a temporary directory, so runs write there.
-fn copy_processes() -> Dir {
+pub(crate) fn copy_processes() -> Dir {
     let dir = Dir::new();
     copy_dir(&repo().join("processes"), &dir.join("processes"));
     dir
@@ -29,7 +29,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn run_sandbox(dir: &Dir, process: &str) -> serde_json::Value {
+pub(crate) fn run_sandbox(dir: &Dir, process: &str) -> serde_json::Value {
     let file = format!("processes/{process}.yaml");
     let run = stepwise(dir.path(), &["run", &file, "--sandbox", "--json", "--no-history"]);
     assert_eq!(run.code, 0, "{process}: {run:?}");
@@ -39,12 +39,12 @@ fn run_sandbox(dir: &Dir, process: &str) -> serde_json::Value {
     report
 }
 
-fn step<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+pub(crate) fn step<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     report["steps"].as_array().unwrap().iter().find(|s| s["step"] == id).unwrap_or_else(|| panic!("no step {id}"))
 }
 
 /// The one file a process wrote into `processes/out/<sub>/`.
-fn output(dir: &Dir, sub: &str) -> String {
+pub(crate) fn output(dir: &Dir, sub: &str) -> String {
     let out = dir.join("processes/out").join(sub);
     let files: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(files.len(), 1, "{files:?}");
@@ -65,6 +65,37 @@ fn every_shipped_process_runs_in_the_sandbox() {
         n += 1;
     }
     assert!(n >= 6, "{n}");
+    let outputs = well_formed_outputs(&dir.join("processes/out"));
+    assert!(outputs >= 4, "{outputs} output files");
+}
+
+/// Checks every file under `dir` is a well-formed text file: it ends with a newline, and a
+/// `.jsonl` file has one JSON value per line, a `.json` file is one JSON value. How many.
+fn well_formed_outputs(dir: &Path) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            n += well_formed_outputs(&path);
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with('\n'), "{} does not end with a newline: {text:?}", path.display());
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("jsonl") => {
+                for line in text.lines() {
+                    serde_json::from_str::<serde_json::Value>(line)
+                        .unwrap_or_else(|e| panic!("{}: line {line:?}: {e}", path.display()));
+                }
+            }
+            Some("json") => {
+                serde_json::from_str::<serde_json::Value>(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+            _ => {}
+        }
+        n += 1;
+    }
+    n
 }
 
 #[test]

@@ -42,6 +42,12 @@ pub struct Args {
     /// Seed of the generated data and of the fault sequence.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// A fault for chosen requests (repeatable): `OPERATION:FROM[-[TO]]:[after-|late-]KIND`,
+    /// counting the requests of OPERATION (`AccountUserRole.create`, `Role.queryMore`, ...)
+    /// from 1; KIND is 500, 503, 504, slow or drop; `after-` executes the request first,
+    /// `late-` answers at once and executes it `--slow-ms` later.
+    #[arg(long = "fault", value_name = "RULE")]
+    pub faults: Vec<sim_net::ScriptedFault>,
 }
 
 impl fmt::Debug for Args {
@@ -57,6 +63,7 @@ impl fmt::Debug for Args {
             .field("fault_rate", &self.fault_rate)
             .field("slow_ms", &self.slow_ms)
             .field("seed", &self.seed)
+            .field("faults", &self.faults)
             .finish()
     }
 }
@@ -75,6 +82,7 @@ impl Args {
             rate_per_second: (self.rate_per_second > 0).then_some(self.rate_per_second),
             fault_rate: self.fault_rate,
             slow_ms: self.slow_ms,
+            fault_script: self.faults.clone(),
             ..SimConfig::default()
         }
     }

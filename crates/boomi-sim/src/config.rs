@@ -39,6 +39,8 @@ pub struct SimConfig {
     pub fault_rate: f64,
     /// Delay of a "slow answer" fault, in milliseconds.
     pub slow_ms: u64,
+    /// Faults for chosen requests of chosen operations (`AccountUserRole.create`, ...).
+    pub fault_script: Vec<sim_net::ScriptedFault>,
 }
 
 impl Default for SimConfig {
@@ -55,6 +57,7 @@ impl Default for SimConfig {
             rate_per_second: Some(10),
             fault_rate: 0.0,
             slow_ms: 1500,
+            fault_script: Vec::new(),
         }
     }
 }
@@ -73,6 +76,7 @@ impl fmt::Debug for SimConfig {
             .field("rate_per_second", &self.rate_per_second)
             .field("fault_rate", &self.fault_rate)
             .field("slow_ms", &self.slow_ms)
+            .field("fault_script", &self.fault_script)
             .finish()
     }
 }

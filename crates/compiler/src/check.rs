@@ -851,6 +851,7 @@ pub(crate) fn build(
         properties: spec.properties.clone(),
         connections: spec.connections.clone(),
         schedules: spec.schedules.clone(),
+        limits: spec.limits,
         graph,
         start: NodeIndex::new(0),
     })
@@ -906,11 +907,13 @@ fn check_graph(
     diags: &mut Vec<Diagnostic>,
 ) {
     // Cycles: every strongly connected component larger than one node, or a self loop.
+    let mut cyclic = false;
     for scc in petgraph::algo::tarjan_scc(graph) {
         let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
         if scc.len() < 2 && !self_loop {
             continue;
         }
+        cyclic = true;
         let cycle = find_cycle(graph, &scc);
         let names: Vec<&str> = cycle.iter().map(|&i| graph[i].id.as_str()).collect();
         let first = names[0];
@@ -919,6 +922,9 @@ fn check_graph(
             step_pointer(first),
             format!("the process graph has a cycle: {}", names.join(" -> ")),
         ));
+    }
+    if !cyclic {
+        check_depth(graph, diags);
     }
     let Some(also_reach) = also_reach else {
         return;
@@ -941,6 +947,39 @@ fn check_graph(
                 step_pointer(id),
                 "unreachable: no path from 'start' leads to this step",
             ));
+        }
+    }
+}
+
+/// The deepest a plan may be: the most steps on one path from start, a try/catch counting twice
+/// (the engine goes one level deeper for its try path). The engine's stack is sized for it.
+pub const MAX_DEPTH: usize = 10_000;
+
+/// How much a step adds to the depth of a path through it.
+fn depth_weight(step: &Step) -> usize {
+    if matches!(step.kind, StepKind::TryCatch { .. }) { 2 } else { 1 }
+}
+
+/// Rejects a plan deeper than [`MAX_DEPTH`] (an acyclic graph), at the first step past it.
+fn check_depth(graph: &DiGraph<Step, Edge>, diags: &mut Vec<Diagnostic>) {
+    let Ok(order) = petgraph::algo::toposort(graph, None) else { return };
+    let mut depth = vec![0usize; graph.node_count()];
+    for n in order {
+        let here = depth[n.index()] + depth_weight(&graph[n]);
+        if here > MAX_DEPTH {
+            let id = &graph[n].id;
+            diags.push(Diagnostic::error(
+                Some(id),
+                step_pointer(id),
+                format!(
+                    "the process is too deep: this step is {here} steps from 'start' (a try_catch counts twice); \
+                     the most is {MAX_DEPTH}"
+                ),
+            ));
+            return;
+        }
+        for next in graph.neighbors(n) {
+            depth[next.index()] = depth[next.index()].max(here);
         }
     }
 }

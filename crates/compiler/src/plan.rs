@@ -3,7 +3,7 @@
 use indexmap::IndexMap;
 use petgraph::graph::{DiGraph, NodeIndex};
 pub use spec::{
-    CatchErrors, ConnectionSpec, DecisionOp, DiskFormat, Escape, ExecutionValue, NotifyLevel, ScheduleSpec,
+    CatchErrors, ConnectionSpec, DecisionOp, DiskFormat, Escape, ExecutionValue, LimitsSpec, NotifyLevel, ScheduleSpec,
 };
 
 use crate::template::Template;
@@ -16,6 +16,8 @@ pub struct Plan {
     pub properties: IndexMap<String, String>,
     pub connections: IndexMap<String, ConnectionSpec>,
     pub schedules: Vec<ScheduleSpec>,
+    /// Bounds on one run (time, documents and bytes per step).
+    pub limits: LimitsSpec,
     pub graph: DiGraph<Step, Edge>,
     pub start: NodeIndex,
 }

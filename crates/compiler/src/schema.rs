@@ -1,6 +1,5 @@
 //! Validation against `schemas/process.schema.json`, the schema that editors use too.
 
-use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use jsonschema::error::ValidationErrorKind;
@@ -13,7 +12,8 @@ pub const PROCESS_SCHEMA: &str = include_str!("../../../schemas/process.schema.j
 
 struct Compiled {
     validator: jsonschema::Validator,
-    vocabulary: BTreeSet<String>,
+    /// The schema itself, to find which keys are allowed where an unknown one was found.
+    schema: serde_json::Value,
 }
 
 fn compiled() -> &'static Compiled {
@@ -22,25 +22,33 @@ fn compiled() -> &'static Compiled {
         let schema: serde_json::Value =
             serde_json::from_str(PROCESS_SCHEMA).expect("the bundled process schema is valid JSON (tested)");
         let validator = jsonschema::draft202012::new(&schema).expect("the bundled process schema compiles (tested)");
-        let mut vocabulary = BTreeSet::new();
-        collect_property_names(&schema, &mut vocabulary);
-        Compiled { validator, vocabulary }
+        Compiled { validator, schema }
     })
 }
 
-fn collect_property_names(schema: &serde_json::Value, out: &mut BTreeSet<String>) {
-    match schema {
-        serde_json::Value::Object(map) => {
-            if let Some(serde_json::Value::Object(props)) = map.get("properties") {
-                out.extend(props.keys().cloned());
-            }
-            for v in map.values() {
-                collect_property_names(v, out);
-            }
-        }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_property_names(v, out)),
-        _ => {}
+/// The keys allowed by the subschema whose `additionalProperties: false` rejected a key:
+/// `schema_path` is the validator's path to that keyword, through `$ref`s (each followed to its
+/// local target), e.g. `/properties/steps/additionalProperties/$ref/allOf/0/then/$ref/additionalProperties`.
+fn allowed_keys<'a>(schema: &'a serde_json::Value, schema_path: &str) -> Vec<&'a str> {
+    let mut at = schema;
+    let mut segments: Vec<String> =
+        schema_path.split('/').skip(1).map(|s| s.replace("~1", "/").replace("~0", "~")).collect();
+    if segments.pop().as_deref() != Some("additionalProperties") {
+        return Vec::new();
     }
+    for segment in &segments {
+        let next = if segment == "$ref" {
+            at.get("$ref").and_then(|r| r.as_str()).and_then(|r| r.strip_prefix('#')).and_then(|p| schema.pointer(p))
+        } else {
+            match at {
+                serde_json::Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+                _ => at.get(segment.as_str()),
+            }
+        };
+        let Some(next) = next else { return Vec::new() };
+        at = next;
+    }
+    at.get("properties").and_then(|p| p.as_object()).map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default()
 }
 
 /// The closest known key, when one is close enough to be a likely typo.
@@ -69,7 +77,8 @@ pub fn check(value: &serde_json::Value) -> Vec<Diagnostic> {
                     {
                         "a 'stop' step ends its path and cannot have a 'next'".to_owned()
                     } else {
-                        match did_you_mean(key, compiled.vocabulary.iter().map(String::as_str)) {
+                        let allowed = allowed_keys(&compiled.schema, &error.schema_path.to_string());
+                        match did_you_mean(key, allowed.into_iter().filter(|k| k != key)) {
                             Some(s) => format!("unknown key '{key}' (did you mean '{s}'?)"),
                             None => format!("unknown key '{key}'"),
                         }

@@ -3,8 +3,9 @@
 //! Rules (as `MessageFormat.applyPattern`): a single quote starts and ends literal text and is
 //! itself removed; `''` is one literal quote, inside or outside quoted text; text after an
 //! unclosed quote is literal; braces inside quotes are literal; an unmatched `}` outside quotes is
-//! literal. `{n}` (optional spaces around `n`) is parameter `n`, counted from 1. `{}`, `{x}`,
-//! `{1,number}` and an unclosed `{` are errors. Substituted values are never re-parsed.
+//! literal. `{n}` is parameter `n`, counted from 1. `{}`, `{x}`, `{ 1 }` and `{1 }` (spaces are
+//! part of the argument number, which `MessageFormat` then cannot parse), `{1,number}` and an
+//! unclosed `{` are errors. Substituted values are never re-parsed.
 
 use std::fmt;
 
@@ -28,7 +29,7 @@ pub enum TemplateError {
     #[error("template has an empty placeholder '{{}}' at character {at}")]
     Empty { at: usize },
     #[error(
-        "template placeholder '{{{text}}}' at character {at} is not a parameter number (write {{1}} for the first parameter)"
+        "template placeholder '{{{text}}}' at character {at}: can't parse argument number '{text}' (write {{1}}, digits only, for the first parameter)"
     )]
     NotANumber { text: String, at: usize },
     #[error("template placeholder '{{{text}}}' at character {at}: format types are not supported, only {{n}}")]
@@ -74,15 +75,15 @@ impl Template {
             if inner.contains('{') {
                 return Err(TemplateError::Unclosed { at: start + 1 });
             }
-            let trimmed = inner.trim();
-            if trimmed.is_empty() {
+            if inner.trim().is_empty() {
                 return Err(TemplateError::Empty { at: start + 1 });
             }
-            if trimmed.contains(',') {
+            if inner.contains(',') {
                 return Err(TemplateError::FormatType { text: inner, at: start + 1 });
             }
-            let n: usize = match trimmed.parse() {
-                Ok(n) if trimmed.bytes().all(|b| b.is_ascii_digit()) => n,
+            // As `MessageFormat`, spaces belong to the argument number: `{ 1 }` is not `{1}`.
+            let n: usize = match inner.parse() {
+                Ok(n) if inner.bytes().all(|b| b.is_ascii_digit()) => n,
                 _ => return Err(TemplateError::NotANumber { text: inner, at: start + 1 }),
             };
             if n == 0 {
@@ -154,7 +155,6 @@ mod tests {
         let cases: &[(&str, &[&str], &str)] = &[
             ("Hello {1}", &["Ann"], "Hello Ann"),
             ("{1}{2}{1}", &["a", "b"], "aba"),
-            ("{ 1 }", &["x"], "x"),
             // A lone quote starts literal text and is removed.
             ("it's {1}", &["x"], "its {1}"),
             // A doubled quote is one quote, outside and inside quoted text.
@@ -189,6 +189,12 @@ mod tests {
         assert_eq!(Template::parse("a {} b"), Err(TemplateError::Empty { at: 3 }));
         assert!(matches!(Template::parse("{x}"), Err(TemplateError::NotANumber { .. })));
         assert!(matches!(Template::parse("{-1}"), Err(TemplateError::NotANumber { .. })));
+        // java.text.MessageFormat: "can't parse argument number".
+        for spaced in ["{ 1 }", "{1 }", "{ 1}"] {
+            let error = Template::parse(spaced).unwrap_err();
+            assert!(matches!(error, TemplateError::NotANumber { .. }), "{spaced}");
+            assert!(error.to_string().contains("can't parse argument number"), "{error}");
+        }
         assert!(matches!(Template::parse("{1,number}"), Err(TemplateError::FormatType { .. })));
         assert!(matches!(Template::parse("abc {1"), Err(TemplateError::Unclosed { .. })));
         assert!(matches!(Template::parse("{1{2}"), Err(TemplateError::Unclosed { .. })));

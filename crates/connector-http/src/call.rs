@@ -27,8 +27,8 @@ pub enum Safety {
     NotIdempotent,
 }
 
-/// A request with a JSON body (or none).
-#[derive(Clone, Debug)]
+/// A request with a JSON body (or none). Its `Debug` leaves the bearer token out.
+#[derive(Clone)]
 pub struct JsonRequest<'a> {
     pub method: reqwest::Method,
     pub url: &'a reqwest::Url,
@@ -39,6 +39,18 @@ pub struct JsonRequest<'a> {
     pub label: &'a str,
     /// Overrides the client's request timeout.
     pub timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for JsonRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonRequest")
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .field("bearer", &self.bearer.map(|_| "***"))
+            .field("label", &self.label)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A successful (2xx) answer with a JSON body (`null` when the body is empty).
@@ -449,6 +461,14 @@ mod tests {
             label: "test",
             timeout: Some(Duration::from_secs(5)),
         }
+    }
+
+    #[test]
+    fn debug_of_a_request_leaves_the_bearer_token_out() {
+        let url = reqwest::Url::parse("http://127.0.0.1:1/graphql").unwrap();
+        let body = serde_json::json!({});
+        let printed = format!("{:?} {:#?}", req(&url, &body), req(&url, &body));
+        assert!(!printed.contains("t0ken") && printed.contains("127.0.0.1:1/graphql"), "{printed}");
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::rc::Rc;
 
-use compiler::jq::JqFilter;
+use compiler::jq::{Guard, JqFilter};
 use compiler::{Escape, ExecutionValue, Param, ParamSource};
 use jaq_core::{Ctx, RcIter};
 use jaq_json::Val;
@@ -24,6 +24,8 @@ pub(crate) struct ParamEnv<'a> {
     pub process_properties: &'a HashMap<String, String>,
     pub batch_len: usize,
     pub jq_cache: &'a mut HashMap<String, JqFilter>,
+    /// What stops jq's loops: the run's cancellation and time limit.
+    pub guard: &'a Guard,
 }
 
 /// A document as parameters see it: its JSON parsed at most once (for jq), and the properties
@@ -106,8 +108,15 @@ fn lookup_into(param: &Param, view: &DocView<'_>, env: &mut ParamEnv<'_>, out: &
                     env.jq_cache.entry(code.clone()).or_insert(f)
                 }
             };
-            match view.val().and_then(|v| run_jq(filter, v.clone(), |_| false)) {
-                Ok(first) => first.first().is_some_and(|v| val_text_into(v, out)),
+            let mut first = None;
+            let ran = view.val().and_then(|v| {
+                run_jq(filter, v.clone(), env.guard, |v| {
+                    first = Some(v);
+                    false
+                })
+            });
+            match ran {
+                Ok(()) => first.is_some_and(|v| val_text_into(&v, out)),
                 Err(e) if param.default.is_none() => return Err(format!("{}: {e}", param.label)),
                 Err(_) => false,
             }
@@ -764,21 +773,31 @@ fn val_text_into(v: &Val, out: &mut String) -> bool {
     }
 }
 
-/// Runs a jq program on one value and returns its outputs in order. After each output, `more`
-/// gets the number of outputs so far and returns `false` to stop computing further ones.
-pub(crate) fn run_jq(filter: &JqFilter, input: Val, mut more: impl FnMut(usize) -> bool) -> Result<Vec<Val>, String> {
-    let inputs = RcIter::new(core::iter::empty());
-    let mut values = Vec::new();
-    for v in filter.run((Ctx::new([], &inputs), input)) {
-        match v {
-            Ok(v) => values.push(v),
-            Err(e) => return Err(format!("jq error: {e}")),
+/// Runs a jq program on one value under `guard`, handing each output to `each` as it comes
+/// (nothing is collected); `each` returns `false` to stop computing further ones.
+pub(crate) fn run_jq(
+    filter: &JqFilter,
+    input: Val,
+    guard: &Guard,
+    mut each: impl FnMut(Val) -> bool,
+) -> Result<(), String> {
+    compiler::jq::guarded(Some(guard.clone()), || {
+        let inputs = RcIter::new(core::iter::empty());
+        for v in filter.run((Ctx::new([], &inputs), input)) {
+            match v {
+                Ok(v) => {
+                    if guard.tripped() {
+                        return Err(format!("jq error: {}", compiler::jq::INTERRUPTED));
+                    }
+                    if !each(v) {
+                        break;
+                    }
+                }
+                Err(e) => return Err(format!("jq error: {e}")),
+            }
         }
-        if !more(values.len()) {
-            break;
-        }
-    }
-    Ok(values)
+        Ok(())
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1407,7 +1426,15 @@ mod tests {
             for input in inputs {
                 let mut out = String::new();
                 let handled = fast.run(&mut FastState::default(), input.as_bytes(), &mut out);
-                let expected = parse_val(input.as_bytes()).and_then(|v| run_jq(&filter, v, |_| true));
+                let guard = Guard { stop: Default::default(), deadline: None };
+                let mut values = Vec::new();
+                let expected = parse_val(input.as_bytes()).and_then(|v| {
+                    run_jq(&filter, v, &guard, |v| {
+                        values.push(v);
+                        true
+                    })
+                });
+                let expected = expected.map(|()| values);
                 match expected {
                     Ok(values) => {
                         assert_eq!(values.len(), 1);

@@ -19,7 +19,7 @@
 //!   not a GraphQL request; every answer carries `x-request-id`.
 //! - GraphQL errors (HTTP 200, `extensions.code`): `FORBIDDEN` for a mutation with a read-only
 //!   token, a KSAT operation with a partner token, or `accounts` without a partner token;
-//!   `INVALID_ARGUMENT` for `per` outside 25..=1000 or `page` below 1.
+//!   `INVALID_ARGUMENT` for `per` outside 1..=1000 or `page` below 1.
 //! - Payload errors (`errors { field placeholders reason recordId message }`, HTTP 200, and then
 //!   nothing changed): `not_found`, `taken`, `too_long` (`placeholders.count`), `blank`,
 //!   `invalid`, `not_console_group`, `archived`, `not_archivable` (admins), `closed`,

@@ -235,7 +235,8 @@ impl KnowBe4 {
         emit(out, i, result)
     }
 
-    /// Every page of a list, one document per record, emitted as each page arrives.
+    /// Every page of a list, one document per record; if a page fails, the input yields only
+    /// its error (`Output::fail` withdraws the records of the pages read).
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,

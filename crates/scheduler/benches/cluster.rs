@@ -99,6 +99,7 @@ async fn start(dir: &Path, stores: Vec<Arc<dyn Store>>, runner: Arc<Runner>, wor
             grace: Duration::from_secs(5),
             reload_interval: Duration::from_secs(5),
             claim_interval: scheduler::service::DEFAULT_CLAIM_INTERVAL,
+            run_stack_bytes: None,
             listen: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -138,6 +138,7 @@ async fn measure(n: usize, cron: &str, seconds: u64, heavy: usize) -> Outcome {
         grace: Duration::from_secs(5),
         reload_interval: Duration::from_secs(2),
         claim_interval: scheduler::service::DEFAULT_CLAIM_INTERVAL,
+        run_stack_bytes: None,
         listen: None,
     };
     let runner = Arc::new(Runner::default());

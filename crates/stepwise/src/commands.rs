@@ -120,7 +120,18 @@ pub(crate) fn parse_set(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `stepwise run`, on a thread whose stack holds the deepest plan the compiler accepts.
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
+    std::thread::Builder::new()
+        .name("run".to_owned())
+        .stack_size(engine::RUN_STACK_BYTES)
+        .spawn(move || run_here(args))
+        .context("cannot start the run's thread")?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the run's thread panicked"))?
+}
+
+fn run_here(args: RunArgs) -> anyhow::Result<u8> {
     let registry = registry();
     let name = args.file.display().to_string();
     let compiled = compile_file(&args.file, &registry)?;
@@ -135,8 +146,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         eprintln!("{name}: error: {message}; nothing was run");
         return Ok(2);
     }
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
+    // The run itself goes on this thread (`block_on`); the worker thread is free to notice a
+    // signal while a step keeps this one busy, and to cancel the run.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
     let run_id = uuid::Uuid::now_v7().to_string();
     let base_dir = args
         .file
@@ -159,10 +175,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let report = runtime.block_on(async {
         // SIGINT or SIGTERM stops the run: it ends ABORTED, and is still reported and recorded.
         let signal = crate::scheduling::shutdown_signal()?;
-        let (abort_tx, abort_rx) = tokio::sync::watch::channel(None::<String>);
+        let cancel = engine::Cancel::new();
+        let on_signal = cancel.clone();
         tokio::spawn(async move {
             let signal = signal.await;
-            let _ = abort_tx.send(Some(format!("interrupted by {signal}")));
+            on_signal.cancel(format!("interrupted by {signal}"));
         });
         let sandbox = if args.sandbox { Some(crate::sandbox::Sandbox::start().await?) } else { None };
         let mut history =
@@ -182,7 +199,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             overrides: args.set.clone(),
             env,
             recorder,
-            abort: Some(abort_rx),
+            abort: Some(cancel),
         };
         let report = engine::run(&plan, &registry, options).await;
         if let Some(s) = sandbox {

@@ -339,14 +339,28 @@ impl scheduler::ProcessRunner for Runner {
         };
         let base_dir = process.path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let env = engine::ConnectEnv { base_dir, sandbox: self.sandbox.clone(), ..engine::ConnectEnv::default() };
+        // The service's cancel signal (lease lost, or the grace period over at shutdown) reaches
+        // the engine's cancellation, CPU-bound work included.
+        let abort = engine::Cancel::new();
+        let bridge = {
+            let abort = abort.clone();
+            let mut cancel = cancel;
+            tokio::spawn(async move {
+                if let Ok(reason) = cancel.wait_for(Option::is_some).await {
+                    let reason = reason.clone().unwrap_or_default();
+                    abort.cancel(reason);
+                }
+            })
+        };
         let options = engine::RunOptions {
             run_id: request.run_id,
             overrides: request.overrides,
             env,
             recorder: None,
-            abort: Some(cancel),
+            abort: Some(abort.clone()),
         };
         let report = engine::run(&plan, &self.registry, options).await;
+        bridge.abort();
         scheduler::RunOutcome {
             status: store_status(report.status),
             error: report_error(&report),
@@ -364,6 +378,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(async {
         let signal = shutdown_signal()?;
+        // The service cancels runs still going when the grace period is over (through the
+        // runner's cancel signal: the engine's cancellation, CPU-bound work included).
         let shutdown = async move {
             let signal = signal.await;
             tracing::info!(signal, "Shutdown requested; no new runs start.");
@@ -381,6 +397,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             grace: Duration::from_secs(args.grace_secs),
             reload_interval: Duration::from_millis(args.reload_ms),
             claim_interval: scheduler::service::DEFAULT_CLAIM_INTERVAL,
+            // Runs go on the runs' threads: their stacks hold the deepest plan the compiler accepts.
+            run_stack_bytes: Some(engine::RUN_STACK_BYTES),
             listen: args.listen,
         };
         let loader = Arc::new(Loader { registry: registry.clone() });

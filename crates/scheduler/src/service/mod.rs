@@ -207,6 +207,8 @@ pub struct ServiceConfig {
     pub reload_interval: Duration,
     /// How often to look for queued runs ([`DEFAULT_CLAIM_INTERVAL`]).
     pub claim_interval: Duration,
+    /// The stack size of the threads runs execute on (`None`: tokio's default).
+    pub run_stack_bytes: Option<usize>,
     /// Where to serve `/health` and `/metrics`, if anywhere.
     pub listen: Option<SocketAddr>,
 }
@@ -262,7 +264,11 @@ pub async fn serve(
     // Runs get a runtime of their own: a step that burns CPU occupies its threads, never the
     // ones that fire schedules, renew leases and answer /health.
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
-    let runs_runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(bytes) = config.run_stack_bytes {
+        builder.thread_stack_size(bytes);
+    }
+    let runs_runtime = builder
         .worker_threads(threads)
         .thread_name("stepwise-run")
         .enable_all()

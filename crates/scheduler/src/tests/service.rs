@@ -184,6 +184,7 @@ impl Env {
             grace,
             reload_interval: Duration::from_millis(200),
             claim_interval: Duration::from_millis(50),
+            run_stack_bytes: None,
             listen,
         }
     }
