@@ -219,3 +219,49 @@ steps:
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
     }
 }
+
+/// Copies the shipped processes and their sample data into `dir/processes` (outputs not).
+fn copy_shipped(dir: &Dir) {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap();
+            if path.is_dir() && name != "out" {
+                copy(&path, &to.join(name));
+            } else if path.is_file() {
+                std::fs::copy(&path, to.join(name)).unwrap();
+            }
+        }
+    }
+    copy(&crate::support::repo().join("processes"), &dir.join("processes"));
+}
+
+#[test]
+fn the_summary_and_the_report_say_which_step_made_error_documents() {
+    let dir = Dir::new();
+    copy_shipped(&dir);
+    let args = ["run", "processes/onboard-new-hires.yaml", "--sandbox", "--no-history"];
+    let text = stepwise(dir.path(), &args);
+    assert_eq!(text.code, 0, "{text:?}");
+    // Two of the five sample rows are refused by KnowBe4 (a bad email, an existing user).
+    assert!(
+        text.stdout.contains("step 'create_user' made 2 error documents of refused inputs (error_response)\n"),
+        "{text:?}"
+    );
+
+    let json = stepwise(dir.path(), &[&args[..], &["--json", "--test", "--dump", "dump"]].concat());
+    assert_eq!(json.code, 0, "{json:?}");
+    let report = json.json();
+    let step = |id: &str| report["steps"].as_array().unwrap().iter().find(|s| s["step"] == id).unwrap().clone();
+    assert_eq!(step("create_user")["error_documents"], 2, "{report:#}");
+    assert_eq!(step("to_user")["error_documents"], 0, "{report:#}");
+    // Every error of the header is accounted for by some step.
+    let steps = report["steps"].as_array().unwrap();
+    let by_steps: u64 =
+        steps.iter().map(|s| s["error_documents"].as_u64().unwrap() + s["documents_error"].as_u64().unwrap()).sum();
+    assert_eq!(report["documents_error"].as_u64(), Some(by_steps), "{report:#}");
+    let run_json: Value = serde_json::from_str(&dir.read("dump/run.json")).unwrap();
+    let recorded = run_json["steps"].as_array().unwrap().iter().find(|s| s["step"] == "create_user").unwrap();
+    assert_eq!(recorded["error_documents"], 2, "{run_json:#}");
+}

@@ -347,6 +347,7 @@ impl Shared {
                     "documents_in": stats.documents_in,
                     "documents_out": stats.documents_out,
                     "documents_error": stats.documents_error,
+                    "error_documents": stats.error_documents,
                     "executions": stats.executions,
                     "millis": stats.millis,
                     "arrived": st.arrived,
@@ -541,6 +542,7 @@ struct StepJson<'a> {
     documents_in: u64,
     documents_out: u64,
     documents_error: u64,
+    error_documents: u64,
     executions: u64,
     millis: u64,
     source: SourceJson,
@@ -652,6 +654,7 @@ impl<'a> RunJson<'a> {
                 documents_in: stats.documents_in,
                 documents_out: stats.documents_out,
                 documents_error: stats.documents_error,
+                error_documents: stats.error_documents,
                 executions: stats.executions,
                 millis: stats.millis,
                 source: SourceJson {

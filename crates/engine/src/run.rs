@@ -701,6 +701,9 @@ impl<'p> Exec<'p> {
     ) -> Document {
         self.warned = true;
         self.error_documents += 1;
+        if let Some(stats) = self.stats.iter_mut().find(|s| s.step == op.step) {
+            stats.error_documents += 1;
+        }
         let input_json = input.json().unwrap_or_else(|_| serde_json::Value::String(input.text().into_owned()));
         let message = self.env.redactor.redact(&err.message);
         let body = serde_json::json!({
