@@ -265,3 +265,23 @@ fn the_summary_and_the_report_say_which_step_made_error_documents() {
     let recorded = run_json["steps"].as_array().unwrap().iter().find(|s| s["step"] == "create_user").unwrap();
     assert_eq!(recorded["error_documents"], 2, "{run_json:#}");
 }
+
+#[test]
+fn bearer_text_is_masked_in_the_terminal_as_in_the_dumps() {
+    const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0";
+    let dir = Dir::new();
+    let p = dir.write(
+        "p.yaml",
+        format!(
+            "name: p\nstart: {{type: no_data, next: say}}\nsteps:\n  say:\n    type: notify\n    level: warn\n    template: \"retrying with Bearer {TOKEN} and Authorization: Basic {TOKEN}\"\n    next: done\n  done: {{type: stop}}\n"
+        ),
+    );
+    let run = stepwise(dir.path(), &["run", p.to_str().unwrap(), "--no-history", "--test", "--dump", "dump"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN), "{run:?}");
+    let line = "retrying with Bearer *** and Authorization: ***";
+    assert!(run.stdout.contains(&format!("notify say [warn]: {line}")), "{run:?}");
+    assert!(run.stderr.contains(line), "the log line: {run:?}");
+    let recorded = dir.read("dump/run.json");
+    assert!(recorded.contains(line) && !recorded.contains(TOKEN), "{recorded}");
+}
