@@ -285,3 +285,39 @@ fn bearer_text_is_masked_in_the_terminal_as_in_the_dumps() {
     let recorded = dir.read("dump/run.json");
     assert!(recorded.contains(line) && !recorded.contains(TOKEN), "{recorded}");
 }
+
+#[test]
+fn errors_name_their_kind_and_their_connection() {
+    let dir = Dir::new();
+    dir.write("in/x.csv", "a,b\n1,2,3\n");
+    dir.write("in/y.json", "{bad");
+    let disk = |pattern: &str, format: &str| {
+        format!(
+            "name: p\nconnections:\n  inbox: {{type: disk, directory: in}}\nstart: {{type: connector, connection: inbox, action: get, pattern: '{pattern}', format: {format}, next: done}}\nsteps:\n  done: {{type: stop}}\n"
+        )
+    };
+    let csv = dir.write("csv.yaml", disk("*.csv", "csv"));
+    let run = stepwise(dir.path(), &["run", csv.to_str().unwrap(), "--no-history"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains("error: step 'start': document 1: connection 'inbox': data error: 'x.csv' row 2: "),
+        "{run:?}"
+    );
+    let json = dir.write("json.yaml", disk("*.json", "json"));
+    let run = stepwise(dir.path(), &["run", json.to_str().unwrap(), "--no-history"]);
+    assert!(run.stdout.contains("connection 'inbox': data error: 'y.json' is not JSON"), "{run:?}");
+    assert!(!run.stdout.contains("transport"), "{run:?}");
+
+    let text = dir.write(
+        "text.yaml",
+        "name: t\nconnections:\n  kb4: {type: knowbe4, token: {env: KB4}}\nstart: {type: no_data, next: txt}\nsteps:\n  txt: {type: message, template: not json, next: call}\n  call: {type: connector, connection: kb4, object: user, action: create, next: done}\n  done: {type: stop}\n",
+    );
+    let run = stepwise(dir.path(), &["run", text.to_str().unwrap(), "--no-history", "--sandbox"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "error: step 'call': document 1: connection 'kb4': invalid document: the document is not JSON, and this action takes a JSON document; no request was made"
+        ),
+        "{run:?}"
+    );
+}

@@ -197,6 +197,9 @@ pub enum ErrorKind {
     Validation,
     Api,
     Transport,
+    /// Data the connector read does not parse (a CSV or JSON file): the data is wrong, not the
+    /// way to it.
+    Data,
 }
 
 impl ErrorKind {
@@ -205,6 +208,16 @@ impl ErrorKind {
             ErrorKind::Validation => "validation",
             ErrorKind::Api => "api",
             ErrorKind::Transport => "transport",
+            ErrorKind::Data => "data",
+        }
+    }
+
+    /// The `kind` of an error document, one of the process format's `validation`, `api` and
+    /// `transport`: data that does not parse is invalid input, `validation`.
+    pub fn document_kind(self) -> &'static str {
+        match self {
+            ErrorKind::Data => "validation",
+            other => other.as_str(),
         }
     }
 }

@@ -108,6 +108,20 @@ struct Exec<'p> {
 }
 
 const MAX_NOTIFICATIONS: usize = 10_000;
+
+/// A connector's objections to an input, for people: `field: reason; ...`, except that a
+/// document that is not JSON (`("", "json")`) says so plainly.
+fn describe_invalid(details: &[crate::FieldError]) -> String {
+    let parts: Vec<String> = details
+        .iter()
+        .map(|d| match (d.field.as_str(), d.reason.as_str()) {
+            ("", "json") => "the document is not JSON, and this action takes a JSON document".to_owned(),
+            ("", reason) => reason.to_owned(),
+            (field, reason) => format!("{field}: {reason}"),
+        })
+        .collect();
+    parts.join("; ")
+}
 const MAX_CACHED_REGEXES: usize = 256;
 
 /// Runs a plan once. Never panics: a panic inside a step becomes that step's failure.
@@ -604,7 +618,6 @@ impl<'p> Exec<'p> {
         }
         if !invalid.is_empty() && !call.error_response {
             let (number, _, details) = &invalid[0];
-            let fields: Vec<String> = details.iter().map(|d| format!("{}: {}", d.field, d.reason)).collect();
             let more = if invalid.len() > 1 {
                 format!(" ({} invalid documents in all)", invalid.len())
             } else {
@@ -613,14 +626,17 @@ impl<'p> Exec<'p> {
             return Err(Halt::error(
                 &step,
                 Some(*number),
-                format!("invalid document: {}{more}; no request was made", fields.join("; ")),
+                format!(
+                    "connection '{}': invalid document: {}{more}; no request was made",
+                    call.connection,
+                    describe_invalid(details)
+                ),
             ));
         }
         // Error documents for invalid inputs take their input's place among the responses.
         let mut refused: VecDeque<(u64, Document)> = VecDeque::new();
         for (number, input, details) in invalid {
-            let fields: Vec<String> = details.iter().map(|d| format!("{}: {}", d.field, d.reason)).collect();
-            let message = format!("invalid input: {}", fields.join("; "));
+            let message = format!("invalid input: {}", describe_invalid(&details));
             let err = ApiError { kind: ErrorKind::Validation, status: None, message, details };
             refused.push_back((number, self.error_document(&op, &call.connection, &input.document, &err)));
         }
@@ -681,7 +697,12 @@ impl<'p> Exec<'p> {
                         return Err(Halt::error(
                             &step,
                             numbers.get(i).copied(),
-                            format!("{} error{status}: {}", err.kind.as_str(), err.message),
+                            format!(
+                                "connection '{}': {} error{status}: {}",
+                                call.connection,
+                                err.kind.as_str(),
+                                err.message
+                            ),
                         ));
                     }
                     out_docs.push(self.error_document(&op, &call.connection, input.unwrap_or(&empty), &err));
@@ -708,7 +729,7 @@ impl<'p> Exec<'p> {
         let message = self.env.redactor.redact(&err.message);
         let body = serde_json::json!({
             "error": {
-                "kind": err.kind.as_str(),
+                "kind": err.kind.document_kind(),
                 "step": op.step,
                 "connection": connection,
                 "object": op.object,
@@ -720,7 +741,7 @@ impl<'p> Exec<'p> {
             }
         });
         let mut doc = input.derive(serde_json::to_vec(&body).unwrap_or_default());
-        let code = err.status.map(|s| s.to_string()).unwrap_or_else(|| err.kind.as_str().to_owned());
+        let code = err.status.map(|s| s.to_string()).unwrap_or_else(|| err.kind.document_kind().to_owned());
         doc.properties.insert("application_status_code".to_owned(), code);
         doc.properties.insert("application_status_message".to_owned(), message);
         doc
