@@ -322,6 +322,9 @@ impl scheduler::ProcessLoader for Loader {
 struct Runner {
     registry: Registry,
     sandbox: std::collections::HashMap<String, engine::SandboxTarget>,
+    /// The service's runtime: the task that passes a cancel signal on to the engine runs there,
+    /// never on the runs' threads, which a CPU-bound step may hold.
+    service: tokio::runtime::Handle,
 }
 
 #[scheduler::async_trait]
@@ -345,7 +348,7 @@ impl scheduler::ProcessRunner for Runner {
         let bridge = {
             let abort = abort.clone();
             let mut cancel = cancel;
-            tokio::spawn(async move {
+            self.service.spawn(async move {
                 if let Ok(reason) = cancel.wait_for(Option::is_some).await {
                     let reason = reason.clone().unwrap_or_default();
                     abort.cancel(reason);
@@ -402,7 +405,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             listen: args.listen,
         };
         let loader = Arc::new(Loader { registry: registry.clone() });
-        let runner = Arc::new(Runner { registry, sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default() });
+        let runner = Arc::new(Runner {
+            registry,
+            sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default(),
+            service: tokio::runtime::Handle::current(),
+        });
         let result = scheduler::serve(config, loader, runner, shutdown).await;
         if let Some(s) = sandbox {
             s.shutdown().await;

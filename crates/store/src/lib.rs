@@ -95,6 +95,9 @@ pub enum StoreError {
     /// `record_end` with a status a run cannot end with.
     #[error("invalid final run status '{0}'; expected COMPLETE, COMPLETE_WARN, ERROR or ABORTED")]
     InvalidStatus(String),
+    /// A batch of writes failed as a whole.
+    #[error("run store: {0}")]
+    Batch(String),
     /// A SQLite error.
     #[error("run store: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -154,6 +157,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// queues a run or discards it (overlap, decided against every node's runs of the
     /// process); later calls change nothing and answer [`FireOutcome::Duplicate`].
     async fn fire(&self, fire: &Fire) -> Result<FireOutcome, StoreError>;
+
+    /// [`Store::fire`] for several fires; a store may record them in one transaction. The
+    /// answers are in the order of `fires`.
+    async fn fire_many(&self, fires: &[Fire]) -> Vec<Result<FireOutcome, StoreError>> {
+        let mut out = Vec::with_capacity(fires.len());
+        for fire in fires {
+            out.push(self.fire(fire).await);
+        }
+        out
+    }
 
     /// Puts a run in the queue (`stepwise trigger`).
     async fn enqueue(&self, run: &NewRun) -> Result<(), StoreError>;

@@ -342,59 +342,33 @@ impl Store for SqliteStore {
         let fire = fire.clone();
         self.with(move |conn| {
             let tx = immediate(conn)?;
-            let inserted = tx.execute(
-                "INSERT INTO fires (process, schedule, instant, run_id) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT DO NOTHING",
-                params![fire.process, fire.schedule, ts(fire.instant), fire.run_id],
-            )?;
-            if inserted == 0 {
-                return Ok(FireOutcome::Duplicate);
-            }
-            let (running, waiting): (i64, i64) = tx.query_row(
-                "SELECT COALESCE(SUM(status = 'INPROCESS'), 0), COALESCE(SUM(status = 'QUEUED'), 0)
-                 FROM runs WHERE process = ?1 AND status IN ('INPROCESS', 'QUEUED')",
-                params![fire.process],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )?;
-            let outcome = crate::model::decide_fire(&fire, running as u64, waiting as u64);
-            match &outcome {
-                FireOutcome::Queued => {
-                    tx.execute(
-                        "INSERT INTO runs (run_id, process, trigger, scheduled_for, queued_at, status, content_hash, overlap, node)
-                         VALUES (?1, ?2, 'schedule', ?3, ?4, 'QUEUED', ?5, ?6, NULL)",
-                        params![
-                            fire.run_id,
-                            fire.process,
-                            ts(fire.instant),
-                            ts(fire.at),
-                            fire.content_hash,
-                            queue_overlap(&fire).as_str()
-                        ],
-                    )
-                    .map_err(|e| duplicate_or(e, &fire.run_id))?;
-                }
-                FireOutcome::Discarded(reason) => {
-                    tx.execute(
-                        "INSERT INTO runs (run_id, process, trigger, scheduled_for, started_at, ended_at, status, content_hash, node, error)
-                         VALUES (?1, ?2, 'schedule', ?3, ?4, ?4, 'DISCARDED', ?5, ?6, ?7)",
-                        params![
-                            fire.run_id,
-                            fire.process,
-                            ts(fire.instant),
-                            ts(fire.at),
-                            fire.content_hash,
-                            fire.node,
-                            reason
-                        ],
-                    )
-                    .map_err(|e| duplicate_or(e, &fire.run_id))?;
-                }
-                FireOutcome::Duplicate => {}
-            }
+            let outcome = fire_in(&tx, &fire)?;
             tx.commit()?;
             Ok(outcome)
         })
         .await
+    }
+
+    async fn fire_many(&self, fires: &[Fire]) -> Vec<Result<FireOutcome, StoreError>> {
+        // One transaction for all: SQLite serializes writers, so one commit instead of one per
+        // fire is what lets a node keep up with many schedules due at once.
+        let fires = fires.to_vec();
+        let count = fires.len();
+        let result = self
+            .with(move |conn| {
+                let tx = immediate(conn)?;
+                let outcomes = fires.iter().map(|fire| fire_in(&tx, fire)).collect::<Result<Vec<_>, _>>()?;
+                tx.commit()?;
+                Ok(outcomes)
+            })
+            .await;
+        match result {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(error) => {
+                let message = error.to_string();
+                (0..count).map(|_| Err(StoreError::Batch(message.clone()))).collect()
+            }
+        }
     }
 
     async fn enqueue(&self, run: &NewRun) -> Result<(), StoreError> {
@@ -582,6 +556,61 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// Records one fire in `tx` (see [`Store::fire`]).
+fn fire_in(tx: &Transaction<'_>, fire: &Fire) -> Result<FireOutcome, StoreError> {
+    let fire = fire.clone();
+    let inserted = tx.execute(
+        "INSERT INTO fires (process, schedule, instant, run_id) VALUES (?1, ?2, ?3, ?4)
+ ON CONFLICT DO NOTHING",
+        params![fire.process, fire.schedule, ts(fire.instant), fire.run_id],
+    )?;
+    if inserted == 0 {
+        return Ok(FireOutcome::Duplicate);
+    }
+    let (running, waiting): (i64, i64) = tx.query_row(
+        "SELECT COALESCE(SUM(status = 'INPROCESS'), 0), COALESCE(SUM(status = 'QUEUED'), 0)
+ FROM runs WHERE process = ?1 AND status IN ('INPROCESS', 'QUEUED')",
+        params![fire.process],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let outcome = crate::model::decide_fire(&fire, running as u64, waiting as u64);
+    match &outcome {
+        FireOutcome::Queued => {
+            tx.execute(
+        "INSERT INTO runs (run_id, process, trigger, scheduled_for, queued_at, status, content_hash, overlap, node)
+         VALUES (?1, ?2, 'schedule', ?3, ?4, 'QUEUED', ?5, ?6, NULL)",
+        params![
+            fire.run_id,
+            fire.process,
+            ts(fire.instant),
+            ts(fire.at),
+            fire.content_hash,
+            queue_overlap(&fire).as_str()
+        ],
+    )
+    .map_err(|e| duplicate_or(e, &fire.run_id))?;
+        }
+        FireOutcome::Discarded(reason) => {
+            tx.execute(
+        "INSERT INTO runs (run_id, process, trigger, scheduled_for, started_at, ended_at, status, content_hash, node, error)
+         VALUES (?1, ?2, 'schedule', ?3, ?4, ?4, 'DISCARDED', ?5, ?6, ?7)",
+        params![
+            fire.run_id,
+            fire.process,
+            ts(fire.instant),
+            ts(fire.at),
+            fire.content_hash,
+            fire.node,
+            reason
+        ],
+    )
+    .map_err(|e| duplicate_or(e, &fire.run_id))?;
+        }
+        FireOutcome::Duplicate => {}
+    }
+    Ok(outcome)
 }
 
 /// The overlap a queued run is claimed with: a catch-up run waits its turn like `queue`.

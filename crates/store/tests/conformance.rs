@@ -65,6 +65,7 @@ conformance!(
     lists_newest_first_with_filters,
     refuses_bad_ends_and_duplicates,
     records_each_fire_once_under_concurrency,
+    records_a_batch_of_fires_once,
     applies_overlap_across_nodes,
     claims_each_run_once_and_bounds_per_node,
     takes_only_runs_of_the_same_version,
@@ -219,6 +220,16 @@ async fn records_each_fire_once_under_concurrency(store: Dyn) {
     instants.sort();
     assert_eq!(instants, (0..10).map(at).collect::<Vec<_>>());
     assert!(runs.iter().all(|r| r.status == "QUEUED" && r.trigger == Trigger::Schedule));
+}
+
+async fn records_a_batch_of_fires_once(store: Dyn) {
+    let fires: Vec<Fire> = (0..5).map(|s| fire("p", at(s), Overlap::Allow, "a")).collect();
+    let first = store.fire_many(&fires).await;
+    assert!(first.iter().all(|o| matches!(o, Ok(FireOutcome::Queued))), "{first:?}");
+    let again: Vec<Fire> = (3..8).map(|s| fire("p", at(s), Overlap::Allow, "b")).collect();
+    let outcomes: Vec<FireOutcome> = store.fire_many(&again).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == FireOutcome::Duplicate).count(), 2, "{outcomes:?}");
+    assert_eq!(store.list(&ListFilter::default()).await.unwrap().len(), 8);
 }
 
 async fn applies_overlap_across_nodes(store: Dyn) {

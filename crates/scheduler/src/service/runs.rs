@@ -258,31 +258,39 @@ impl Service {
         if self.pending_fires.is_empty() {
             return;
         }
-        let fires = std::mem::take(&mut self.pending_fires);
+        let pending = std::mem::take(&mut self.pending_fires);
         let node = self.config.node.clone();
         let store = self.store.clone();
-        let results: Vec<(PendingFire, Result<FireOutcome, store::StoreError>)> = futures::stream::iter(fires)
-            .map(|pending| {
-                let store = store.clone();
-                let fire = Fire {
-                    run_id: uuid::Uuid::now_v7().to_string(),
-                    process: pending.process.name.clone(),
-                    schedule: pending.schedule.clone(),
-                    instant: pending.at,
-                    overlap: store_overlap(pending.overlap),
-                    catch_up: pending.catch_up,
-                    content_hash: pending.process.content_hash.clone(),
-                    node: node.clone(),
-                    at: Utc::now(),
-                };
-                async move {
-                    let result = store.fire(&fire).await;
-                    (pending, result)
-                }
+        let fires: Vec<Fire> = pending
+            .iter()
+            .map(|p| Fire {
+                run_id: uuid::Uuid::now_v7().to_string(),
+                process: p.process.name.clone(),
+                schedule: p.schedule.clone(),
+                instant: p.at,
+                overlap: store_overlap(p.overlap),
+                catch_up: p.catch_up,
+                content_hash: p.process.content_hash.clone(),
+                node: node.clone(),
+                at: Utc::now(),
             })
-            .buffered(FIRE_CONCURRENCY)
-            .collect()
-            .await;
+            .collect();
+        // A shared store takes concurrent fires from a pool of connections; a local one records
+        // them in one transaction.
+        let outcomes: Vec<Result<FireOutcome, store::StoreError>> = if store.is_shared() {
+            futures::stream::iter(fires)
+                .map(|fire| {
+                    let store = store.clone();
+                    async move { store.fire(&fire).await }
+                })
+                .buffered(FIRE_CONCURRENCY)
+                .collect()
+                .await
+        } else {
+            store.fire_many(&fires).await
+        };
+        let results: Vec<(PendingFire, Result<FireOutcome, store::StoreError>)> =
+            pending.into_iter().zip(outcomes).collect();
         let mut failed = 0;
         for (pending, result) in results {
             let name = &pending.process.name;
