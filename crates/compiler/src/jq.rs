@@ -71,7 +71,7 @@ pub const INTERRUPTED: &str = "evaluation interrupted";
 
 /// Whether the guard of this thread has tripped. The flag is read every time, the clock every
 /// 256th time.
-fn interrupted() -> bool {
+pub fn interrupted() -> bool {
     GUARD.with(|g| {
         let g = g.borrow();
         let Some(g) = g.as_ref() else { return false };

@@ -786,7 +786,7 @@ pub(crate) fn run_jq(
         for v in filter.run((Ctx::new([], &inputs), input)) {
             match v {
                 Ok(v) => {
-                    if guard.tripped() {
+                    if compiler::jq::interrupted() {
                         return Err(format!("jq error: {}", compiler::jq::INTERRUPTED));
                     }
                     if !each(v) {
