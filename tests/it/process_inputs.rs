@@ -182,3 +182,38 @@ fn access_requests_report_hostile_rows_exactly() {
     assert_eq!(got, want, "{text}");
     assert!(refused.iter().all(|r| r.len() == 5 && !r[4].is_empty()), "{text}");
 }
+
+/// The Boomi processes read their input from the services: the sandbox's Boomi account has a
+/// plus-addressed user (who is also a KnowBe4 user) and one whose names hold a quote, an
+/// apostrophe, a backslash, non-ASCII letters and a newline.
+#[test]
+fn boomi_processes_take_edge_case_users_exactly() {
+    const PAT: &str = "pat.o'hara+boomi@example.com";
+    let dir = copy_processes();
+    run_sandbox(&dir, "boomi-access-review");
+    let reviews = dir.join("processes/data/boomi/access-review");
+    let files: Vec<_> = std::fs::read_dir(&reviews)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.ends_with('\n'), "{text}");
+    let rows: Vec<Vec<String>> = csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    let row = |email: &str| rows.iter().find(|r| r[0] == email).unwrap_or_else(|| panic!("no {email}:\n{text}"));
+    assert_eq!(row(PAT)[1..], ["Pat \"PJ\"", "O'Hara \\ Zoë\nJr.", "global", "", "Standard User"]);
+    assert_eq!(row(PLUS_MEMBER)[1..], ["Sam", "Lee", "global", "", "Standard User"]);
+
+    // Security training: Pat is created in KnowBe4 with the names as written; Sam, a KnowBe4
+    // user already, is matched exactly and not created again.
+    let report = run_sandbox(&dir, "boomi-security-training");
+    assert_eq!(report["status"], "COMPLETE", "{report:#}");
+    let created = notes(&report, "log_created");
+    assert!(created.iter().any(|m| m.starts_with(&format!("created KnowBe4 user {PAT} ("))), "{created:#?}");
+    assert!(!created.iter().any(|m| m.contains(PLUS_MEMBER)), "{created:#?}");
+    assert_eq!(count(&report, "create_failed", "documents_in"), 0, "{report:#}");
+}

@@ -509,6 +509,18 @@ fn seed_edge_cases(db: &mut Db) {
         };
         user.memberships.extend(sales);
         db.users.insert(id, user);
+        // Enrolled where the campaigns seeded before them target them, like every other user.
+        let campaigns: Vec<(i32, bool, Vec<i32>)> = db
+            .training_campaigns
+            .values()
+            .filter(|c| c.status != TrainingCampaignStatuses::Created)
+            .map(|c| (c.id, c.all_users, c.selected_groups.clone()))
+            .collect();
+        for (campaign, all_users, groups) in campaigns {
+            if db.targeted_users(all_users, &groups).contains(&id) {
+                db.enroll(campaign, id, &DateTime::seeded(86_400 * 61));
+            }
+        }
     }
 }
 

@@ -63,7 +63,7 @@ impl Sandbox {
     /// The Boomi Platform simulator with Boomi's limit (10 requests per second): `boomi_platform`
     /// connections use its account id, email and token instead of their own.
     async fn start_boomi(&mut self) -> anyhow::Result<()> {
-        let config = boomi_sim::SimConfig::default();
+        let config = boomi_sim::SimConfig { seed_edge_cases: true, ..boomi_sim::SimConfig::default() };
         let extra = [("account_id".to_owned(), config.account_id.clone()), ("email".to_owned(), config.email.clone())];
         let token = config.token.clone();
         let handle = boomi_sim::start(config).await.context("cannot start the Boomi Platform simulator")?;
