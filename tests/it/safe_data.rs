@@ -370,3 +370,48 @@ fn a_used_up_daily_quota_fails_fast_with_a_clear_error() {
     // The quota was asked twice (once after a wait); every other document failed unsent.
     assert_eq!(sim.calls_of("user"), 5, "{}", sim.stats());
 }
+
+#[test]
+fn back_to_back_runs_in_serve_share_the_minute_budget() {
+    // 6 requests a minute on both sides; each run makes 4 calls and a run fires every 5 s. The
+    // second run must wait for the minute the first one filled, though the first has ended.
+    let sim = kb4_sim(&["--rate-per-second", "100", "--rate-per-minute", "6"]);
+    let docs: Vec<Value> = (0..4).map(|_| json!({})).collect();
+    let (start, first) = docs_start(&docs, "get");
+    let steps = format!(
+        "{first}  get:\n    type: connector\n    connection: kb4\n    object: user\n    action: get\n    parameters:\n      id: {{ static: \"10001\" }}\n    next: done\n  done:\n    type: stop\n"
+    );
+    let yaml = process("budget", Some(&sim), None, &start, &steps)
+        .replace("start:\n", "schedules:\n  - cron: \"*/5 * * * * *\"\n    catch_up: none\nstart:\n");
+    let dir = Dir::new();
+    dir.write("procs/budget.yaml", &yaml);
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .current_dir(dir.path())
+        .args(["serve", "procs", "--state", "state.db", "--grace-secs", "1"])
+        .env_remove("STEPWISE_LOG")
+        .env_remove("RUST_LOG")
+        .env("KB4_TOKEN", KB4_TOKEN)
+        .env("STEPWISE_KNOWBE4_RATE", "off,6")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting stepwise serve");
+    let completed = || {
+        let r = stepwise_env(dir.path(), &["history", "--json", "--state", "state.db", "--limit", "100"], &[]);
+        if r.code != 0 {
+            return 0;
+        }
+        r.json().as_array().map(|a| a.iter().filter(|x| x["status"] == "COMPLETE").count()).unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    while completed() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(completed() >= 2, "two runs did not complete: {}", sim.stats());
+    let stats = sim.stats();
+    assert_eq!(stats["throttled"], 0, "back-to-back runs exceeded the minute window: {stats}");
+    assert!(stats["by_operation"]["user"].as_u64().unwrap() >= 8, "{stats}");
+}
