@@ -83,7 +83,7 @@ fn interrupted() -> bool {
             t.set(n);
             n
         });
-        tick % 256 == 0 && g.deadline.is_some_and(|d| Instant::now() >= d)
+        tick.is_multiple_of(256) && g.deadline.is_some_and(|d| Instant::now() >= d)
     })
 }
 
