@@ -211,15 +211,22 @@ fn every_object_action_pair() {
     let deleted = ok(&sim, "account_user_role", "delete", &[json!({"userId": user, "roleId": SUPPORT})], &[]);
     assert_eq!(deleted[0].outcome, "deleted");
     assert_eq!(deleted[0].doc["deleted"], true);
-    assert_eq!(sim.global_roles(user), Some(vec![PRODUCTION_SUPPORT.to_owned()]));
+    // Rule 2 under concurrency: a revoke first makes sure the user holds Standard User.
+    assert_eq!(deleted[0].doc["standardUserAssigned"], true);
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let roles = |sim: &SimProcess| sorted(sim.global_roles(user).unwrap());
+    assert_eq!(roles(&sim), sorted(vec![PRODUCTION_SUPPORT.to_owned(), STANDARD_USER.to_owned()]));
     // A delete by id, with the record as listed; then the same again: already gone.
-    let listed = ok(&sim, "account_user_role", "list", &[], &[("userId", user)]);
+    let listed = ok(&sim, "account_user_role", "list", &[], &[("userId", user), ("roleId", PRODUCTION_SUPPORT)]);
     ok(&sim, "account_user_role", "create", &[json!({"userId": user, "roleId": SUPPORT})], &[]);
     let by_id = ok(&sim, "account_user_role", "delete", &[listed[0].doc.clone()], &[]);
     assert_eq!(by_id[0].outcome, "deleted");
     let gone = ok(&sim, "account_user_role", "delete", &[json!({"id": listed[0].doc["id"]})], &[]);
     assert_eq!(gone[0].outcome, "already_gone");
-    assert_eq!(sim.global_roles(user), Some(vec![SUPPORT.to_owned()]));
+    assert_eq!(roles(&sim), sorted(vec![SUPPORT.to_owned(), STANDARD_USER.to_owned()]));
     // account_group_user_role: create (the user must have logged in), list, delete by fields and by id.
     sim.login(user);
     let grant = json!({"accountGroupId": emea_id, "userId": user, "roleId": PRODUCTION_SUPPORT});

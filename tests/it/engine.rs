@@ -119,7 +119,8 @@ steps:
         ]
     );
     // The rendered data is what later steps see (here it is no longer JSON, so the default).
-    assert_eq!(contents(&dir, "all"), vec!["<?>\n<?>"]);
+    // One line per document, the last ending with a newline too.
+    assert_eq!(contents(&dir, "all"), vec!["<?>\n<?>\n"]);
     assert_eq!(counts(&summary, "joined"), (2, 1, 0, 1));
     assert_eq!(counts(&summary, "save_all"), (1, 1, 0, 1));
 }

@@ -6,6 +6,7 @@ mod support;
 mod boomi;
 mod bounds;
 mod cli;
+mod cluster;
 mod engine;
 mod graph_render;
 mod knowbe4;

@@ -219,3 +219,105 @@ steps:
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
     }
 }
+
+/// Copies the shipped processes and their sample data into `dir/processes` (outputs not).
+fn copy_shipped(dir: &Dir) {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap();
+            if path.is_dir() && name != "out" {
+                copy(&path, &to.join(name));
+            } else if path.is_file() {
+                std::fs::copy(&path, to.join(name)).unwrap();
+            }
+        }
+    }
+    copy(&crate::support::repo().join("processes"), &dir.join("processes"));
+}
+
+#[test]
+fn the_summary_and_the_report_say_which_step_made_error_documents() {
+    let dir = Dir::new();
+    copy_shipped(&dir);
+    let args = ["run", "processes/onboard-new-hires.yaml", "--sandbox", "--no-history"];
+    let text = stepwise(dir.path(), &args);
+    assert_eq!(text.code, 0, "{text:?}");
+    // Two of the five sample rows are refused by KnowBe4 (a bad email, an existing user).
+    assert!(
+        text.stdout.contains("step 'create_user' made 2 error documents of refused inputs (error_response)\n"),
+        "{text:?}"
+    );
+
+    let json = stepwise(dir.path(), &[&args[..], &["--json", "--test", "--dump", "dump"]].concat());
+    assert_eq!(json.code, 0, "{json:?}");
+    let report = json.json();
+    let step = |id: &str| report["steps"].as_array().unwrap().iter().find(|s| s["step"] == id).unwrap().clone();
+    assert_eq!(step("create_user")["error_documents"], 2, "{report:#}");
+    assert_eq!(step("to_user")["error_documents"], 0, "{report:#}");
+    // Every error of the header is accounted for by some step.
+    let steps = report["steps"].as_array().unwrap();
+    let by_steps: u64 =
+        steps.iter().map(|s| s["error_documents"].as_u64().unwrap() + s["documents_error"].as_u64().unwrap()).sum();
+    assert_eq!(report["documents_error"].as_u64(), Some(by_steps), "{report:#}");
+    let run_json: Value = serde_json::from_str(&dir.read("dump/run.json")).unwrap();
+    let recorded = run_json["steps"].as_array().unwrap().iter().find(|s| s["step"] == "create_user").unwrap();
+    assert_eq!(recorded["error_documents"], 2, "{run_json:#}");
+}
+
+#[test]
+fn bearer_text_is_masked_in_the_terminal_as_in_the_dumps() {
+    const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0";
+    let dir = Dir::new();
+    let p = dir.write(
+        "p.yaml",
+        format!(
+            "name: p\nstart: {{type: no_data, next: say}}\nsteps:\n  say:\n    type: notify\n    level: warn\n    template: \"retrying with Bearer {TOKEN} and Authorization: Basic {TOKEN}\"\n    next: done\n  done: {{type: stop}}\n"
+        ),
+    );
+    let run = stepwise(dir.path(), &["run", p.to_str().unwrap(), "--no-history", "--test", "--dump", "dump"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN), "{run:?}");
+    let line = "retrying with Bearer *** and Authorization: ***";
+    assert!(run.stdout.contains(&format!("notify say [warn]: {line}")), "{run:?}");
+    assert!(run.stderr.contains(line), "the log line: {run:?}");
+    let recorded = dir.read("dump/run.json");
+    assert!(recorded.contains(line) && !recorded.contains(TOKEN), "{recorded}");
+}
+
+#[test]
+fn errors_name_their_kind_and_their_connection() {
+    let dir = Dir::new();
+    dir.write("in/x.csv", "a,b\n1,2,3\n");
+    dir.write("in/y.json", "{bad");
+    let disk = |pattern: &str, format: &str| {
+        format!(
+            "name: p\nconnections:\n  inbox: {{type: disk, directory: in}}\nstart: {{type: connector, connection: inbox, action: get, pattern: '{pattern}', format: {format}, next: done}}\nsteps:\n  done: {{type: stop}}\n"
+        )
+    };
+    let csv = dir.write("csv.yaml", disk("*.csv", "csv"));
+    let run = stepwise(dir.path(), &["run", csv.to_str().unwrap(), "--no-history"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains("error: step 'start': document 1: connection 'inbox': data error: 'x.csv' row 2: "),
+        "{run:?}"
+    );
+    let json = dir.write("json.yaml", disk("*.json", "json"));
+    let run = stepwise(dir.path(), &["run", json.to_str().unwrap(), "--no-history"]);
+    assert!(run.stdout.contains("connection 'inbox': data error: 'y.json' is not JSON"), "{run:?}");
+    assert!(!run.stdout.contains("transport"), "{run:?}");
+
+    let text = dir.write(
+        "text.yaml",
+        "name: t\nconnections:\n  kb4: {type: knowbe4, token: {env: KB4}}\nstart: {type: no_data, next: txt}\nsteps:\n  txt: {type: message, template: not json, next: call}\n  call: {type: connector, connection: kb4, object: user, action: create, next: done}\n  done: {type: stop}\n",
+    );
+    let run = stepwise(dir.path(), &["run", text.to_str().unwrap(), "--no-history", "--sandbox"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "error: step 'call': document 1: connection 'kb4': invalid document: the document is not JSON, and this action takes a JSON document; no request was made"
+        ),
+        "{run:?}"
+    );
+}

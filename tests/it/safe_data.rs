@@ -3,8 +3,6 @@
 //! lookups that fail, and rate budgets shared across runs. Each test drives the real binary
 //! against a simulator process whose faults are scripted (`--fault OPERATION:FROM-TO:KIND`).
 
-#![allow(dead_code, unused_imports)]
-
 use serde_json::{Value, json};
 
 use crate::support::{Dir, Run, SimProcess, stepwise_env};
@@ -176,4 +174,199 @@ fn a_failed_parameter_lookup_follows_error_response() {
     assert!(message.contains("parameter lookup failed") && message.contains("no request was made"), "{report}");
     assert_eq!(sim.calls_of("user"), 2, "a request was made for a batch with a failed lookup");
     assert!(outputs(&dir).is_empty());
+}
+
+// Item 6: Boomi grants that completed for other users after one failed are reported.
+
+#[test]
+fn boomi_grants_completed_after_a_failure_are_reported() {
+    const SUPPORT: &str = "fcb6e474-0ca8-11e2-a477-1231381987a5";
+    let sim = boomi_sim(&["--rate-per-second", "0"]);
+    // The first grant names a role the account does not have: Boomi refuses it. The grants of
+    // the other users are made at the same time (a few users at once).
+    let mut docs = vec![json!({"userId": "audit.fail@example.com", "roleId": "00000000-0000-4000-8000-000000000000"})];
+    docs.extend((1..=4).map(|i| json!({"userId": format!("audit.user{i}@example.com"), "roleId": SUPPORT})));
+    let (start, first) = docs_start(&docs, "grant");
+    let steps = format!(
+        "{first}  grant:\n    type: connector\n    connection: boomi\n    object: account_user_role\n    action: create\n    next: save\n{SAVE}"
+    );
+    let dir = Dir::new();
+    let r = run(&dir, &process("grants", None, Some(&sim), &start, &steps), &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let report = r.json();
+    assert_eq!(report["status"], "ERROR", "{r:?}");
+    // Which grants were made, according to Boomi.
+    let state = sim.json("GET", "/__sim/state");
+    let made: Vec<String> = state["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["userId"].as_str().unwrap().starts_with("audit.user"))
+        .map(|u| u["userId"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!made.is_empty(), "no grant was made concurrently with the failed one: {state}");
+    // Each of them is in the run's error (kept by history) and in the log.
+    let message = report["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        message.contains(&format!("{} other document", made.len())),
+        "the error does not count the {} grants made: {message}",
+        made.len()
+    );
+    for user in &made {
+        assert!(message.contains(user.as_str()), "{user} is not reported: {message}");
+        assert!(
+            r.stderr.lines().any(|l| l.contains("Completed before the step stopped") && l.contains(user.as_str())),
+            "{user} is not in the log:\n{}",
+            r.stderr
+        );
+    }
+    assert_eq!(step_of(&report, "grant")["documents_out"], made.len() as u64, "{report}");
+}
+
+// Item 2: Boomi rule 2 holds whatever runs at the same time.
+
+#[test]
+fn concurrent_revokes_never_remove_a_boomi_user() {
+    const SUPPORT: &str = "fcb6e474-0ca8-11e2-a477-1231381987a5";
+    const PRODUCTION_SUPPORT: &str = "fcb6e3b6-0ca8-11e2-a477-1231381987a5";
+    let sim = boomi_sim(&["--rate-per-second", "0"]);
+    let users: Vec<String> = (0..12).map(|i| format!("race.user{i}@example.com")).collect();
+    // Each user holds exactly two global roles.
+    let grants: Vec<Value> = users
+        .iter()
+        .flat_map(|u| [json!({"userId": u, "roleId": SUPPORT}), json!({"userId": u, "roleId": PRODUCTION_SUPPORT})])
+        .collect();
+    let step = |action: &str, docs: &[Value]| {
+        let (start, first) = docs_start(docs, "call");
+        let steps = format!(
+            "{first}  call:\n    type: connector\n    connection: boomi\n    object: account_user_role\n    action: {action}\n    next: save\n{SAVE}"
+        );
+        process("race", None, Some(&sim), &start, &steps)
+    };
+    let dir = Dir::new();
+    let r = run(&dir, &step("create", &grants), &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // Four runs at once, two revoking each role of every user.
+    let revokes: Vec<String> = [SUPPORT, PRODUCTION_SUPPORT, SUPPORT, PRODUCTION_SUPPORT]
+        .iter()
+        .map(|role| step("delete", &users.iter().map(|u| json!({"userId": u, "roleId": role})).collect::<Vec<_>>()))
+        .collect();
+    let runs: Vec<Run> = std::thread::scope(|s| {
+        let handles: Vec<_> = revokes
+            .iter()
+            .map(|yaml| {
+                s.spawn(move || {
+                    let dir = Dir::new();
+                    run(&dir, yaml, &[])
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &runs {
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    let stats = sim.stats();
+    assert_eq!(stats["users_removed"], 0, "concurrent revokes removed users: {stats}");
+    // Every user is still in the account, holding Standard User.
+    let state = sim.json("GET", "/__sim/state");
+    for u in &users {
+        let found = state["users"].as_array().unwrap().iter().find(|x| x["userId"] == u.as_str());
+        let roles: Vec<&str> = found.unwrap_or_else(|| panic!("{u} was removed"))["globalRoles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["roleId"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, [STANDARD_USER], "{u}");
+    }
+}
+
+// Item 5: a create whose outcome is unknown never creates twice, nor takes an older object
+// for its own.
+
+/// Runs one KnowBe4 create of `doc` with `error_response: true`; returns the run and outputs.
+fn kb4_create(sim: &SimProcess, object: &str, doc: Value, env: &[(&str, &str)]) -> (Run, Vec<Value>) {
+    let (start, first) = docs_start(&[doc], "create");
+    let steps = format!(
+        "{first}  create:\n    type: connector\n    connection: kb4\n    object: {object}\n    action: create\n    error_response: true\n    next: save\n{SAVE}"
+    );
+    let dir = Dir::new();
+    let r = run(&dir, &process("create", Some(sim), None, &start, &steps), env);
+    let out = outputs(&dir);
+    (r, out)
+}
+
+#[test]
+fn a_create_committed_late_is_found_not_made_twice() {
+    // The first phishingCampaignCreate answers 504 at once and commits 3 s later.
+    let sim = kb4_sim(&["--no-limits", "--slow-ms", "3000", "--fault", "phishingCampaignCreate:1:late-504"]);
+    let doc = json!({"attributes": {"name": "Late Commit Phish", "frequencyPeriod": "ONETIME", "allUsers": true}});
+    let (r, out) = kb4_create(&sim, "phishing_campaign", doc, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].get("error").is_none(), "{}", out[0]);
+    assert_eq!(out[0]["name"], "Late Commit Phish");
+    // Wait for any late commit to land, then count the campaigns of that name.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let stats = sim.stats();
+    assert_eq!(stats["objects"]["phishing_campaigns"], 4, "created twice: {stats}");
+}
+
+#[test]
+fn a_create_committed_then_lost_is_found_once() {
+    // The first userCreate is committed, then its answer is lost (a dropped connection).
+    let sim = kb4_sim(&["--no-limits", "--fault", "userCreate:1:after-drop"]);
+    let (r, out) = kb4_create(&sim, "user", json!({"email": "after.drop@example.com", "firstName": "Ann"}), &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0]["email"], "after.drop@example.com", "{}", out[0]);
+    assert_eq!(sim.stats()["objects"]["users"], 51);
+    assert_eq!(sim.calls_of("userCreate"), 1, "sent twice");
+}
+
+#[test]
+fn an_unknown_create_outcome_never_matches_an_older_object() {
+    // "Legacy Contractors" is a seeded group archived long ago. The create's connection drops
+    // before KnowBe4 acts on it; the lookup must not take the old group for the new one.
+    let sim = kb4_sim(&["--no-limits", "--fault", "groupCreate:1:drop"]);
+    let (r, out) = kb4_create(
+        &sim,
+        "group",
+        json!({"attributes": {"name": "Legacy Contractors"}}),
+        &[("STEPWISE_KNOWBE4_RECOVERY_SECS", "1")],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(out.len(), 1, "{out:?}");
+    // Sent again, KnowBe4 refuses the name (it is taken): the truth, not the old group.
+    assert_eq!(out[0]["error"]["kind"], "api", "the old group was reported as created: {}", out[0]);
+    assert!(out[0]["error"]["message"].as_str().unwrap().contains("taken"), "{}", out[0]);
+    assert_eq!(sim.calls_of("groupCreate"), 2);
+}
+
+// Item 15: rate budgets; a used-up quota fails fast.
+
+#[test]
+fn a_used_up_daily_quota_fails_fast_with_a_clear_error() {
+    // A daily quota of 3 requests; its 429 carries no Retry-After (as KnowBe4's).
+    let sim = kb4_sim(&["--rate-per-day", "3", "--rate-per-second", "100", "--rate-per-minute", "1000"]);
+    let docs: Vec<Value> = (0..10).map(|_| json!({})).collect();
+    let (start, first) = docs_start(&docs, "get");
+    let steps = format!(
+        "{first}  get:\n    type: connector\n    connection: kb4\n    object: user\n    action: get\n    error_response: true\n    parameters:\n      id: {{ static: \"10001\" }}\n    next: save\n{SAVE}"
+    );
+    let dir = Dir::new();
+    let r = run(&dir, &process("quota", Some(&sim), None, &start, &steps), &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let out = outputs(&dir);
+    assert_eq!(out.len(), 10);
+    assert_eq!(out.iter().filter(|d| d["id"] == 10001).count(), 3, "{out:?}");
+    let errors: Vec<&Value> = out.iter().filter(|d| d.get("error").is_some()).collect();
+    assert_eq!(errors.len(), 7);
+    for e in &errors {
+        assert_eq!(e["error"]["status"], 429, "{e}");
+        assert!(e["error"]["message"].as_str().unwrap().contains("quota"), "{e}");
+    }
+    // The quota was asked twice (once after a wait); every other document failed unsent.
+    assert_eq!(sim.calls_of("user"), 5, "{}", sim.stats());
 }

@@ -21,7 +21,13 @@ fn compiled() -> &'static Compiled {
     SCHEMA.get_or_init(|| {
         let schema: serde_json::Value =
             serde_json::from_str(PROCESS_SCHEMA).expect("the bundled process schema is valid JSON (tested)");
-        let validator = jsonschema::draft202012::new(&schema).expect("the bundled process schema compiles (tested)");
+        // Compiled with draft 7 rules (see `connector_http::JsonSchema::compile` for why); the
+        // schema only uses keywords that mean the same in 2020-12 (tested). Formats stay
+        // annotations, as in 2020-12.
+        let validator = jsonschema::draft7::options()
+            .should_validate_formats(false)
+            .build(&schema)
+            .expect("the bundled process schema compiles (tested)");
         Compiled { validator, schema }
     })
 }
@@ -208,5 +214,115 @@ mod tests {
         assert_eq!(super::did_you_mean("nxt", ["next", "type"]), Some("next"));
         assert_eq!(super::did_you_mean("templat", ["template"]), Some("template"));
         assert_eq!(super::did_you_mean("zzzzzz", ["next"]), None);
+    }
+}
+
+/// Every schema under `schemas/` is compiled with draft 7 rules although it says 2020-12 (see
+/// `connector_http::JsonSchema::compile`): it may only use keywords whose meaning is the same in
+/// both drafts, and no `$ref` beside another assertion (draft 7 ignores a `$ref`'s siblings).
+#[cfg(test)]
+mod draft7 {
+    const SAME_IN_BOTH: &[&str] = &[
+        "$defs",
+        "$id",
+        "$ref",
+        "$schema",
+        "$comment",
+        "additionalProperties",
+        "allOf",
+        "anyOf",
+        "const",
+        "default",
+        "description",
+        "enum",
+        "exclusiveMaximum",
+        "exclusiveMinimum",
+        "format",
+        "if",
+        "then",
+        "else",
+        "items",
+        "maxItems",
+        "maxLength",
+        "maxProperties",
+        "maximum",
+        "minItems",
+        "minLength",
+        "minProperties",
+        "minimum",
+        "not",
+        "oneOf",
+        "pattern",
+        "properties",
+        "patternProperties",
+        "propertyNames",
+        "required",
+        "title",
+        "type",
+        "uniqueItems",
+        "examples",
+    ];
+    const ANNOTATIONS: &[&str] = &["description", "title", "default", "$comment", "examples"];
+
+    fn check(file: &str, at: &str, value: &serde_json::Value, problems: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if map.contains_key("$ref") {
+                    let extra: Vec<&String> = map
+                        .keys()
+                        .filter(|k| *k != "$ref" && !ANNOTATIONS.contains(&k.as_str()) && !k.starts_with("x-"))
+                        .collect();
+                    if !extra.is_empty() {
+                        problems.push(format!("{file}{at}: $ref beside {extra:?}"));
+                    }
+                }
+                for (k, v) in map {
+                    let child = format!("{at}/{k}");
+                    if matches!(k.as_str(), "properties" | "$defs" | "patternProperties") {
+                        for (name, sub) in v.as_object().into_iter().flatten() {
+                            check(file, &format!("{child}/{name}"), sub, problems);
+                        }
+                        continue;
+                    }
+                    if !SAME_IN_BOTH.contains(&k.as_str()) && !k.starts_with("x-") {
+                        problems.push(format!("{file}{child}: keyword '{k}' is not known to mean the same in draft 7"));
+                    }
+                    if !matches!(k.as_str(), "enum" | "const" | "default" | "examples" | "required") {
+                        check(file, &child, v, problems);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    check(file, &format!("{at}/{i}"), v, problems);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn schemas_mean_the_same_in_draft_7() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+        let mut files = Vec::new();
+        walk(&root, &mut files);
+        assert!(files.len() > 40, "{files:?}");
+        let mut problems = Vec::new();
+        for file in &files {
+            let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+            check(&file.display().to_string(), "", &value, &mut problems);
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }

@@ -65,7 +65,9 @@ impl Redactor {
         }
     }
 
-    /// `text` with every known secret replaced by `***`.
+    /// `text` with every known secret replaced by `***`, and whatever looks like a credential
+    /// too: the value of an `Authorization:` (and similar) header, and a bare `Bearer <token>`.
+    /// The terminal, history, errors and test-mode dumps all mask through this one function.
     pub fn redact(&self, text: &str) -> String {
         let v = self.values.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = text.to_owned();
@@ -74,7 +76,7 @@ impl Redactor {
                 out = out.replace(s.as_str(), "***");
             }
         }
-        out
+        mask_credentials(&out).into_owned()
     }
 
     pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
@@ -83,6 +85,30 @@ impl Redactor {
             Err(_) => bytes.to_vec(),
         }
     }
+}
+
+/// Credential headers (`Authorization: ...`, `"authorization": "..."`, `x-api-key=...`) and bare
+/// `Bearer <token>`s, each with its value replaced by `***`.
+fn mask_credentials(text: &str) -> std::borrow::Cow<'_, str> {
+    static HEADER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        constant_regex(
+            r#"(?i)(\b(?:proxy-)?authorization|\bx-api-key|\bx-auth-token)(["']?[ \t]*[:=][ \t]*["']?)[^"'\r\n]+"#,
+        )
+    });
+    static BEARER: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| constant_regex(r"(?i)\b(bearer)([ \t]+)[A-Za-z0-9\-._~+/]{8,}=*"));
+    let mut out = std::borrow::Cow::Borrowed(text);
+    for re in [&*HEADER, &*BEARER] {
+        if re.is_match(&out) {
+            out = std::borrow::Cow::Owned(re.replace_all(&out, "${1}${2}***").into_owned());
+        }
+    }
+    out
+}
+
+fn constant_regex(pattern: &str) -> regex::Regex {
+    #[allow(clippy::expect_used)]
+    regex::Regex::new(pattern).expect("the redactor's patterns are valid constants")
 }
 
 /// Where `--sandbox` sends a connection type: a simulator's base URL and the token it accepts.
@@ -190,6 +216,9 @@ pub enum ErrorKind {
     Validation,
     Api,
     Transport,
+    /// Data the connector read does not parse (a CSV or JSON file): the data is wrong, not the
+    /// way to it.
+    Data,
 }
 
 impl ErrorKind {
@@ -198,6 +227,16 @@ impl ErrorKind {
             ErrorKind::Validation => "validation",
             ErrorKind::Api => "api",
             ErrorKind::Transport => "transport",
+            ErrorKind::Data => "data",
+        }
+    }
+
+    /// The `kind` of an error document, one of the process format's `validation`, `api` and
+    /// `transport`: data that does not parse is invalid input, `validation`.
+    pub fn document_kind(self) -> &'static str {
+        match self {
+            ErrorKind::Data => "validation",
+            other => other.as_str(),
         }
     }
 }

@@ -63,6 +63,11 @@ fn io_error(message: String) -> ApiError {
     ApiError { kind: ErrorKind::Transport, status: None, message, details: Vec::new() }
 }
 
+/// A file that was read but does not parse in the connection's `format`.
+fn data_error(message: String) -> ApiError {
+    ApiError { kind: ErrorKind::Data, status: None, message, details: Vec::new() }
+}
+
 impl Disk {
     fn files(&self, pattern: &str) -> Result<Vec<PathBuf>, ApiError> {
         let escapes = Path::new(pattern).components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
@@ -102,7 +107,7 @@ impl Disk {
                     bytes.drain(..BOM.len());
                 }
                 serde_json::from_slice::<IgnoredAny>(&bytes)
-                    .map_err(|e| io_error(format!("'{file_name}' is not JSON: {e}")))?;
+                    .map_err(|e| data_error(format!("'{file_name}' is not JSON: {e}")))?;
                 out.ok(0, mk(bytes));
             }
             DiskFormat::Jsonl => {
@@ -124,7 +129,7 @@ impl Disk {
                         continue;
                     }
                     if let Err(e) = serde_json::from_slice::<IgnoredAny>(text) {
-                        return Err(io_error(format!("'{file_name}' line {number}: not JSON: {e}")));
+                        return Err(data_error(format!("'{file_name}' line {number}: not JSON: {e}")));
                     }
                     out.ok(0, mk(text.to_vec()));
                 }
@@ -134,7 +139,7 @@ impl Disk {
                 let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(BufReader::new(file));
                 let headers: Vec<String> = reader
                     .headers()
-                    .map_err(|e| io_error(format!("'{file_name}': cannot read the CSV header row: {e}")))?
+                    .map_err(|e| data_error(format!("'{file_name}': cannot read the CSV header row: {e}")))?
                     .iter()
                     .map(|h| h.trim_start_matches('\u{feff}').trim().to_owned())
                     .collect();
@@ -144,7 +149,7 @@ impl Disk {
                     row += 1;
                     let more = reader
                         .read_record(&mut record)
-                        .map_err(|e| io_error(format!("'{file_name}' row {row}: {e}")))?;
+                        .map_err(|e| data_error(format!("'{file_name}' row {row}: {e}")))?;
                     if !more {
                         break;
                     }

@@ -347,6 +347,7 @@ impl Shared {
                     "documents_in": stats.documents_in,
                     "documents_out": stats.documents_out,
                     "documents_error": stats.documents_error,
+                    "error_documents": stats.error_documents,
                     "executions": stats.executions,
                     "millis": stats.millis,
                     "arrived": st.arrived,
@@ -541,6 +542,7 @@ struct StepJson<'a> {
     documents_in: u64,
     documents_out: u64,
     documents_error: u64,
+    error_documents: u64,
     executions: u64,
     millis: u64,
     source: SourceJson,
@@ -652,6 +654,7 @@ impl<'a> RunJson<'a> {
                 documents_in: stats.documents_in,
                 documents_out: stats.documents_out,
                 documents_error: stats.documents_error,
+                error_documents: stats.error_documents,
                 executions: stats.executions,
                 millis: stats.millis,
                 source: SourceJson {
@@ -746,39 +749,23 @@ const SENSITIVE_NAMES: &[&str] = &[
 /// Removes secrets from everything test mode writes.
 struct Scrubber {
     redactor: Redactor,
-    /// `Authorization: ...` and `"authorization": "..."` (and the other names) in text.
-    header: regex::bytes::Regex,
-    /// A bare `Bearer <token>`.
-    bearer: regex::bytes::Regex,
 }
 
 impl Scrubber {
     fn new(redactor: Redactor) -> Scrubber {
-        Scrubber {
-            redactor,
-            header: constant_regex(
-                r#"(?i)(\b(?:proxy-)?authorization|\bx-api-key|\bx-auth-token)(["']?[ \t]*[:=][ \t]*["']?)[^"'\r\n]+"#,
-            ),
-            bearer: constant_regex(r"(?i)\b(bearer)([ \t]+)[A-Za-z0-9\-._~+/]{8,}=*"),
-        }
+        Scrubber { redactor }
     }
 
-    /// Bytes with known secrets and credential headers replaced by `***`. Non-UTF-8 data is
-    /// scrubbed piece by piece: a secret is text, so it lies inside one valid piece.
+    /// Bytes with known secrets and credential headers replaced by `***` (`Redactor::redact`,
+    /// as everything else a run prints or records). Non-UTF-8 data is scrubbed piece by piece:
+    /// a secret is text, so it lies inside one valid piece.
     fn bytes<'a>(&self, data: &'a [u8]) -> Cow<'a, [u8]> {
         let mut redacted = Vec::with_capacity(data.len());
         for chunk in data.utf8_chunks() {
             redacted.extend_from_slice(self.redactor.redact(chunk.valid()).as_bytes());
             redacted.extend_from_slice(chunk.invalid());
         }
-        let mut out: Cow<'a, [u8]> = if redacted == data { Cow::Borrowed(data) } else { Cow::Owned(redacted) };
-        if self.header.is_match(&out) {
-            out = Cow::Owned(self.header.replace_all(&out, &b"${1}${2}***"[..]).into_owned());
-        }
-        if self.bearer.is_match(&out) {
-            out = Cow::Owned(self.bearer.replace_all(&out, &b"${1}${2}***"[..]).into_owned());
-        }
-        out
+        if redacted == data { Cow::Borrowed(data) } else { Cow::Owned(redacted) }
     }
 
     fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
@@ -845,11 +832,6 @@ fn is_sensitive(name: &str) -> bool {
 ///
 /// # Panics
 /// Never: the patterns are constants, compiled by every unit test of this module.
-fn constant_regex(pattern: &str) -> regex::bytes::Regex {
-    #[allow(clippy::expect_used)]
-    regex::bytes::Regex::new(pattern).expect("the scrubber's patterns are valid constants")
-}
-
 // ----- Files ---------------------------------------------------------------------------------
 
 fn pretty(value: &Value) -> String {

@@ -31,6 +31,9 @@ pub struct StepStats {
     pub documents_in: u64,
     pub documents_out: u64,
     pub documents_error: u64,
+    /// Error documents this connector step made of refused inputs (`error_response: true`);
+    /// they are among its `documents_out`, and count in the run's `documents_error`.
+    pub error_documents: u64,
     pub millis: u64,
     /// How many times the step ran (once per arriving batch).
     pub executions: u64,
@@ -88,6 +91,13 @@ impl RunReport {
             out.push_str(&format!(
                 "{:<width$}  {:<14} {:>9} {:>9} {:>7} {:>8}\n",
                 s.step, s.step_type, s.documents_in, s.documents_out, s.documents_error, s.millis
+            ));
+        }
+        for s in self.steps.iter().filter(|s| s.error_documents > 0) {
+            let noun = if s.error_documents == 1 { "document" } else { "documents" };
+            out.push_str(&format!(
+                "step '{}' made {} error {noun} of refused inputs (error_response)\n",
+                s.step, s.error_documents
             ));
         }
         for n in &self.notifications {

@@ -129,6 +129,20 @@ struct Exec<'p> {
 pub const RUN_STACK_BYTES: usize = 512 << 20;
 
 const MAX_NOTIFICATIONS: usize = 10_000;
+
+/// A connector's objections to an input, for people: `field: reason; ...`, except that a
+/// document that is not JSON (`("", "json")`) says so plainly.
+fn describe_invalid(details: &[crate::FieldError]) -> String {
+    let parts: Vec<String> = details
+        .iter()
+        .map(|d| match (d.field.as_str(), d.reason.as_str()) {
+            ("", "json") => "the document is not JSON, and this action takes a JSON document".to_owned(),
+            ("", reason) => reason.to_owned(),
+            (field, reason) => format!("{field}: {reason}"),
+        })
+        .collect();
+    parts.join("; ")
+}
 const MAX_CACHED_REGEXES: usize = 256;
 
 /// Runs a plan once. Never panics: a panic inside a step becomes that step's failure. Needs a
@@ -757,10 +771,7 @@ impl<'p> Exec<'p> {
         invalid.sort_by_key(|(number, ..)| *number);
         let describe = |details: &[FieldError], lookup: &Option<String>| match lookup {
             Some(message) => format!("parameter lookup failed: {message}"),
-            None => {
-                let fields: Vec<String> = details.iter().map(|d| format!("{}: {}", d.field, d.reason)).collect();
-                format!("invalid document: {}", fields.join("; "))
-            }
+            None => format!("invalid document: {}", describe_invalid(details)),
         };
         if !invalid.is_empty() && !call.error_response {
             let (number, _, details, lookup) = &invalid[0];
@@ -772,7 +783,11 @@ impl<'p> Exec<'p> {
             return Err(Halt::error(
                 &step,
                 Some(*number),
-                format!("{}{more}; no request was made", describe(details, lookup)),
+                format!(
+                    "connection '{}': {}{more}; no request was made",
+                    call.connection,
+                    describe(details, lookup)
+                ),
             ));
         }
         // Error documents for invalid inputs take their input's place among the responses.
@@ -780,10 +795,7 @@ impl<'p> Exec<'p> {
         for (number, input, details, lookup) in invalid {
             let message = match &lookup {
                 Some(_) => describe(&details, &lookup),
-                None => {
-                    let fields: Vec<String> = details.iter().map(|d| format!("{}: {}", d.field, d.reason)).collect();
-                    format!("invalid input: {}", fields.join("; "))
-                }
+                None => format!("invalid input: {}", describe_invalid(&details)),
             };
             let err = ApiError { kind: ErrorKind::Validation, status: None, message, details };
             refused.push_back((number, self.error_document(&op, &call.connection, &input.document, &err)));
@@ -842,11 +854,20 @@ impl<'p> Exec<'p> {
                 Err(err) => {
                     if !call.error_response {
                         let status = err.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
-                        return Err(Halt::error(
-                            &step,
-                            numbers.get(i).copied(),
-                            format!("{} error{status}: {}", err.kind.as_str(), err.message),
-                        ));
+                        let message = format!(
+                            "connection '{}': {} error{status}: {}",
+                            call.connection,
+                            err.kind.as_str(),
+                            err.message
+                        );
+                        // What completed for other inputs (changes made) is reported, not dropped.
+                        let reads = matches!(call.action.as_str(), "get" | "list" | "query");
+                        if !reads {
+                            out_docs.extend(results.into_iter().rev().filter_map(|(_, r)| r.ok()));
+                            let message = self.completed_before_stop(idx, &step, message, &out_docs);
+                            return Err(Halt::error(&step, numbers.get(i).copied(), message));
+                        }
+                        return Err(Halt::error(&step, numbers.get(i).copied(), message));
                     }
                     out_docs.push(self.error_document(&op, &call.connection, input.unwrap_or(&empty), &err));
                 }
@@ -854,6 +875,33 @@ impl<'p> Exec<'p> {
         }
         out_docs.extend(refused.into_iter().map(|(_, doc)| doc));
         Ok((out_docs, fails))
+    }
+
+    /// A connector step that changes things stops the run, but `completed` were done for other
+    /// inputs (a change made is a change to report): each is logged, counted as the step's output, and listed
+    /// (the first few) in the run's error, which history keeps.
+    fn completed_before_stop(&mut self, idx: NodeIndex, step: &str, message: String, completed: &[Document]) -> String {
+        if completed.is_empty() {
+            return message;
+        }
+        const LISTED: usize = 10;
+        self.stats[idx.index()].documents_out += completed.len() as u64;
+        let mut listed = Vec::new();
+        for (n, doc) in completed.iter().enumerate() {
+            let text = self.env.redactor.redact(&doc.text());
+            tracing::warn!(step, document = %text, "Completed before the step stopped the run.");
+            if n < LISTED {
+                listed.push(text);
+            }
+        }
+        let more = completed.len().saturating_sub(LISTED);
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        format!(
+            "{message}; {} other document{} had completed at this step before it stopped (their changes were made): {}{more}",
+            completed.len(),
+            if completed.len() == 1 { "" } else { "s" },
+            listed.join(", ")
+        )
     }
 
     fn error_document(
@@ -865,11 +913,14 @@ impl<'p> Exec<'p> {
     ) -> Document {
         self.warned = true;
         self.error_documents += 1;
+        if let Some(stats) = self.stats.iter_mut().find(|s| s.step == op.step) {
+            stats.error_documents += 1;
+        }
         let input_json = input.json().unwrap_or_else(|_| serde_json::Value::String(input.text().into_owned()));
         let message = self.env.redactor.redact(&err.message);
         let body = serde_json::json!({
             "error": {
-                "kind": err.kind.as_str(),
+                "kind": err.kind.document_kind(),
                 "step": op.step,
                 "connection": connection,
                 "object": op.object,
@@ -881,7 +932,7 @@ impl<'p> Exec<'p> {
             }
         });
         let mut doc = input.derive(serde_json::to_vec(&body).unwrap_or_default());
-        let code = err.status.map(|s| s.to_string()).unwrap_or_else(|| err.kind.as_str().to_owned());
+        let code = err.status.map(|s| s.to_string()).unwrap_or_else(|| err.kind.document_kind().to_owned());
         doc.properties.insert("application_status_code".to_owned(), code);
         doc.properties.insert("application_status_message".to_owned(), message);
         doc

@@ -189,7 +189,10 @@ pub(crate) async fn gate(
         bump(&shared.stats.gate.throttled);
         let mut resp = json_response(StatusCode::TOO_MANY_REQUESTS, &json!({ "message": "Too many requests" }));
         let h = resp.headers_mut();
-        h.insert(header::RETRY_AFTER, HeaderValue::from(throttled.retry_after_secs));
+        // The daily quota's 429 says not when to come back (as KnowBe4's).
+        if throttled.window != crate::limits::Window::Day {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(throttled.retry_after_secs));
+        }
         h.insert("x-sim-rate-limit", HeaderValue::from_static(throttled.window.as_str()));
         return Err(resp);
     }

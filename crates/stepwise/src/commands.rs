@@ -106,15 +106,14 @@ pub struct RunArgs {
     /// Point every simulated connection at an in-process simulator (no credentials needed).
     #[arg(long)]
     sandbox: bool,
-    /// The run history database (or a directory for it).
-    #[arg(long, default_value = crate::scheduling::DEFAULT_STATE)]
-    state: PathBuf,
+    #[command(flatten)]
+    store: crate::scheduling::StoreArgs,
     /// Do not record this run in the history.
     #[arg(long)]
     no_history: bool,
 }
 
-fn parse_set(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_set(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
         _ => Err(format!("'{s}' is not NAME=VALUE")),
@@ -170,15 +169,9 @@ fn run_here(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
-    let history = if args.no_history { None } else { crate::scheduling::open_history(&args.state) };
-    // Runs left INPROCESS by a stepwise that died (its OS process is gone) are closed as ABORTED;
-    // runs of live processes are left alone.
-    if let Some(h) = &history
-        && let Err(error) = h.mark_abandoned_as_aborted()
-    {
-        tracing::warn!(%error, "Cannot mark abandoned runs as ABORTED.");
-    }
-    let trigger = if args.test { scheduler::Trigger::Test } else { scheduler::Trigger::Manual };
+    // Checked before the run, so that a bad --store is a usage error, not a warning.
+    args.store.url()?;
+    let trigger = if args.test { store::Trigger::Test } else { store::Trigger::Manual };
     let report = runtime.block_on(async {
         // SIGINT or SIGTERM stops the run: it ends ABORTED, and is still reported and recorded.
         let signal = crate::scheduling::shutdown_signal()?;
@@ -189,16 +182,11 @@ fn run_here(args: RunArgs) -> anyhow::Result<u8> {
             on_signal.cancel(format!("interrupted by {signal}"));
         });
         let sandbox = if args.sandbox { Some(crate::sandbox::Sandbox::start().await?) } else { None };
-        crate::scheduling::record_start(
-            history.as_ref(),
-            &scheduler::RunStart {
-                run_id: run_id.clone(),
-                process: plan.name.clone(),
-                trigger,
-                scheduled_for: None,
-                started_at: chrono::Utc::now(),
-            },
-        );
+        let mut history =
+            if args.no_history { None } else { crate::scheduling::RunRecorder::open(&args.store).await? };
+        if let Some(h) = &mut history {
+            h.start(&run_id, &plan.name, trigger).await;
+        }
         let env = engine::ConnectEnv {
             base_dir,
             sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default(),
@@ -217,7 +205,9 @@ fn run_here(args: RunArgs) -> anyhow::Result<u8> {
         if let Some(s) = sandbox {
             s.shutdown().await;
         }
-        crate::scheduling::record_end(history.as_ref(), &report);
+        if let Some(h) = &mut history {
+            h.end(&report).await;
+        }
         anyhow::Ok(report)
     })?;
     let mut stdout = std::io::stdout().lock();

@@ -112,6 +112,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The store, for logs (never a password).
     fn describe(&self) -> String;
 
+    /// Whether several nodes may share the store (a cluster), so that a node must not act
+    /// for the others (discard their queued runs, forget their schedules).
+    fn is_shared(&self) -> bool;
+
     /// Records that a run started outside the queue (`stepwise run`): `INPROCESS`.
     async fn record_start(&self, run: &RunStart) -> Result<(), StoreError>;
 

@@ -227,8 +227,8 @@ pub struct RunRecord {
     pub node: Option<String>,
     /// When it was put in the queue; `None` for runs started outside it.
     pub queued_at: Option<DateTime<Utc>>,
-    /// When it started; `None` while queued.
-    pub started_at: Option<DateTime<Utc>>,
+    /// When it started; while `QUEUED`, when it was queued.
+    pub started_at: DateTime<Utc>,
     /// When it ended; `None` while queued or `INPROCESS`.
     pub ended_at: Option<DateTime<Utc>>,
     /// One of the [`RunStatus`] spellings.

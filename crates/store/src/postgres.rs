@@ -32,7 +32,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// The first key of the advisory locks that serialize one process's overlap decisions.
 const PROCESS_LOCK_SPACE: i32 = 0x5354_5057; // "STPW"
 
-const RUN_COLUMNS: &str = "run_id, process, trigger, scheduled_for, node, queued_at, started_at, ended_at, status, \
+const RUN_COLUMNS: &str = "run_id, process, trigger, scheduled_for, node, queued_at, sort_at AS started_at, ended_at, status, \
                            documents_in, documents_out, documents_error, error, content_hash";
 
 /// The PostgreSQL run store.
@@ -54,7 +54,9 @@ impl PgStore {
         let shown = redact_url(url);
         let connect_err = |e: &dyn fmt::Display| StoreError::Connect { url: shown.clone(), message: e.to_string() };
         let options: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| connect_err(&e))?;
-        let options = options.application_name("stepwise");
+        // Nodes name their connections (`?application_name=` in the URL wins).
+        let options =
+            if options.get_application_name().is_some() { options } else { options.application_name("stepwise") };
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
@@ -79,15 +81,6 @@ async fn lock_process(tx: &mut Transaction<'_, Postgres>, process: &str) -> Resu
         .execute(&mut **tx)
         .await?;
     Ok(())
-}
-
-async fn try_lock_process(tx: &mut Transaction<'_, Postgres>, process: &str) -> Result<bool, StoreError> {
-    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, hashtext($2))")
-        .bind(PROCESS_LOCK_SPACE)
-        .bind(process)
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(got)
 }
 
 fn duplicate_or(error: sqlx::Error, run_id: &str) -> StoreError {
@@ -174,6 +167,10 @@ async fn write_end(tx: &mut Transaction<'_, Postgres>, end: &RunEnd, node: Optio
 
 #[async_trait::async_trait]
 impl Store for PgStore {
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     fn describe(&self) -> String {
         self.url.clone()
     }
@@ -411,7 +408,9 @@ impl Store for PgStore {
         let names: Vec<&str> = claim.processes.iter().map(|(n, _)| n.as_str()).collect();
         let held: HashMap<&str, &str> = claim.processes.iter().map(|(n, h)| (n.as_str(), h.as_str())).collect();
         let mut tx = self.pool.begin().await?;
-        let candidates = sqlx::query(
+        // Four statements whatever the number of runs, so that the transaction (and the process
+        // locks it holds, which fires of those processes wait for) stays short.
+        let rows = sqlx::query(
             "SELECT run_id, process, trigger, scheduled_for, overrides, overlap, content_hash
              FROM runs WHERE status = 'QUEUED' AND process = ANY($1)
              ORDER BY queued_at, run_id LIMIT 200 FOR UPDATE SKIP LOCKED",
@@ -420,12 +419,8 @@ impl Store for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         let mut claimed = Claimed::default();
-        let mut locked: HashSet<String> = HashSet::new();
-        let mut taken: HashSet<String> = HashSet::new();
-        for row in &candidates {
-            if claimed.runs.len() >= claim.max {
-                break;
-            }
+        let mut candidates = Vec::new();
+        for row in &rows {
             let run_id: String = row.try_get("run_id")?;
             let process: String = row.try_get("process")?;
             let Some(hash) = held.get(process.as_str()) else {
@@ -437,49 +432,65 @@ impl Store for PgStore {
                 continue;
             }
             let overlap = Overlap::parse(row.try_get::<String, _>("overlap")?.as_str());
-            if overlap != Overlap::Allow {
-                // Never wait for the lock (two claims taking locks in different orders
-                // would deadlock): a process whose lock is taken is tried on the next round.
-                if taken.contains(&process) {
-                    continue;
-                }
-                if !locked.contains(&process) {
-                    if !try_lock_process(&mut tx, &process).await? {
-                        continue;
-                    }
-                    locked.insert(process.clone());
-                }
-                let busy: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM runs WHERE process = $1 AND status = 'INPROCESS')",
-                )
-                .bind(&process)
-                .fetch_one(&mut *tx)
-                .await?;
-                if busy {
-                    continue;
-                }
-            }
-            sqlx::query(
-                "UPDATE runs SET status = 'INPROCESS', node = $2, started_at = $3,
-                     lease_until = now() + make_interval(secs => $4)
-                 WHERE run_id = $1",
-            )
-            .bind(&run_id)
-            .bind(&claim.node)
-            .bind(claim.now)
-            .bind(secs(claim.lease))
-            .execute(&mut *tx)
-            .await?;
-            taken.insert(process.clone());
             let trigger: String = row.try_get("trigger")?;
             let overrides: Option<String> = row.try_get("overrides")?;
-            claimed.runs.push(ClaimedRun {
+            let run = ClaimedRun {
                 run_id,
                 process,
                 trigger: trigger.parse().unwrap_or(Trigger::Manual),
                 scheduled_for: row.try_get("scheduled_for")?,
                 overrides: crate::model::parse_overrides(overrides.as_deref()),
-            });
+            };
+            candidates.push((run, overlap));
+        }
+        // A run that must wait for its process needs the process's lock (never waited for: two
+        // claims taking locks in different orders would deadlock; a process whose lock is taken
+        // is tried on the next round) and no run of the process going.
+        let waiting: Vec<&str> = {
+            let set: HashSet<&str> =
+                candidates.iter().filter(|(_, o)| *o != Overlap::Allow).map(|(r, _)| r.process.as_str()).collect();
+            set.into_iter().collect()
+        };
+        let mut free: HashSet<String> = HashSet::new();
+        if !waiting.is_empty() {
+            let locked: Vec<String> = sqlx::query_scalar(
+                "SELECT p FROM unnest($2::text[]) AS p WHERE pg_try_advisory_xact_lock($1, hashtext(p))",
+            )
+            .bind(PROCESS_LOCK_SPACE)
+            .bind(&waiting)
+            .fetch_all(&mut *tx)
+            .await?;
+            let busy: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT process FROM runs WHERE status = 'INPROCESS' AND process = ANY($1)",
+            )
+            .bind(&locked)
+            .fetch_all(&mut *tx)
+            .await?;
+            free = locked.into_iter().filter(|p| !busy.contains(p)).collect();
+        }
+        for (run, overlap) in candidates {
+            if claimed.runs.len() >= claim.max {
+                break;
+            }
+            // A run taken makes its process busy for the runs that must wait.
+            if !free.remove(&run.process) && overlap != Overlap::Allow {
+                continue;
+            }
+            claimed.runs.push(run);
+        }
+        if !claimed.runs.is_empty() {
+            let ids: Vec<&str> = claimed.runs.iter().map(|r| r.run_id.as_str()).collect();
+            sqlx::query(
+                "UPDATE runs SET status = 'INPROCESS', node = $2, started_at = $3,
+                     lease_until = now() + make_interval(secs => $4)
+                 WHERE run_id = ANY($1)",
+            )
+            .bind(&ids)
+            .bind(&claim.node)
+            .bind(claim.now)
+            .bind(secs(claim.lease))
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(claimed)

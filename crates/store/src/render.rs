@@ -20,7 +20,7 @@ pub fn render_runs_table(runs: &[RunRecord]) -> String {
                 run.process.clone(),
                 run.trigger.to_string(),
                 run.node.clone().unwrap_or_else(|| "-".to_owned()),
-                run.started_at.map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+                run.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 duration_text(run),
                 run.status.clone(),
                 run.documents_in.to_string(),
@@ -84,8 +84,8 @@ pub fn render_run_detail(run: &RunRecord, steps: &[StepRecord]) -> String {
     if let Some(queued) = run.queued_at {
         let _ = writeln!(out, "queued     {}", queued.to_rfc3339_opts(SecondsFormat::Millis, true));
     }
-    if let Some(started) = run.started_at {
-        let _ = writeln!(out, "started    {}", started.to_rfc3339_opts(SecondsFormat::Millis, true));
+    if run.status != "QUEUED" {
+        let _ = writeln!(out, "started    {}", run.started_at.to_rfc3339_opts(SecondsFormat::Millis, true));
     }
     if let Some(ended) = run.ended_at {
         let _ =
@@ -112,9 +112,9 @@ pub fn render_run_detail(run: &RunRecord, steps: &[StepRecord]) -> String {
 }
 
 fn duration_text(run: &RunRecord) -> String {
-    match (run.started_at, run.ended_at) {
-        (Some(started), Some(ended)) => {
-            let millis = (ended - started).num_milliseconds().max(0);
+    match run.ended_at {
+        Some(ended) => {
+            let millis = (ended - run.started_at).num_milliseconds().max(0);
             format!("{}.{:03}s", millis / 1000, millis % 1000)
         }
         _ => "-".to_owned(),

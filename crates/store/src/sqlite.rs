@@ -40,7 +40,7 @@ const MIGRATIONS: [&str; 2] =
 /// The schema version this code writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-const RUN_COLUMNS: &str = "run_id, process, trigger, scheduled_for, node, queued_at, started_at, ended_at, status, \
+const RUN_COLUMNS: &str = "run_id, process, trigger, scheduled_for, node, queued_at, COALESCE(started_at, queued_at), ended_at, status, \
                            documents_in, documents_out, documents_error, error, content_hash";
 
 /// The database file for a state path: `state` itself when it names a file with a `.db`,
@@ -135,6 +135,10 @@ fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
     }
@@ -215,10 +219,10 @@ impl Store for SqliteStore {
                     continue;
                 }
                 count += tx.execute(
-                    "UPDATE runs SET status = 'ABORTED', owner = NULL, ended_at = ?2,
+                    "UPDATE runs SET status = 'ABORTED', owner = NULL, lease_until = NULL, closed_by = 'lease',
                          error = COALESCE(error, 'abandoned: stepwise stopped before the run ended')
                      WHERE run_id = ?1 AND status = 'INPROCESS'",
-                    params![run_id, ts(Utc::now())],
+                    params![run_id],
                 )?;
             }
             tx.commit()?;
@@ -760,7 +764,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         scheduled_for: parse_opt_ts(row, 3)?,
         node: row.get(4)?,
         queued_at: parse_opt_ts(row, 5)?,
-        started_at: parse_opt_ts(row, 6)?,
+        started_at: parse_ts(row, 6)?,
         ended_at: parse_opt_ts(row, 7)?,
         status: row.get(8)?,
         documents_in: uint(row.get(9)?),

@@ -146,7 +146,7 @@ async fn records_runs_and_steps(store: Dyn) {
     let run = id();
     store.record_start(&start(&run, "p", at(0))).await.unwrap();
     let (rec, steps) = store.get(&run).await.unwrap().unwrap();
-    assert_eq!((rec.status.as_str(), rec.node.as_deref(), rec.started_at), ("INPROCESS", Some("n1"), Some(at(0))));
+    assert_eq!((rec.status.as_str(), rec.node.as_deref(), rec.started_at), ("INPROCESS", Some("n1"), at(0)));
     assert!(steps.is_empty());
     store.record_end(&end(&run, RunStatus::CompleteWarn)).await.unwrap();
     let (rec, steps) = store.get(&run).await.unwrap().unwrap();
