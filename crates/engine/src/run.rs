@@ -783,11 +783,7 @@ impl<'p> Exec<'p> {
             return Err(Halt::error(
                 &step,
                 Some(*number),
-                format!(
-                    "connection '{}': {}{more}; no request was made",
-                    call.connection,
-                    describe(details, lookup)
-                ),
+                format!("connection '{}': {}{more}; no request was made", call.connection, describe(details, lookup)),
             ));
         }
         // Error documents for invalid inputs take their input's place among the responses.
