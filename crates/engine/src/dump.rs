@@ -828,10 +828,6 @@ fn is_sensitive(name: &str) -> bool {
     SENSITIVE_NAMES.iter().any(|s| s.eq_ignore_ascii_case(name.trim()))
 }
 
-/// Compiles one of the scrubber's constant patterns.
-///
-/// # Panics
-/// Never: the patterns are constants, compiled by every unit test of this module.
 // ----- Files ---------------------------------------------------------------------------------
 
 fn pretty(value: &Value) -> String {
