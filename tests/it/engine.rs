@@ -499,6 +499,132 @@ steps:
 }
 
 #[test]
+fn decision_in_tests_exact_membership_of_a_json_array() {
+    decide(
+        "in",
+        &[
+            ("john+sales@example.com", r#"["a@example.com", "john+sales@example.com"]"#, true),
+            ("johnsales@example.com", r#"["john+sales@example.com"]"#, false),
+            ("johnnnsales@example.com", r#"["john+sales@example.com"]"#, false),
+            ("abc", r#"["a.c"]"#, false),
+            ("x", r#"["*"]"#, false),
+            ("A", r#"["a"]"#, false),
+            ("a", r#"["a ", " a"]"#, false),
+            ("o\"neil", r#"["o\"neil"]"#, true),
+            ("Zoë", r#"["Zo\u00eb"]"#, true),
+            ("2002", "[2001, 2002]", true),
+            ("2002.0", "[2002]", false),
+            ("true", "[true]", true),
+            ("null", "[null]", false),
+            ("", r#"[""]"#, true),
+            ("", "[]", false),
+            ("a", r#"["a", null]"#, true),
+        ],
+    );
+}
+
+#[test]
+fn decision_in_fails_a_document_whose_list_is_not_a_json_array() {
+    for (right, expected) in [
+        ("a,b", "'right' of op 'in': the list is not a JSON array"),
+        (r#"{"a": 1}"#, "'right' of op 'in': the list is not a JSON array"),
+        ("[[1]]", "'right' of op 'in': element 1 is an array or an object"),
+    ] {
+        let dir = Dir::new();
+        dir.write("in/d.jsonl", format!("{}\n", json!({"list": right})));
+        let (run, summary) = run_json(
+            &dir,
+            &format!(
+                r#"name: badlist
+{IO}start: {{type: connector, connection: in, action: get, format: jsonl, next: d}}
+steps:
+  d: {{type: decision, left: {{static: "a"}}, op: in, right: {{json: /list}}, "true": y, "false": n}}
+  y: {{type: stop}}
+  n: {{type: stop}}
+"#
+            ),
+            &[],
+        );
+        assert_eq!(run.code, 1, "{right}: {run:?}");
+        assert_eq!(summary["error"]["step"], "d");
+        let message = summary["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{right}: {message}");
+        assert_eq!(counts(&summary, "y").0 + counts(&summary, "n").0, 0);
+    }
+}
+
+#[test]
+fn escape_json_keeps_any_value_one_json_string() {
+    let values = [
+        "o\"neil",
+        "back\\slash",
+        "new\nline\r\ttab",
+        "plus+tag",
+        "Zoë 日本",
+        "'{1}' {2}",
+        "\", \"x\": \"",
+        "\u{1b}[0m",
+    ];
+    let dir = Dir::new();
+    let lines: Vec<String> = values.iter().map(|v| json!({"v": v}).to_string()).collect();
+    dir.write("in/d.jsonl", lines.join("\n") + "\n");
+    let summary = run_ok(
+        &dir,
+        &format!(
+            r#"name: escaping
+{IO}start: {{type: connector, connection: in, action: get, format: jsonl, next: remember}}
+steps:
+  remember:
+    type: set_properties
+    document: {{v: [{{json: /v}}]}}
+    next: render
+  render:
+    type: message
+    template: >-
+      '{{"v": "'{{1}}'", "d": "'{{2}}'", "p": "'{{3}}'", "raw": '{{4}}'}}'
+    parameters:
+      - {{ json: /v, escape: json }}
+      - {{ json: /missing, default: "say \"hi\"", escape: json }}
+      - {{ document_property: v, escape: json }}
+      - {{ static: "1" }}
+    combine: true
+    next: save
+  save: {{type: connector, connection: out, action: send, file_name: [{{static: all.jsonl}}], next: done}}
+  done: {{type: stop}}
+"#
+        ),
+    );
+    assert_eq!(counts(&summary, "render").0, values.len() as u64);
+    let text = dir.read("out/all.jsonl");
+    let got: Vec<Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert_eq!(got.len(), values.len(), "{text}");
+    for (line, v) in got.iter().zip(values) {
+        assert_eq!(line, &json!({"v": v, "d": "say \"hi\"", "p": v, "raw": 1}));
+    }
+}
+
+#[test]
+fn without_escape_values_are_spliced_as_they_are() {
+    // Boomi's rule stays the default: the value's quote ends the JSON string.
+    let dir = Dir::new();
+    dir.write("in/d.jsonl", format!("{}\n", json!({"v": "o\"neil"})));
+    run_ok(
+        &dir,
+        &format!(
+            r#"name: raw
+{IO}start: {{type: connector, connection: in, action: get, format: jsonl, next: render}}
+steps:
+  render: {{type: message, template: "'{{\"v\": \"'{{1}}'\"}}'", parameters: [{{json: /v}}], next: save}}
+  save: {{type: connector, connection: out, action: send, file_name: [{{static: raw.json}}], next: done}}
+  done: {{type: stop}}
+"#
+        ),
+    );
+    assert_eq!(dir.read("out/raw.json"), r#"{"v": "o"neil"}"#);
+}
+
+#[test]
 fn branch_paths_run_in_order_each_to_completion_with_properties_scoped() {
     let dir = Dir::new();
     dir.write("in/d.jsonl", "{\"id\": 1}\n{\"id\": 2}\n");

@@ -443,7 +443,8 @@ fn retries_injected_faults_without_duplicate_creates() {
         create("phish", "phishing_campaign", phish),
     );
     let yaml = process(&sim.url(), NO_DATA, &steps);
-    let run = run_file(&dir, &yaml, &["--log", "info"], &[]);
+    // A create surely not made is looked for 2 s (not the default 15) before it is sent again.
+    let run = run_file(&dir, &yaml, &["--log", "info"], &[("STEPWISE_KNOWBE4_RECOVERY_SECS", "2")]);
     assert_eq!(run.code, 0, "{run:?}");
     let stats = sim.stats();
     assert!(stats["faults"].as_u64().unwrap() >= 10, "{stats}");

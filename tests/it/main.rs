@@ -4,11 +4,15 @@
 mod support;
 
 mod boomi;
+mod bounds;
 mod cli;
+mod cluster;
 mod engine;
 mod graph_render;
 mod knowbe4;
 mod newcomer;
+mod process_inputs;
 mod processes;
+mod safe_data;
 mod serve;
 mod testmode;

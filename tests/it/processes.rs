@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::support::{Dir, repo, stepwise};
 
 /// Copies `processes/` (files and sample data) into a temporary directory, so runs write there.
-fn copy_processes() -> Dir {
+pub(crate) fn copy_processes() -> Dir {
     let dir = Dir::new();
     copy_dir(&repo().join("processes"), &dir.join("processes"));
     dir
@@ -29,7 +29,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn run_sandbox(dir: &Dir, process: &str) -> serde_json::Value {
+pub(crate) fn run_sandbox(dir: &Dir, process: &str) -> serde_json::Value {
     let file = format!("processes/{process}.yaml");
     let run = stepwise(dir.path(), &["run", &file, "--sandbox", "--json", "--no-history"]);
     assert_eq!(run.code, 0, "{process}: {run:?}");
@@ -39,12 +39,12 @@ fn run_sandbox(dir: &Dir, process: &str) -> serde_json::Value {
     report
 }
 
-fn step<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+pub(crate) fn step<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     report["steps"].as_array().unwrap().iter().find(|s| s["step"] == id).unwrap_or_else(|| panic!("no step {id}"))
 }
 
 /// The one file a process wrote into `processes/out/<sub>/`.
-fn output(dir: &Dir, sub: &str) -> String {
+pub(crate) fn output(dir: &Dir, sub: &str) -> String {
     let out = dir.join("processes/out").join(sub);
     let files: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(files.len(), 1, "{files:?}");

@@ -4,8 +4,11 @@
 //!
 //! 1. No action deletes a user: there is no user object, and a global role is never deleted
 //!    when that would leave the user without one (Boomi removes such a user from the account).
-//! 2. Deleting a user's last global role first assigns Standard User (found by name); deleting
-//!    Standard User when it is the user's only role is refused as a validation error.
+//! 2. Deleting a global role other than Standard User first makes sure the user holds Standard
+//!    User (found by name; an idempotent create), whatever the user's roles look like, because
+//!    another run may be revoking their other roles at the same moment; deleting Standard User
+//!    when it is the user's only role is refused as a validation error. One user's global-role
+//!    deletes are made one at a time in a process (a lock shared by every run).
 //! 3. On an account that is not primary, account group lists yield nothing, with a warning.
 //! 4. Roles whose id is not a standard UUID are marked `"assignable": false` and cannot be
 //!    granted (their schemas refuse such a `roleId`).
@@ -68,6 +71,21 @@ struct Target {
     user_id: String,
     role_id: String,
     id: Option<String>,
+}
+
+/// The lock of one user's global roles in this process, shared by every run and connection.
+fn user_lock(account_id: &str, user_id: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    use std::sync::{Arc, Mutex, OnceLock, Weak};
+    static LOCKS: OnceLock<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+    locks.retain(|_, w| w.strong_count() > 0);
+    let key = format!("{account_id}\u{0}{}", user_id.to_lowercase());
+    if let Some(lock) = locks.get(&key).and_then(Weak::upgrade) {
+        return lock;
+    }
+    let lock = Arc::new(tokio::sync::Mutex::new(()));
+    locks.insert(key, Arc::downgrade(&lock));
+    lock
 }
 
 /// Whether `id` is a standard UUID (8-4-4-4-12 hexadecimal digits): Boomi assigns only such roles.
@@ -328,11 +346,14 @@ impl Boomi {
         }
     }
 
-    /// Deletes a global grant under rules 1, 2 and 5.
+    /// Deletes a global grant under rules 1, 2 and 5. The global-role changes of one user are
+    /// made one at a time in this process (every run shares the lock).
     async fn delete_global(&self, map: &Map<String, Value>, trace: &mut Trace) -> Result<Vec<Document>, ApiError> {
         let Some(target) = self.target(map, trace).await? else {
             return Ok(gone(map));
         };
+        let lock = user_lock(&self.account_id, &target.user_id);
+        let _held = lock.lock().await;
         let roles = self.user_roles(&target.user_id, trace).await?;
         let field = |g: &Value, k: &str| g.get(k).and_then(Value::as_str).map(str::to_owned);
         let by_id = target.id.as_deref().and_then(|id| roles.iter().find(|g| field(g, "id").as_deref() == Some(id)));
@@ -341,17 +362,23 @@ impl Boomi {
             return Ok(gone(map));
         };
         let user_id = field(&grant, "userId").unwrap_or(target.user_id);
+        let standard = self.standard_user(trace).await?;
         let mut assigned = false;
-        if roles.len() == 1 {
-            let standard = self.standard_user(trace).await?;
-            if field(&grant, "roleId").as_deref() == Some(standard.as_str()) {
+        if field(&grant, "roleId").as_deref() == Some(standard.as_str()) {
+            if roles.len() == 1 {
                 return Err(last_role(&user_id));
             }
+        } else {
+            // Whatever this read says, another run may be revoking the user's other roles at
+            // this moment: Standard User is made sure of first (an idempotent create), so the
+            // user always keeps a global role.
             let grant_standard: Map<String, Value> =
                 [("userId".to_owned(), json!(user_id)), ("roleId".to_owned(), json!(standard))].into_iter().collect();
-            self.create(Object::AccountUserRole, &grant_standard, trace).await?;
-            assigned = true;
-            tracing::info!(connection = %self.connection, user = %user_id, "Assigned {STANDARD_USER} before removing the user's last other global role.");
+            let (_, outcome) = self.create(Object::AccountUserRole, &grant_standard, trace).await?;
+            assigned = outcome == "created";
+            if assigned {
+                tracing::info!(connection = %self.connection, user = %user_id, "Assigned {STANDARD_USER} before removing one of the user's global roles.");
+            }
         }
         let id = field(&grant, "id").unwrap_or_default();
         let outcome =
@@ -452,15 +479,13 @@ impl Boomi {
                 if !roles.contains(&target.role_id) {
                     return Ok(());
                 }
-                if roles.len() == 1 {
-                    let standard = self.standard_user(&mut trace).await?;
-                    if target.role_id == standard {
-                        return Err(last_role(&target.user_id));
-                    }
-                    roles.clear();
+                let standard = self.standard_user(&mut trace).await?;
+                if target.role_id == standard && roles.len() == 1 {
+                    return Err(last_role(&target.user_id));
+                }
+                roles.retain(|r| *r != target.role_id);
+                if target.role_id != standard && !roles.contains(&standard) {
                     roles.push(standard);
-                } else {
-                    roles.retain(|r| *r != target.role_id);
                 }
                 Ok(())
             }
@@ -540,10 +565,10 @@ impl Boomi {
             .await;
         let mut all: Vec<Done> = results.into_iter().flatten().collect();
         all.sort_by_key(|d| d.input);
+        // Every grant change that completed is reported, those of other users after a failure
+        // too: access changes are audited (the engine records them when the run stops).
         for done in all {
-            if emit(out, done) {
-                return;
-            }
+            emit(out, done);
         }
     }
 }

@@ -10,6 +10,7 @@
 //! would answer XML; the simulator only speaks JSON). `queryMore` takes any content type: its
 //! body is the bare token (a JSON string is unquoted too).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -20,7 +21,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use sim_net::stats::bump;
-use sim_net::{Conn, Fault};
+use sim_net::{Conn, Fault, Moment, Strike};
 
 use crate::model::Object;
 use crate::reply::{ApiError, Shape, empty_ok, json_response};
@@ -180,7 +181,7 @@ pub(crate) async fn handle(
 }
 
 async fn respond(
-    app: &Shared,
+    app: &AppState,
     conn: &Conn,
     method: &Method,
     parsed: Option<(String, Vec<String>)>,
@@ -225,28 +226,17 @@ async fn respond(
         resp.headers_mut().insert("x-sim-reason", HeaderValue::from_static("throttled"));
         return resp;
     }
-    if let Some(fault) = app.faults.draw() {
-        app.stats.gate.fault(fault.as_str());
-        tracing::debug!(fault = fault.as_str(), "boomi-sim: injecting fault");
-        match fault {
-            Fault::InternalError => {
-                return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Shape::Nested, "Internal server error")
-                    .into_response();
-            }
-            Fault::Unavailable => {
-                let mut resp =
-                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Shape::Message, UNAVAILABLE).into_response();
-                resp.headers_mut().insert("x-sim-reason", HeaderValue::from_static("fault"));
-                return resp;
-            }
-            Fault::Slow => tokio::time::sleep(Duration::from_millis(app.config.slow_ms)).await,
-            Fault::Drop => {
-                conn.drop_connection();
-                return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Shape::Nested, "dropped").into_response();
-            }
-            // Never drawn: not among `server::FAULTS`.
-            Fault::Malformed => {}
-        }
+    // The random draw is always made, so the random sequence does not depend on the script.
+    let drawn = app.faults.draw();
+    let (fault, later) = match app.script.check([op.name().as_str()]) {
+        Some(Strike { fault, moment: Moment::Before }) => (Some(fault), None),
+        Some(strike) => (None, Some(strike)),
+        None => (drawn, None),
+    };
+    if let Some(fault) = fault
+        && let Some(answer) = fault_before(app, conn, fault).await
+    {
+        return answer;
     }
     if !header_has(headers, header::ACCEPT, "application/json") {
         return ApiError::new(
@@ -264,10 +254,57 @@ async fn respond(
         )
         .into_response();
     }
-    match execute(app, &op, body) {
+    if let Some(Strike { fault, moment: Moment::Late }) = later {
+        // The answer is lost now; the change lands later, as a slow commit does.
+        let (app, body) = (Arc::clone(app), body.clone());
+        let delay = Duration::from_millis(app.config.slow_ms);
+        let answer = fault_before(&app, conn, fault).await;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = execute(&app, &op, &body);
+        });
+        return answer.unwrap_or_else(gateway_timeout);
+    }
+    let resp = match execute(app, &op, body) {
         Ok(Some(value)) => json_response(StatusCode::OK, &value),
         Ok(None) => empty_ok(),
         Err(e) => e.into_response(),
+    };
+    match later {
+        // The request was executed (and committed); its answer is replaced.
+        Some(Strike { fault, .. }) => fault_before(app, conn, fault).await.unwrap_or(resp),
+        None => resp,
+    }
+}
+
+fn gateway_timeout() -> Response {
+    ApiError::new(StatusCode::GATEWAY_TIMEOUT, Shape::Message, "Gateway Timeout").into_response()
+}
+
+/// The answer of a fault, or `None` when the request goes on (a slow answer).
+async fn fault_before(app: &Shared, conn: &Conn, fault: Fault) -> Option<Response> {
+    app.stats.gate.fault(fault.as_str());
+    tracing::debug!(fault = fault.as_str(), "boomi-sim: injecting fault");
+    match fault {
+        Fault::InternalError => Some(
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Shape::Nested, "Internal server error").into_response(),
+        ),
+        Fault::Unavailable => {
+            let mut resp = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Shape::Message, UNAVAILABLE).into_response();
+            resp.headers_mut().insert("x-sim-reason", HeaderValue::from_static("fault"));
+            Some(resp)
+        }
+        Fault::GatewayTimeout => Some(gateway_timeout()),
+        Fault::Slow => {
+            tokio::time::sleep(Duration::from_millis(app.config.slow_ms)).await;
+            None
+        }
+        Fault::Drop => {
+            conn.drop_connection();
+            Some(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Shape::Nested, "dropped").into_response())
+        }
+        // Boomi answers JSON or nothing; a malformed body is not among its faults.
+        Fault::Malformed => None,
     }
 }
 

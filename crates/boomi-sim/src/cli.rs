@@ -42,6 +42,16 @@ pub struct Args {
     /// Seed of the generated data and of the fault sequence.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Also seed users with a plus-addressed email and names with quotes, a backslash, a newline
+    /// and non-ASCII letters.
+    #[arg(long)]
+    pub seed_edge_cases: bool,
+    /// A fault for chosen requests (repeatable): `OPERATION:FROM[-[TO]]:[after-|late-]KIND`,
+    /// counting the requests of OPERATION (`AccountUserRole.create`, `Role.queryMore`, ...)
+    /// from 1; KIND is 500, 503, 504, slow or drop; `after-` executes the request first,
+    /// `late-` answers at once and executes it `--slow-ms` later.
+    #[arg(long = "fault", value_name = "RULE")]
+    pub faults: Vec<sim_net::ScriptedFault>,
 }
 
 impl fmt::Debug for Args {
@@ -57,6 +67,8 @@ impl fmt::Debug for Args {
             .field("fault_rate", &self.fault_rate)
             .field("slow_ms", &self.slow_ms)
             .field("seed", &self.seed)
+            .field("seed_edge_cases", &self.seed_edge_cases)
+            .field("faults", &self.faults)
             .finish()
     }
 }
@@ -75,6 +87,8 @@ impl Args {
             rate_per_second: (self.rate_per_second > 0).then_some(self.rate_per_second),
             fault_rate: self.fault_rate,
             slow_ms: self.slow_ms,
+            seed_edge_cases: self.seed_edge_cases,
+            fault_script: self.faults.clone(),
             ..SimConfig::default()
         }
     }

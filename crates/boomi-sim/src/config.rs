@@ -39,6 +39,12 @@ pub struct SimConfig {
     pub fault_rate: f64,
     /// Delay of a "slow answer" fault, in milliseconds.
     pub slow_ms: u64,
+    /// Also seed users whose data needs exact comparison and escaping (a plus-addressed email,
+    /// an apostrophe, quotes, a backslash, a newline and non-ASCII letters), with Standard User.
+    /// Off by default; `--sandbox` turns it on.
+    pub seed_edge_cases: bool,
+    /// Faults for chosen requests of chosen operations (`AccountUserRole.create`, ...).
+    pub fault_script: Vec<sim_net::ScriptedFault>,
 }
 
 impl Default for SimConfig {
@@ -55,6 +61,8 @@ impl Default for SimConfig {
             rate_per_second: Some(10),
             fault_rate: 0.0,
             slow_ms: 1500,
+            seed_edge_cases: false,
+            fault_script: Vec::new(),
         }
     }
 }
@@ -73,6 +81,8 @@ impl fmt::Debug for SimConfig {
             .field("rate_per_second", &self.rate_per_second)
             .field("fault_rate", &self.fault_rate)
             .field("slow_ms", &self.slow_ms)
+            .field("seed_edge_cases", &self.seed_edge_cases)
+            .field("fault_script", &self.fault_script)
             .finish()
     }
 }

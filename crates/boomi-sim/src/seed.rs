@@ -200,5 +200,31 @@ pub(crate) fn build(config: &SimConfig) -> Db {
     if config.primary {
         seed_groups(&mut db, &mut rng);
     }
+    if config.seed_edge_cases {
+        seed_edge_cases(&mut db);
+    }
     db
+}
+
+/// Users whose data a process must compare exactly and escape, each with Standard User; added
+/// after the random data so that the rest of the seed stays the same.
+fn seed_edge_cases(db: &mut Db) {
+    const PEOPLE: &[(&str, &str, &str)] = &[
+        ("sam.lee+sales@example.com", "Sam", "Lee"),
+        ("pat.o'hara+boomi@example.com", "Pat \"PJ\"", "O'Hara \\ Zoë\nJr."),
+    ];
+    for (user_id, first, last) in PEOPLE {
+        let key = user_id.to_lowercase();
+        db.users.insert(
+            key.clone(),
+            User {
+                user_id: (*user_id).to_string(),
+                first_name: (*first).to_string(),
+                last_name: (*last).to_string(),
+                logged_in: true,
+                invited: false,
+            },
+        );
+        grant(db, &key, user_id, STANDARD_USER_ROLE_ID);
+    }
 }

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{any, get, post};
 use serde_json::{Value, json};
-use sim_net::{Fault, FaultPicker, Running, SimError};
+use sim_net::{Fault, FaultPicker, FaultScript, Running, SimError};
 
 use crate::config::SimConfig;
 use crate::limits::Limiter;
@@ -30,6 +30,7 @@ pub(crate) struct Shared {
     pub stats: Stats,
     pub limiter: Limiter,
     pub faults: FaultPicker,
+    pub script: FaultScript,
 }
 
 impl Shared {
@@ -94,6 +95,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     let shared = Arc::new(Shared {
         limiter: Limiter::new(config.rate_per_second),
         faults: FaultPicker::new(config.seed, config.fault_rate, FAULTS),
+        script: FaultScript::new(config.fault_script.clone()),
         stats: Stats::default(),
         db: Mutex::new(db),
         config,

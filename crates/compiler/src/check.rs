@@ -1,6 +1,6 @@
 //! Semantic checks on a typed spec, and building the plan graph.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::Value;
@@ -214,7 +214,7 @@ impl Ctx<'_> {
                 ParamSource::Static(String::new())
             }
         };
-        Param { source, default: p.default.clone(), label }
+        Param { source, default: p.default.clone(), escape: p.escape, label }
     }
 
     /// Whether some step sets process property `name` (read from the file as written, so that a
@@ -328,8 +328,10 @@ impl Ctx<'_> {
             && let Some(right) = parse(&step["right"])
         {
             let right = self.param(id, &format!("{base}/right"), "right", &right);
-            if step.get("op").and_then(Value::as_str) == Some("regex") {
-                self.check_static_regex(id, &right.source);
+            match step.get("op").and_then(Value::as_str) {
+                Some("regex") => self.check_static_regex(id, &right.source),
+                Some("in") => self.check_static_values(id, &right.source),
+                _ => {}
             }
         }
     }
@@ -352,6 +354,14 @@ impl Ctx<'_> {
                 format!("{}/right", step_pointer(step)),
                 format!("'right' is not a valid regular expression: {e}"),
             );
+        }
+    }
+
+    fn check_static_values(&mut self, step: &str, right: &ParamSource) {
+        if let ParamSource::Static(text) = right
+            && let Err(e) = value_set(text)
+        {
+            self.err(step, format!("{}/right", step_pointer(step)), format!("'right' of op 'in': {e}"));
         }
     }
 
@@ -738,8 +748,10 @@ pub(crate) fn build(
             StepSpec::Decision { left, op, right, if_true, if_false } => {
                 let left = ctx.param(id, &format!("{base}/left"), "left", left);
                 let right = ctx.param(id, &format!("{base}/right"), "right", right);
-                if *op == spec::DecisionOp::Regex {
-                    ctx.check_static_regex(id, &right.source);
+                match op {
+                    spec::DecisionOp::Regex => ctx.check_static_regex(id, &right.source),
+                    spec::DecisionOp::In => ctx.check_static_values(id, &right.source),
+                    _ => {}
                 }
                 StepKind::Decision {
                     left,
@@ -839,6 +851,7 @@ pub(crate) fn build(
         properties: spec.properties.clone(),
         connections: spec.connections.clone(),
         schedules: spec.schedules.clone(),
+        limits: spec.limits,
         graph,
         start: NodeIndex::new(0),
     })
@@ -857,6 +870,35 @@ pub fn check_regex(re: &str) -> Result<(), String> {
     Err(format!("{kind} (at character {})", span.start.column))
 }
 
+/// The values of a Decision's `in` list: `text` must be a JSON array whose elements are strings
+/// (their text), numbers or booleans (their JSON text: `2002`, `true`); nulls are left out, so
+/// that the `[{1}null]` idiom works. The engine compares `left` with each value exactly.
+pub fn value_set(text: &str) -> Result<HashSet<String>, String> {
+    let list: Vec<Value> = serde_json::from_str(text).map_err(|e| format!("the list is not a JSON array ({e})"))?;
+    let mut values = HashSet::with_capacity(list.len());
+    for (i, v) in list.into_iter().enumerate() {
+        match v {
+            Value::String(s) => {
+                values.insert(s);
+            }
+            Value::Null => {}
+            Value::Number(n) => {
+                values.insert(n.to_string());
+            }
+            Value::Bool(b) => {
+                values.insert(b.to_string());
+            }
+            Value::Array(_) | Value::Object(_) => {
+                return Err(format!(
+                    "element {} is an array or an object; the list holds strings, numbers or booleans",
+                    i + 1
+                ));
+            }
+        }
+    }
+    Ok(values)
+}
+
 /// Cycles, and steps that no path from start leads to, following the graph's edges and
 /// `also_reach`; `None` when reachability is not known.
 fn check_graph(
@@ -865,11 +907,13 @@ fn check_graph(
     diags: &mut Vec<Diagnostic>,
 ) {
     // Cycles: every strongly connected component larger than one node, or a self loop.
+    let mut cyclic = false;
     for scc in petgraph::algo::tarjan_scc(graph) {
         let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
         if scc.len() < 2 && !self_loop {
             continue;
         }
+        cyclic = true;
         let cycle = find_cycle(graph, &scc);
         let names: Vec<&str> = cycle.iter().map(|&i| graph[i].id.as_str()).collect();
         let first = names[0];
@@ -878,6 +922,9 @@ fn check_graph(
             step_pointer(first),
             format!("the process graph has a cycle: {}", names.join(" -> ")),
         ));
+    }
+    if !cyclic {
+        check_depth(graph, diags);
     }
     let Some(also_reach) = also_reach else {
         return;
@@ -900,6 +947,39 @@ fn check_graph(
                 step_pointer(id),
                 "unreachable: no path from 'start' leads to this step",
             ));
+        }
+    }
+}
+
+/// The deepest a plan may be: the most steps on one path from start, a try/catch counting twice
+/// (the engine goes one level deeper for its try path). The engine's stack is sized for it.
+pub const MAX_DEPTH: usize = 10_000;
+
+/// How much a step adds to the depth of a path through it.
+fn depth_weight(step: &Step) -> usize {
+    if matches!(step.kind, StepKind::TryCatch { .. }) { 2 } else { 1 }
+}
+
+/// Rejects a plan deeper than [`MAX_DEPTH`] (an acyclic graph), at the first step past it.
+fn check_depth(graph: &DiGraph<Step, Edge>, diags: &mut Vec<Diagnostic>) {
+    let Ok(order) = petgraph::algo::toposort(graph, None) else { return };
+    let mut depth = vec![0usize; graph.node_count()];
+    for n in order {
+        let here = depth[n.index()] + depth_weight(&graph[n]);
+        if here > MAX_DEPTH {
+            let id = &graph[n].id;
+            diags.push(Diagnostic::error(
+                Some(id),
+                step_pointer(id),
+                format!(
+                    "the process is too deep: this step is {here} steps from 'start' (a try_catch counts twice); \
+                     the most is {MAX_DEPTH}"
+                ),
+            ));
+            return;
+        }
+        for next in graph.neighbors(n) {
+            depth[next.index()] = depth[next.index()].max(here);
         }
     }
 }

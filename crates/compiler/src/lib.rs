@@ -12,7 +12,7 @@ pub mod schedule;
 pub mod schema;
 pub mod template;
 
-pub use check::{check_regex, date_offset_secs, is_allowed_base_url};
+pub use check::{MAX_DEPTH, check_regex, date_offset_secs, is_allowed_base_url, value_set};
 pub use diagnostic::{Diagnostic, Severity};
 pub use plan::*;
 pub use spec::Location;
@@ -192,6 +192,7 @@ fn partial_spec(value: &serde_json::Value) -> Option<(spec::ProcessSpec, Vec<Str
         connections,
         properties,
         schedules,
+        limits: obj.get("limits").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default(),
         start,
         steps,
     };

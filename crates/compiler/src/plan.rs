@@ -2,7 +2,9 @@
 
 use indexmap::IndexMap;
 use petgraph::graph::{DiGraph, NodeIndex};
-pub use spec::{CatchErrors, ConnectionSpec, DecisionOp, DiskFormat, ExecutionValue, NotifyLevel, ScheduleSpec};
+pub use spec::{
+    CatchErrors, ConnectionSpec, DecisionOp, DiskFormat, Escape, ExecutionValue, LimitsSpec, NotifyLevel, ScheduleSpec,
+};
 
 use crate::template::Template;
 
@@ -14,6 +16,8 @@ pub struct Plan {
     pub properties: IndexMap<String, String>,
     pub connections: IndexMap<String, ConnectionSpec>,
     pub schedules: Vec<ScheduleSpec>,
+    /// Bounds on one run (time, documents and bytes per step).
+    pub limits: LimitsSpec,
     pub graph: DiGraph<Step, Edge>,
     pub start: NodeIndex,
 }
@@ -114,6 +118,8 @@ pub struct ConnectorCall {
 pub struct Param {
     pub source: ParamSource,
     pub default: Option<String>,
+    /// How the value (found or default) is escaped.
+    pub escape: Option<Escape>,
     /// How the parameter is named in messages: `parameter 2 (json /user/email)`.
     pub label: String,
 }

@@ -156,6 +156,10 @@ fn schema_matches_rust_types() {
     assert_eq!(serde_fields(json!({}), param), schema_fields("param"));
     assert_eq!(serde_fields(json!({}), schedule), schema_fields("schedule"));
     assert_eq!(serde_fields(json!({}), process), schema_fields(""));
+    fn limits(v: serde_json::Value) -> Result<(), String> {
+        serde_json::from_value::<spec::LimitsSpec>(v).map(drop).map_err(|e| e.to_string())
+    }
+    assert_eq!(serde_fields(json!({}), limits), schema_fields("limits"));
     // Every step type the schema knows is a Rust step type.
     let schema: serde_json::Value = serde_json::from_str(crate::schema::PROCESS_SCHEMA).unwrap();
     let types: Vec<&str> = schema["$defs"]["step"]["properties"]["type"]["enum"]

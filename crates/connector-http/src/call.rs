@@ -15,7 +15,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::pacer::Pacer;
+use crate::pacer::RateBudget;
 use crate::retry::{Class, RetryPolicy, classify_error, classify_status, parse_retry_after};
 
 /// Whether a call may be sent twice with the same effect.
@@ -27,8 +27,8 @@ pub enum Safety {
     NotIdempotent,
 }
 
-/// A request with a JSON body (or none).
-#[derive(Clone, Debug)]
+/// A request with a JSON body (or none). Its `Debug` leaves the bearer token out.
+#[derive(Clone)]
 pub struct JsonRequest<'a> {
     pub method: reqwest::Method,
     pub url: &'a reqwest::Url,
@@ -39,6 +39,18 @@ pub struct JsonRequest<'a> {
     pub label: &'a str,
     /// Overrides the client's request timeout.
     pub timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for JsonRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonRequest")
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .field("bearer", &self.bearer.map(|_| "***"))
+            .field("label", &self.label)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A successful (2xx) answer with a JSON body (`null` when the body is empty).
@@ -97,8 +109,20 @@ impl SendError {
 #[derive(Clone, Debug)]
 pub struct Caller {
     client: reqwest::Client,
-    pacer: Arc<Pacer>,
+    pacer: Arc<dyn RateBudget>,
     policy: RetryPolicy,
+}
+
+/// A reserved slot of a budget, given back when dropped (so a cancelled call frees it too).
+struct Ticket<'a> {
+    budget: &'a dyn RateBudget,
+    id: u64,
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        self.budget.finish(self.id);
+    }
 }
 
 /// What one attempt gave.
@@ -156,11 +180,12 @@ fn describe(err: &reqwest::Error) -> String {
 }
 
 impl Caller {
-    pub fn new(client: reqwest::Client, pacer: Arc<Pacer>, policy: RetryPolicy) -> Caller {
-        Caller { client, pacer, policy }
+    pub fn new(client: reqwest::Client, budget: Arc<dyn RateBudget>, policy: RetryPolicy) -> Caller {
+        Caller { client, pacer: budget, policy }
     }
 
-    pub fn pacer(&self) -> &Arc<Pacer> {
+    /// The rate budget this caller shares.
+    pub fn budget(&self) -> &Arc<dyn RateBudget> {
         &self.pacer
     }
 
@@ -229,12 +254,19 @@ impl Caller {
     ) -> Result<JsonResponse, SendError> {
         let mut attempts: u32 = 0;
         let mut throttled: u32 = 0;
+        let mut bare_throttled: u32 = 0;
         loop {
             attempts += 1;
-            let permit = self.pacer.acquire().await;
+            let ticket = match self.pacer.acquire().await {
+                Ok(id) => Ticket { budget: self.pacer.as_ref(), id },
+                Err(e) => {
+                    let attempts = attempts - 1;
+                    return Err(SendError::Status { status: 429, message: e.reason, body: None, attempts });
+                }
+            };
             let started = Instant::now();
             let result = self.once(req, text).await;
-            permit.finish();
+            drop(ticket);
             let elapsed_ms = started.elapsed().as_millis() as u64;
             let failure = match result {
                 Ok((status, _, bytes)) if (200..300).contains(&status) => {
@@ -297,6 +329,25 @@ impl Caller {
                 Class::Throttled => {
                     attempts -= 1;
                     throttled += 1;
+                    if failure.retry_after.is_none() {
+                        bare_throttled += 1;
+                    }
+                    if bare_throttled > 1 {
+                        // Twice throttled with no word on when to come back, after a wait that
+                        // covers any per-minute window: a quota (KnowBe4's daily one) is used
+                        // up. Every call of this budget fails at once for a while.
+                        let until = Instant::now() + self.policy.exhausted_pause;
+                        let reason = format!(
+                            "rate limit reached and the server says not when to retry (HTTP 429 without \
+                             Retry-After, twice, {} s apart): a request quota (a daily limit) is probably used \
+                             up; calls with this token are not sent for the next {} minutes",
+                            self.policy.default_retry_after.as_secs(),
+                            self.policy.exhausted_pause.as_secs().div_ceil(60)
+                        );
+                        tracing::error!(call = req.label, "{reason}");
+                        self.pacer.exhaust(until, reason.clone());
+                        return Err(SendError::Status { status: 429, message: reason, body: failure.body, attempts });
+                    }
                     let too_long = failure.retry_after.is_some_and(|d| d > self.policy.max_retry_after);
                     if too_long || throttled > self.policy.max_throttled {
                         let mut f = failure;
@@ -437,7 +488,7 @@ mod tests {
             default_retry_after: Duration::from_millis(10),
             ..RetryPolicy::default()
         };
-        Caller::new(crate::ClientConfig::default().build().unwrap(), Arc::new(Pacer::unlimited()), policy)
+        Caller::new(crate::ClientConfig::default().build().unwrap(), Arc::new(crate::Pacer::unlimited()), policy)
     }
 
     fn req<'a>(url: &'a reqwest::Url, body: &'a Value) -> JsonRequest<'a> {
@@ -449,6 +500,14 @@ mod tests {
             label: "test",
             timeout: Some(Duration::from_secs(5)),
         }
+    }
+
+    #[test]
+    fn debug_of_a_request_leaves_the_bearer_token_out() {
+        let url = reqwest::Url::parse("http://127.0.0.1:1/graphql").unwrap();
+        let body = serde_json::json!({});
+        let printed = format!("{:?} {:#?}", req(&url, &body), req(&url, &body));
+        assert!(!printed.contains("t0ken") && printed.contains("127.0.0.1:1/graphql"), "{printed}");
     }
 
     #[tokio::test]

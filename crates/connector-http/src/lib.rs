@@ -2,7 +2,9 @@
 //!
 //! - [`client`]: one process-wide reqwest client (rustls) with connect and request timeouts.
 //! - [`pacer`]: a fair async pacer that keeps under several request windows at once (for
-//!   example 4 per second AND 50 per rolling minute), shared by every caller of one API key.
+//!   example 4 per second AND 50 per rolling minute), shared by every caller of one API key for
+//!   the life of the process, behind the [`RateBudget`] trait (a cluster-wide budget can
+//!   implement it too).
 //! - [`retry`]: exponential backoff with jitter, `Retry-After` parsing, and the classification
 //!   of failures into throttled / transient (maybe executed or not) / permanent.
 //! - [`call`]: [`call::Caller::send_json`], one JSON request through pacer and retries, with
@@ -29,7 +31,7 @@ pub mod url;
 pub use call::{Caller, JsonRequest, JsonResponse, Safety, SendError};
 pub use client::{ClientConfig, shared_client};
 pub use error::HttpError;
-pub use pacer::{Pacer, Permit, Window, shared_pacer};
+pub use pacer::{Exhausted, Pacer, Permit, RateBudget, Window, budget_key, shared_pacer};
 pub use retry::{Class, RetryPolicy, classify_error, classify_status, parse_retry_after};
 pub use schema::{InputSchema, InputSource, JsonSchema, SchemaSet, document_input, document_json, invalid_input};
 pub use url::check_base_url;

@@ -12,7 +12,7 @@
 //! [`shared_pacer`], so two connections or two runs with the same key share one budget.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -38,6 +38,9 @@ impl Window {
 struct Slot {
     id: u64,
     at: Instant,
+    /// The answer has come; until then the slot counts in every window whatever its age,
+    /// because the server may count the request at any moment while it is in flight.
+    done: bool,
 }
 
 #[derive(Debug, Default)]
@@ -46,6 +49,8 @@ struct State {
     slots: Vec<Slot>,
     last_start: Option<Instant>,
     paused_until: Option<Instant>,
+    /// The budget is used up (a quota) until then, for this reason.
+    exhausted: Option<(Instant, String)>,
     acquired: u64,
     waited: Duration,
 }
@@ -80,11 +85,7 @@ impl Permit<'_> {
             return;
         }
         self.done = true;
-        let now = Instant::now();
-        let mut s = self.pacer.lock();
-        if let Some(slot) = s.slots.iter_mut().find(|x| x.id == self.id && x.at < now) {
-            slot.at = now;
-        }
+        self.pacer.finish_slot(self.id);
     }
 }
 
@@ -133,8 +134,24 @@ impl Pacer {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Marks slot `id` as answered now: it counts from this instant.
+    fn finish_slot(&self, id: u64) {
+        let now = Instant::now();
+        let mut s = self.lock();
+        if let Some(slot) = s.slots.iter_mut().find(|x| x.id == id) {
+            slot.at = slot.at.max(now);
+            slot.done = true;
+        }
+    }
+
     /// Waits (fairly, in arrival order) until a request may start, and reserves its slot.
     pub async fn acquire(&self) -> Permit<'_> {
+        let id = self.acquire_slot().await;
+        Permit { pacer: self, id, done: false }
+    }
+
+    /// [`Pacer::acquire`] without the guard: the caller must [`finish_slot`](Pacer::finish_slot).
+    async fn acquire_slot(&self) -> u64 {
         let _turn = self.turnstile.lock().await;
         let began = Instant::now();
         loop {
@@ -145,11 +162,11 @@ impl Pacer {
                     None => {
                         let id = s.next_id;
                         s.next_id += 1;
-                        s.slots.push(Slot { id, at: now });
+                        s.slots.push(Slot { id, at: now, done: false });
                         s.last_start = Some(now);
                         s.acquired += 1;
                         s.waited += now.saturating_duration_since(began);
-                        return Permit { pacer: self, id, done: false };
+                        return id;
                     }
                     Some(d) => d,
                 }
@@ -161,7 +178,7 @@ impl Pacer {
     /// How long until a request may start, or `None` if it may start now.
     fn wait_needed(&self, s: &mut State, now: Instant) -> Option<Duration> {
         let longest = self.windows.iter().map(|w| w.per).max().unwrap_or(Duration::ZERO) + self.margin;
-        s.slots.retain(|x| x.at + longest > now);
+        s.slots.retain(|x| !x.done || x.at + longest > now);
         let mut until = now;
         if let Some(p) = s.paused_until {
             until = until.max(p);
@@ -173,7 +190,10 @@ impl Pacer {
         for w in &self.windows {
             let span = w.per + self.margin;
             times.clear();
-            times.extend(s.slots.iter().map(|x| x.at).filter(|at| *at + span > now));
+            // A slot in flight counts as if its request were counted now.
+            times.extend(
+                s.slots.iter().map(|x| if x.done { x.at } else { x.at.max(now) }).filter(|at| *at + span > now),
+            );
             let limit = w.limit as usize;
             if times.len() >= limit {
                 times.sort_unstable();
@@ -201,23 +221,75 @@ impl Pacer {
     }
 }
 
-fn registry() -> &'static Mutex<HashMap<String, Weak<Pacer>>> {
-    static PACERS: OnceLock<Mutex<HashMap<String, Weak<Pacer>>>> = OnceLock::new();
+fn registry() -> &'static Mutex<HashMap<String, Arc<Pacer>>> {
+    static PACERS: OnceLock<Mutex<HashMap<String, Arc<Pacer>>>> = OnceLock::new();
     PACERS.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// The pacer of `key` (for example the API URL plus a hash of the API key), made by `make` if
-/// no live one exists. Every connection, step and run that uses the same key shares it while
-/// any of them holds it.
+/// The pacer of `key` (see [`budget_key`]: the service plus a hash of the API key), made by
+/// `make` the first time. Every connection, step and run of the process that uses the same key
+/// shares it, and it outlives them: a run that starts right after another finds the windows
+/// the first one filled (a few bytes per key, kept for the life of the process).
 pub fn shared_pacer(key: &str, make: impl FnOnce() -> Pacer) -> Arc<Pacer> {
     let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
-    map.retain(|_, w| w.strong_count() > 0);
-    if let Some(p) = map.get(key).and_then(Weak::upgrade) {
-        return p;
+    map.entry(key.to_owned()).or_insert_with(|| Arc::new(make())).clone()
+}
+
+/// The key of a budget: the service (for example `knowbe4 https://.../graphql`) and a hash of
+/// the credential, which is never stored.
+pub fn budget_key(service: &str, credential: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    credential.hash(&mut h);
+    format!("{service} {:016x}", h.finish())
+}
+
+/// A request budget shared by every caller of one service and credential: the windows, a
+/// pause after a throttled answer, and exhaustion (a quota used up). [`Pacer`] is the
+/// in-process implementation; a budget shared by a cluster (kept in a database) implements the
+/// same trait.
+pub trait RateBudget: Send + Sync + std::fmt::Debug {
+    /// Waits until a request may start and reserves its slot; `Err` (at once) while the budget
+    /// is exhausted.
+    fn acquire(&self) -> futures::future::BoxFuture<'_, Result<u64, Exhausted>>;
+    /// The answer to the request of slot `id` has come (or it failed).
+    fn finish(&self, id: u64);
+    /// Stops every caller until `until` (a `429` with `Retry-After`).
+    fn pause_until(&self, until: Instant);
+    /// Refuses every request until `until` (a quota used up), with `reason`.
+    fn exhaust(&self, until: Instant, reason: String);
+}
+
+/// The budget is used up.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct Exhausted {
+    pub reason: String,
+}
+
+impl RateBudget for Pacer {
+    fn acquire(&self) -> futures::future::BoxFuture<'_, Result<u64, Exhausted>> {
+        Box::pin(async move {
+            if let Some((until, reason)) = self.lock().exhausted.clone()
+                && Instant::now() < until
+            {
+                return Err(Exhausted { reason });
+            }
+            Ok(self.acquire_slot().await)
+        })
     }
-    let p = Arc::new(make());
-    map.insert(key.to_owned(), Arc::downgrade(&p));
-    p
+
+    fn finish(&self, id: u64) {
+        self.finish_slot(id);
+    }
+
+    fn pause_until(&self, until: Instant) {
+        Pacer::pause_until(self, until);
+    }
+
+    fn exhaust(&self, until: Instant, reason: String) {
+        self.lock().exhausted = Some((until, reason));
+    }
 }
 
 #[cfg(test)]
@@ -309,6 +381,46 @@ mod tests {
         for who in 0..3 {
             assert!(all[..6].iter().any(|x| x.1 == who), "{all:?}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_in_flight_count_in_every_window() {
+        // 2 per second; the first two requests take 3 s to answer: a third may start only a
+        // second after their answers, not a second after they were sent.
+        let pacer = Arc::new(Pacer::new(vec![Window::per_second(2)]).with_margin(Duration::ZERO));
+        let t0 = Instant::now();
+        let a = pacer.acquire_slot().await;
+        let b = pacer.acquire_slot().await;
+        let p = pacer.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            p.finish_slot(a);
+            p.finish_slot(b);
+        });
+        let _c = pacer.acquire().await;
+        assert!(t0.elapsed() >= Duration::from_secs(4), "{:?}", t0.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_exhausted_budget_refuses_at_once() {
+        let pacer = Pacer::unlimited();
+        RateBudget::exhaust(&pacer, Instant::now() + Duration::from_secs(60), "quota".to_owned());
+        assert_eq!(RateBudget::acquire(&pacer).await.unwrap_err().reason, "quota");
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        assert!(RateBudget::acquire(&pacer).await.is_ok());
+    }
+
+    #[test]
+    fn budgets_outlive_their_users() {
+        let key = budget_key("svc", "token");
+        assert!(!key.contains("token"));
+        let first = shared_pacer(&key, || Pacer::new(vec![Window::per_minute(5)]));
+        let ptr = Arc::as_ptr(&first);
+        drop(first);
+        // A run that starts after the first one ended shares its windows.
+        let again = shared_pacer(&key, Pacer::unlimited);
+        assert_eq!(Arc::as_ptr(&again), ptr);
+        assert_eq!(again.windows().len(), 1);
     }
 
     #[test]

@@ -74,6 +74,13 @@ pub struct RetryPolicy {
     pub max_retry_after: Duration,
     /// Wait after a 429 that carries no `Retry-After`.
     pub default_retry_after: Duration,
+    /// How long a connector keeps looking for the result of a create whose outcome is unknown
+    /// (a timeout or a dropped connection after sending) before it concludes that the create
+    /// was not made: a slow commit can land seconds after the client gave up.
+    pub recovery_window: Duration,
+    /// After a second 429 without `Retry-After` (a quota used up), how long every call of the
+    /// budget fails at once instead of being sent.
+    pub exhausted_pause: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -86,6 +93,8 @@ impl Default for RetryPolicy {
             throttle_as_transient: false,
             max_retry_after: Duration::from_secs(180),
             default_retry_after: Duration::from_secs(60),
+            recovery_window: Duration::from_secs(15),
+            exhausted_pause: Duration::from_secs(15 * 60),
         }
     }
 }

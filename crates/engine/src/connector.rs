@@ -42,9 +42,17 @@ impl fmt::Display for Secret {
 
 /// Every secret value seen in a run, so that whatever is written (dumps, history, errors) can
 /// be scrubbed of them.
-#[derive(Clone, Debug, Default)]
+/// Its `Debug` says how many secrets it holds, never which.
+#[derive(Clone, Default)]
 pub struct Redactor {
     values: Arc<Mutex<Vec<String>>>,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.values.lock().map(|v| v.len()).unwrap_or_else(|e| e.into_inner().len());
+        write!(f, "Redactor {{ secrets: {n} }}")
+    }
 }
 
 impl Redactor {
@@ -104,13 +112,24 @@ fn constant_regex(pattern: &str) -> regex::Regex {
 }
 
 /// Where `--sandbox` sends a connection type: a simulator's base URL and the token it accepts.
-#[derive(Clone, Debug, Default)]
+/// Its `Debug` leaves the token out.
+#[derive(Clone, Default)]
 pub struct SandboxTarget {
     pub base_url: String,
     pub token: String,
     /// Other settings the simulator needs the connection to use (for `boomi_platform`:
     /// `account_id` and `email`).
     pub extra: std::collections::BTreeMap<String, String>,
+}
+
+impl fmt::Debug for SandboxTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SandboxTarget")
+            .field("base_url", &self.base_url)
+            .field("token", &"***")
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 
 /// What a connector needs from its surroundings when it connects.
@@ -269,7 +288,20 @@ impl Output {
 
     /// A failed call for input `input`. Returns `true` when the connector must stop making
     /// calls (the step has `error_response: false`, so the run fails here).
+    ///
+    /// An input's results are all or nothing: the documents already pushed for `input` (the
+    /// pages of a list read before a later page failed) are withdrawn, so that a part of a list
+    /// never goes downstream as if it were the whole.
     pub fn fail(&mut self, input: usize, error: ApiError) -> bool {
+        if self.results.iter().any(|(i, r)| *i == input && r.is_ok()) {
+            let before = self.results.len();
+            self.results.retain(|(i, r)| *i != input || r.is_err());
+            tracing::debug!(
+                input,
+                withdrawn = before - self.results.len(),
+                "An input failed; its documents are withdrawn."
+            );
+        }
         self.results.push((input, Err(error)));
         self.failed = true;
         self.stop_on_error
@@ -298,7 +330,8 @@ impl Output {
         self.results.is_empty()
     }
 
-    /// Drains the documents pushed so far (for streaming starts).
+    /// Drains the documents pushed so far (for streaming starts). Documents drained cannot be
+    /// withdrawn by a later [`Output::fail`] of their input: drain only inputs that are done.
     pub fn take_documents(&mut self) -> Vec<(usize, Result<Document, ApiError>)> {
         std::mem::take(&mut self.results)
     }

@@ -5,6 +5,7 @@
 //! the test-mode recorder hook. **Architecture Invariant:** the engine knows no connector but
 //! disk by name; KnowBe4 and Boomi Platform arrive through the `Registry`.
 
+mod cancel;
 mod connector;
 mod disk;
 mod document;
@@ -13,6 +14,7 @@ mod params;
 mod report;
 mod run;
 
+pub use cancel::Cancel;
 pub use connector::{
     ApiError, ConnectEnv, Connector, ConnectorError, ConnectorFactory, ErrorKind, FieldError, Input, OperationRef,
     Output, Redactor, Registry, SandboxTarget, Secret,
@@ -20,7 +22,7 @@ pub use connector::{
 pub use disk::DiskFactory;
 pub use document::{Document, Properties};
 pub use report::{Notification, RunError, RunReport, RunStatus, StepStats};
-pub use run::{Recorder, RunOptions, run};
+pub use run::{RUN_STACK_BYTES, Recorder, RunOptions, run};
 
 #[cfg(test)]
 mod tests;

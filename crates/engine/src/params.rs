@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::rc::Rc;
 
-use compiler::jq::JqFilter;
-use compiler::{ExecutionValue, Param, ParamSource};
+use compiler::jq::{Guard, JqFilter};
+use compiler::{Escape, ExecutionValue, Param, ParamSource};
 use jaq_core::{Ctx, RcIter};
 use jaq_json::Val;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -24,6 +24,8 @@ pub(crate) struct ParamEnv<'a> {
     pub process_properties: &'a HashMap<String, String>,
     pub batch_len: usize,
     pub jq_cache: &'a mut HashMap<String, JqFilter>,
+    /// What stops jq's loops: the run's cancellation and time limit.
+    pub guard: &'a Guard,
 }
 
 /// A document as parameters see it: its JSON parsed at most once (for jq), and the properties
@@ -51,14 +53,38 @@ fn not_json(e: serde_json::Error) -> String {
     format!("document data is not JSON: {e}")
 }
 
-/// Evaluates one parameter, appending its value to `out`. `Err` is the document error message;
-/// `out` is then unspecified.
+/// Evaluates one parameter, appending its value (escaped as the parameter says) to `out`. `Err`
+/// is the document error message; `out` is then unspecified.
 pub(crate) fn eval_into(
     param: &Param,
     view: &DocView<'_>,
     env: &mut ParamEnv<'_>,
     out: &mut String,
 ) -> Result<(), String> {
+    let mark = out.len();
+    lookup_into(param, view, env, out)?;
+    escape_from(param.escape, out, mark);
+    Ok(())
+}
+
+/// Escapes what `out` holds from byte `mark` on, as `escape` says.
+fn escape_from(escape: Option<Escape>, out: &mut String, mark: usize) {
+    match escape {
+        None => {}
+        Some(Escape::Json) => {
+            let value = &out[mark..];
+            if value.bytes().any(|b| b < b' ' || b == b'"' || b == b'\\') {
+                let mut quoted = serde_json::to_string(value).unwrap_or_default();
+                quoted.pop();
+                out.truncate(mark);
+                out.push_str(&quoted[1..]);
+            }
+        }
+    }
+}
+
+/// The value of one parameter (the default when the lookup finds nothing), unescaped.
+fn lookup_into(param: &Param, view: &DocView<'_>, env: &mut ParamEnv<'_>, out: &mut String) -> Result<(), String> {
     let mark = out.len();
     let found = match &param.source {
         ParamSource::Static(s) => {
@@ -82,8 +108,15 @@ pub(crate) fn eval_into(
                     env.jq_cache.entry(code.clone()).or_insert(f)
                 }
             };
-            match view.val().and_then(|v| run_jq(filter, v.clone(), |_| false)) {
-                Ok(first) => first.first().is_some_and(|v| val_text_into(v, out)),
+            let mut first = None;
+            let ran = view.val().and_then(|v| {
+                run_jq(filter, v.clone(), env.guard, |v| {
+                    first = Some(v);
+                    false
+                })
+            });
+            match ran {
+                Ok(()) => first.is_some_and(|v| val_text_into(&v, out)),
                 Err(e) if param.default.is_none() => return Err(format!("{}: {e}", param.label)),
                 Err(_) => false,
             }
@@ -205,6 +238,7 @@ pub(crate) fn eval_all_into(
             (Ok(()), None) => return Err(format!("{} found nothing and has no default", p.label)),
             (Err(e), None) => return Err(format!("{}: {e}", p.label)),
         }
+        escape_from(p.escape, v, 0);
     }
     Ok(())
 }
@@ -739,21 +773,31 @@ fn val_text_into(v: &Val, out: &mut String) -> bool {
     }
 }
 
-/// Runs a jq program on one value and returns its outputs in order. After each output, `more`
-/// gets the number of outputs so far and returns `false` to stop computing further ones.
-pub(crate) fn run_jq(filter: &JqFilter, input: Val, mut more: impl FnMut(usize) -> bool) -> Result<Vec<Val>, String> {
-    let inputs = RcIter::new(core::iter::empty());
-    let mut values = Vec::new();
-    for v in filter.run((Ctx::new([], &inputs), input)) {
-        match v {
-            Ok(v) => values.push(v),
-            Err(e) => return Err(format!("jq error: {e}")),
+/// Runs a jq program on one value under `guard`, handing each output to `each` as it comes
+/// (nothing is collected); `each` returns `false` to stop computing further ones.
+pub(crate) fn run_jq(
+    filter: &JqFilter,
+    input: Val,
+    guard: &Guard,
+    mut each: impl FnMut(Val) -> bool,
+) -> Result<(), String> {
+    compiler::jq::guarded(Some(guard.clone()), || {
+        let inputs = RcIter::new(core::iter::empty());
+        for v in filter.run((Ctx::new([], &inputs), input)) {
+            match v {
+                Ok(v) => {
+                    if guard.tripped() {
+                        return Err(format!("jq error: {}", compiler::jq::INTERRUPTED));
+                    }
+                    if !each(v) {
+                        break;
+                    }
+                }
+                Err(e) => return Err(format!("jq error: {e}")),
+            }
         }
-        if !more(values.len()) {
-            break;
-        }
-    }
-    Ok(values)
+        Ok(())
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1382,7 +1426,15 @@ mod tests {
             for input in inputs {
                 let mut out = String::new();
                 let handled = fast.run(&mut FastState::default(), input.as_bytes(), &mut out);
-                let expected = parse_val(input.as_bytes()).and_then(|v| run_jq(&filter, v, |_| true));
+                let guard = Guard { stop: Default::default(), deadline: None };
+                let mut values = Vec::new();
+                let expected = parse_val(input.as_bytes()).and_then(|v| {
+                    run_jq(&filter, v, &guard, |v| {
+                        values.push(v);
+                        true
+                    })
+                });
+                let expected = expected.map(|()| values);
                 match expected {
                     Ok(values) => {
                         assert_eq!(values.len(), 1);

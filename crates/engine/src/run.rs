@@ -10,19 +10,20 @@
 //! its data.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use compiler::jq::JqFilter;
+use compiler::jq::{Guard, JqFilter};
 use compiler::{CatchErrors, ConnectorCall, DecisionOp, NotifyLevel, Plan, StepKind};
 use futures::FutureExt;
 use indexmap::IndexMap;
 use petgraph::graph::NodeIndex;
 
-use crate::connector::{ApiError, ConnectEnv, Connector, ErrorKind, Input, OperationRef, Output, Registry};
+use crate::cancel::Cancel;
+use crate::connector::{ApiError, ConnectEnv, Connector, ErrorKind, FieldError, Input, OperationRef, Output, Registry};
 use crate::document::{Document, Lineage, Properties};
 use crate::params::{DocView, FastJq, FastState, ParamEnv, eval, eval_all_into, eval_concat, parse_val, run_jq};
 use crate::report::{Notification, RunError, RunReport, RunStatus, StepStats};
@@ -42,9 +43,9 @@ pub struct RunOptions {
     pub overrides: Vec<(String, String)>,
     pub env: ConnectEnv,
     pub recorder: Option<Arc<dyn Recorder>>,
-    /// Set to `Some(reason)` to stop the run: the step that is going is dropped (an HTTP call
-    /// in flight is cancelled), nothing more starts, and the run ends `ABORTED`.
-    pub abort: Option<tokio::sync::watch::Receiver<Option<String>>>,
+    /// Cancel it to stop the run: the step that is going stops (an HTTP call in flight is
+    /// dropped, a jq loop ends), nothing more starts, and the run ends `ABORTED`.
+    pub abort: Option<Cancel>,
 }
 
 /// A document that failed, on its way up to a try/catch or to the run's result.
@@ -65,13 +66,15 @@ enum Halt {
     Stop(Vec<DocFail>),
     /// Stopped from outside ([`RunOptions::abort`]): the run ends ABORTED; never caught.
     Aborted(RunError, Vec<DocFail>),
+    /// Past the run's time limit: the run ends ERROR; never caught.
+    OutOfTime(RunError, Vec<DocFail>),
 }
 
 impl Halt {
     /// Puts failures that happened before this halt in front of the ones it carries.
     fn after(mut self, mut earlier: Vec<DocFail>) -> Halt {
         let fails = match &mut self {
-            Halt::Error(_, f) | Halt::Stop(f) | Halt::Aborted(_, f) => f,
+            Halt::Error(_, f) | Halt::Stop(f) | Halt::Aborted(_, f) | Halt::OutOfTime(_, f) => f,
         };
         earlier.append(fails);
         *fails = earlier;
@@ -88,7 +91,11 @@ struct Exec<'p> {
     registry: &'p Registry,
     env: ConnectEnv,
     recorder: Option<Arc<dyn Recorder>>,
-    abort: Option<tokio::sync::watch::Receiver<Option<String>>>,
+    cancel: Cancel,
+    /// When the run's time limit is up.
+    deadline: Instant,
+    /// What jq's loops look at: the cancel flag and the deadline.
+    guard: Guard,
     process_props: HashMap<String, String>,
     stats: Vec<StepStats>,
     micros: Vec<u128>,
@@ -97,15 +104,29 @@ struct Exec<'p> {
     /// Map programs that run without the jq interpreter (`None`: this one cannot).
     fast_jq: HashMap<String, Option<FastJq>>,
     regex_cache: HashMap<String, regex::Regex>,
+    /// The last `in` list read, by its text: documents of a batch usually share it.
+    value_set: Option<(String, HashSet<String>)>,
     warned: bool,
     notifications: Vec<Notification>,
     next_tag: u64,
     documents_out: u64,
     error_documents: u64,
+    /// How many `catch_errors: all` try/catches are running their try path: while any is, a
+    /// process error notes which documents had not finished (below), so that the documents that
+    /// had are not sent down the try path again.
+    catch_all_depth: usize,
+    /// The lineages of the documents a process error left unfinished: those at the failing step
+    /// and those waiting for a path that had not run yet.
+    unfinished: Vec<Lineage>,
     /// Reused buffers for parameter values and rendered text.
     values: Vec<String>,
     scratch: String,
 }
+
+/// The stack a thread that runs [`run`] needs for the deepest plan the compiler accepts
+/// ([`compiler::MAX_DEPTH`]): the executor goes one level deeper per step on a path. Only the
+/// part a run touches is ever backed by memory.
+pub const RUN_STACK_BYTES: usize = 512 << 20;
 
 const MAX_NOTIFICATIONS: usize = 10_000;
 
@@ -124,7 +145,8 @@ fn describe_invalid(details: &[crate::FieldError]) -> String {
 }
 const MAX_CACHED_REGEXES: usize = 256;
 
-/// Runs a plan once. Never panics: a panic inside a step becomes that step's failure.
+/// Runs a plan once. Never panics: a panic inside a step becomes that step's failure. Needs a
+/// tokio runtime with time enabled (for the run's time limit).
 pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunReport {
     let started = chrono::Utc::now();
     let clock = Instant::now();
@@ -153,12 +175,20 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
             let _ = env.secret(name, token);
         }
     }
+    let cancel = options.abort.unwrap_or_default();
+    // A limit too far out to represent is no limit.
+    let deadline = clock
+        .checked_add(std::time::Duration::from_secs(plan.limits.timeout_secs))
+        .unwrap_or_else(|| clock + std::time::Duration::from_secs(100 * 365 * 24 * 3600));
+    let guard = Guard { stop: cancel.flag(), deadline: Some(deadline) };
     let mut exec = Exec {
         plan,
         registry,
         env,
         recorder: options.recorder,
-        abort: options.abort,
+        cancel,
+        deadline,
+        guard,
         process_props,
         stats,
         micros: vec![0; plan.graph.node_count()],
@@ -166,11 +196,14 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
         jq_cache: HashMap::new(),
         fast_jq: HashMap::new(),
         regex_cache: HashMap::new(),
+        value_set: None,
         warned: false,
         notifications: Vec::new(),
         next_tag: 1,
         documents_out: 0,
         error_documents: 0,
+        catch_all_depth: 0,
+        unfinished: Vec::new(),
         values: Vec::new(),
         scratch: String::new(),
     };
@@ -186,6 +219,7 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
         Ok(fails) | Err(Halt::Stop(fails)) => (fails, None),
         Err(Halt::Error(e, fails)) => (fails, Some((RunStatus::Error, e))),
         Err(Halt::Aborted(e, fails)) => (fails, Some((RunStatus::Aborted, e))),
+        Err(Halt::OutOfTime(e, fails)) => (fails, Some((RunStatus::Error, e))),
     };
     let mut errors: Vec<RunError> = fails.into_iter().map(|f| redact(f, &exec)).collect();
     let (status, error) = match halt_error {
@@ -225,15 +259,27 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
     report
 }
 
-/// Resolves with the reason once the run is asked to stop; never, without an abort signal.
-async fn aborted(abort: &mut Option<tokio::sync::watch::Receiver<Option<String>>>) -> String {
-    let Some(rx) = abort else { return std::future::pending().await };
-    // The guard `wait_for` gives must not live across an await (it is not Send).
-    let reason = rx.wait_for(Option::is_some).await.map(|r| r.clone().unwrap_or_default());
-    match reason {
-        Ok(reason) => reason,
-        // The sender is gone without asking: nobody can abort any more.
-        Err(_) => std::future::pending().await,
+/// How long a try/catch waits before retry `attempt` (1-based): 1 s, 2 s, 4 s, 8 s, 16 s.
+/// Shorter than Boomi's (none, 10 s, 30 s, 60 s, 120 s): the connectors already retry transient
+/// HTTP faults with backoff and `Retry-After` below the try/catch.
+pub(crate) fn retry_wait(attempt: u8) -> std::time::Duration {
+    match attempt {
+        0 => std::time::Duration::ZERO,
+        n => std::time::Duration::from_secs(1 << (n.min(5) - 1)),
+    }
+}
+
+/// Why the run must stop now: cancelled (`Some(true)`, the reason) or out of time (`false`).
+enum Interrupt {
+    Cancelled(String),
+    OutOfTime,
+}
+
+/// Resolves once the run is cancelled or its time is up.
+async fn interrupted(cancel: Cancel, deadline: Instant) -> Interrupt {
+    tokio::select! {
+        reason = cancel.cancelled() => Interrupt::Cancelled(reason),
+        () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => Interrupt::OutOfTime,
     }
 }
 
@@ -338,7 +384,7 @@ fn compare(op: DecisionOp, left: &str, right: &str) -> Option<bool> {
         DecisionOp::Ge => ord() != Ordering::Less,
         DecisionOp::Lt => ord() == Ordering::Less,
         DecisionOp::Le => ord() != Ordering::Greater,
-        DecisionOp::Regex | DecisionOp::Wildcard => return None,
+        DecisionOp::Regex | DecisionOp::Wildcard | DecisionOp::In => return None,
     })
 }
 
@@ -362,6 +408,7 @@ impl<'p> Exec<'p> {
             process_properties: &self.process_props,
             batch_len,
             jq_cache: &mut self.jq_cache,
+            guard: &self.guard,
         }
     }
 
@@ -390,8 +437,12 @@ impl<'p> Exec<'p> {
                 return self.try_catch(idx, *try_path, *catch, *retries, *catch_errors, batch).await;
             }
             let clock = Instant::now();
-            let mut abort = self.abort.clone();
-            let step_id = &self.plan.graph[idx].id;
+            if let Some(halt) = self.interruption(idx) {
+                return Err(halt);
+            }
+            let stop = interrupted(self.cancel.clone(), self.deadline);
+            let at_step: Vec<Lineage> =
+                if self.catch_all_depth > 0 { batch.iter().map(|d| d.lineage.clone()).collect() } else { Vec::new() };
             let work = AssertUnwindSafe(async {
                 let first = self.enter(idx, &batch);
                 self.step(idx, batch, first).await
@@ -399,40 +450,111 @@ impl<'p> Exec<'p> {
             .catch_unwind();
             let result = tokio::select! {
                 biased;
-                reason = aborted(&mut abort) => {
-                    tracing::warn!(step = %step_id, reason = %reason, "Run aborted.");
-                    let error = RunError { step: step_id.clone(), document: None, message: format!("aborted: {reason}") };
-                    return Err(Halt::Aborted(error, Vec::new()));
-                }
-                result = work => result,
+                why = stop => Err(why),
+                result = work => Ok(result),
+            };
+            let result = match result {
+                Ok(result) => result,
+                Err(why) => return Err(self.halt_for(idx, why)),
             };
             self.micros[idx.index()] += clock.elapsed().as_micros();
+            // A step that CPU-bound work kept from noticing (jq stops its loops with an error).
+            if let Some(halt) = self.interruption(idx) {
+                return Err(halt);
+            }
             let routed = match result {
                 Ok(Ok(r)) => r,
                 Ok(Err(halt)) => {
                     if matches!(&halt, Halt::Error(e, _) if e.step == self.plan.graph[idx].id) {
                         self.stats[idx.index()].documents_error += 1;
                     }
+                    self.unfinished.extend(at_step);
                     return Err(halt);
                 }
-                Err(panic) => return Err(self.panicked(idx, panic_text(&*panic))),
+                Err(panic) => {
+                    self.unfinished.extend(at_step);
+                    return Err(self.panicked(idx, panic_text(&*panic)));
+                }
             };
+            for (_, docs) in &routed.outputs {
+                if let Err(halt) = self.check_output(idx, docs) {
+                    self.stats[idx.index()].documents_error += 1;
+                    self.unfinished.extend(at_step);
+                    return Err(halt.after(routed.fails));
+                }
+            }
             let mut fails = routed.fails;
             self.stats[idx.index()].documents_error += fails.len() as u64;
             for (_, docs) in &routed.outputs {
                 self.stats[idx.index()].documents_out += docs.len() as u64;
             }
-            for (next, docs) in routed.outputs {
+            let mut outputs = routed.outputs.into_iter();
+            while let Some((next, docs)) = outputs.next() {
                 if docs.is_empty() {
                     continue;
                 }
                 match self.exec(next, docs).await {
                     Ok(mut below) => fails.append(&mut below),
-                    Err(halt) => return Err(halt.after(fails)),
+                    Err(halt) => {
+                        if self.catch_all_depth > 0 {
+                            // The paths that have not run yet leave their documents unfinished.
+                            self.unfinished.extend(outputs.flat_map(|(_, docs)| docs).map(|d| d.lineage));
+                        }
+                        return Err(halt.after(fails));
+                    }
                 }
             }
             Ok(fails)
         })
+    }
+
+    /// Whether the run must stop before or after step `idx`, and how.
+    fn interruption(&self, idx: NodeIndex) -> Option<Halt> {
+        if let Some(reason) = self.cancel.reason() {
+            return Some(self.halt_for(idx, Interrupt::Cancelled(reason)));
+        }
+        (Instant::now() >= self.deadline).then(|| self.halt_for(idx, Interrupt::OutOfTime))
+    }
+
+    fn halt_for(&self, idx: NodeIndex, why: Interrupt) -> Halt {
+        let step = self.plan.graph[idx].id.clone();
+        match why {
+            Interrupt::Cancelled(reason) => {
+                tracing::warn!(step = %step, reason = %reason, "Run aborted.");
+                Halt::Aborted(RunError { step, document: None, message: format!("aborted: {reason}") }, Vec::new())
+            }
+            Interrupt::OutOfTime => {
+                let secs = self.plan.limits.timeout_secs;
+                tracing::warn!(step = %step, timeout_secs = secs, "Run out of time.");
+                let message = format!("the run took longer than its time limit of {secs} s (limits.timeout_secs)");
+                Halt::OutOfTime(RunError { step, document: None, message }, Vec::new())
+            }
+        }
+    }
+
+    /// Fails step `idx` when one of its output batches is over the documents or bytes limit.
+    fn check_output(&self, idx: NodeIndex, docs: &[Document]) -> Result<(), Halt> {
+        let limits = &self.plan.limits;
+        if docs.len() as u64 > limits.max_documents_per_step {
+            return Err(self.over_documents(idx, None));
+        }
+        let bytes: u64 = docs.iter().map(|d| d.data.len() as u64).sum();
+        if bytes > limits.max_bytes {
+            return Err(self.over_bytes(idx, None));
+        }
+        Ok(())
+    }
+
+    fn over_documents(&self, idx: NodeIndex, document: Option<u64>) -> Halt {
+        let max = self.plan.limits.max_documents_per_step;
+        let message = format!("the step produced more than {max} documents (limits.max_documents_per_step)");
+        Halt::Error(RunError { step: self.plan.graph[idx].id.clone(), document, message }, Vec::new())
+    }
+
+    fn over_bytes(&self, idx: NodeIndex, document: Option<u64>) -> Halt {
+        let max = self.plan.limits.max_bytes;
+        let message = format!("the step produced more than {max} bytes of documents (limits.max_bytes)");
+        Halt::Error(RunError { step: self.plan.graph[idx].id.clone(), document, message }, Vec::new())
     }
 
     /// Counts and records documents entering a step; returns the number of the first one.
@@ -484,7 +606,9 @@ impl<'p> Exec<'p> {
         };
         for attempt in 0..=retries {
             if attempt > 0 {
-                tracing::info!(step = %self.plan.graph[idx].id, attempt, documents = pending.len(), "Retrying the try path.");
+                let wait = retry_wait(attempt);
+                tracing::info!(step = %self.plan.graph[idx].id, attempt, documents = pending.len(), wait_secs = wait.as_secs(), "Retrying the try path.");
+                self.wait(idx, wait).await.map_err(|halt| halt.after(std::mem::take(&mut passed_up)))?;
             }
             let docs: Vec<Document> = pending
                 .iter()
@@ -496,13 +620,27 @@ impl<'p> Exec<'p> {
                 .collect();
             let mut failed = Vec::new();
             messages.clear();
-            match self.exec(try_path, docs).await {
+            let catch_all = catch_errors == CatchErrors::All;
+            self.catch_all_depth += usize::from(catch_all);
+            let unfinished_before = self.unfinished.len();
+            let attempt_result = self.exec(try_path, docs).await;
+            self.catch_all_depth -= usize::from(catch_all);
+            match attempt_result {
                 Ok(fails) => classify(fails, &mut failed, &mut messages, &mut passed_up),
-                Err(Halt::Error(e, fails)) if catch_errors == CatchErrors::All => {
+                Err(Halt::Error(e, fails)) if catch_all => {
                     classify(fails, &mut failed, &mut messages, &mut passed_up);
                     let message = format!("step '{}': {}", e.step, e.message);
+                    // Only the documents the error left unfinished failed; the others went
+                    // through the whole try path and are not sent down it again.
+                    let ours = |l: &Lineage| {
+                        l.marks().iter().rev().find(|m| *m >> 32 == tag).map(|m| (m & 0xffff_ffff) as usize)
+                    };
+                    let unfinished: std::collections::HashSet<usize> =
+                        self.unfinished.drain(unfinished_before..).filter_map(|l| ours(&l)).collect();
                     for &i in &pending {
-                        if let Entry::Vacant(e) = messages.entry(i) {
+                        if unfinished.contains(&i)
+                            && let Entry::Vacant(e) = messages.entry(i)
+                        {
                             failed.push(i);
                             e.insert(message.clone());
                         }
@@ -535,6 +673,14 @@ impl<'p> Exec<'p> {
         Ok(passed_up)
     }
 
+    /// Waits `wait` unless the run is cancelled or out of time first.
+    async fn wait(&self, idx: NodeIndex, wait: std::time::Duration) -> Result<(), Halt> {
+        tokio::select! {
+            why = interrupted(self.cancel.clone(), self.deadline) => Err(self.halt_for(idx, why)),
+            () = tokio::time::sleep(wait) => Ok(()),
+        }
+    }
+
     async fn connector_for(&mut self, idx: NodeIndex, call: &ConnectorCall) -> Result<Arc<dyn Connector>, Halt> {
         if let Some(c) = self.connectors.get(&call.connection) {
             return Ok(c.clone());
@@ -555,6 +701,29 @@ impl<'p> Exec<'p> {
         Ok(c)
     }
 
+    /// The parameters (and disk `file_name`) of a connector call for `doc`, or the field whose
+    /// lookup failed and why.
+    #[allow(clippy::type_complexity)]
+    fn connector_parameters(
+        &mut self,
+        call: &ConnectorCall,
+        doc: &Document,
+        n: usize,
+    ) -> Result<(IndexMap<String, String>, Option<String>), (String, String)> {
+        let view = DocView::new(doc);
+        let mut env = self.param_env(n);
+        let mut parameters = IndexMap::new();
+        for (name, p) in &call.parameters {
+            let value = eval(p, &view, &mut env).map_err(|e| (name.clone(), e))?;
+            parameters.insert(name.clone(), value);
+        }
+        if call.file_name.is_empty() {
+            return Ok((parameters, None));
+        }
+        let file_name = eval_concat(&call.file_name, &view, &mut env).map_err(|e| ("file_name".to_owned(), e))?;
+        Ok((parameters, Some(file_name)))
+    }
+
     async fn connector_step(
         &mut self,
         idx: NodeIndex,
@@ -573,51 +742,39 @@ impl<'p> Exec<'p> {
             format: call.format,
             pattern: call.pattern.as_deref(),
         };
-        let mut fails = Vec::new();
-        // Parameters for each document.
+        let fails = Vec::new();
+        // Parameters for each document; a lookup that fails makes its input invalid, like a
+        // document that fails the connector's validation.
         let n = batch.len();
         let mut inputs: Vec<(u64, Input)> = Vec::with_capacity(n);
+        let mut invalid: Vec<(u64, Input, Vec<FieldError>, Option<String>)> = Vec::new();
         for (i, doc) in batch.into_iter().enumerate() {
             let number = first + i as u64;
-            let evaluated = {
-                let view = DocView::new(&doc);
-                let mut env = self.param_env(n);
-                let mut parameters = IndexMap::new();
-                let mut failed = None;
-                for (name, p) in &call.parameters {
-                    match eval(p, &view, &mut env) {
-                        Ok(v) => {
-                            parameters.insert(name.clone(), v);
-                        }
-                        Err(e) => {
-                            failed = Some(e);
-                            break;
-                        }
-                    }
-                }
-                match failed {
-                    Some(e) => Err(e),
-                    None if call.file_name.is_empty() => Ok((parameters, None)),
-                    None => eval_concat(&call.file_name, &view, &mut env).map(|f| (parameters, Some(f))),
-                }
-            };
-            match evaluated {
-                Err(e) => fails.push(self.fail(idx, number, &doc, e)),
+            match self.connector_parameters(call, &doc, n) {
                 Ok((parameters, file_name)) => inputs.push((number, Input { document: doc, parameters, file_name })),
+                Err((field, message)) => {
+                    let details = vec![FieldError { field, reason: "lookup_failed".to_owned() }];
+                    let input = Input { document: doc, parameters: IndexMap::new(), file_name: None };
+                    invalid.push((number, input, details, Some(message)));
+                }
             }
         }
         // Validation of the whole batch before any request.
         let mut valid: Vec<(u64, Input)> = Vec::with_capacity(inputs.len());
         let mut out_docs = Vec::new();
-        let mut invalid = Vec::new();
         for (number, input) in inputs {
             match connector.validate(&op, &input) {
                 Ok(()) => valid.push((number, input)),
-                Err(details) => invalid.push((number, input, details)),
+                Err(details) => invalid.push((number, input, details, None)),
             }
         }
+        invalid.sort_by_key(|(number, ..)| *number);
+        let describe = |details: &[FieldError], lookup: &Option<String>| match lookup {
+            Some(message) => format!("parameter lookup failed: {message}"),
+            None => format!("invalid document: {}", describe_invalid(details)),
+        };
         if !invalid.is_empty() && !call.error_response {
-            let (number, _, details) = &invalid[0];
+            let (number, _, details, lookup) = &invalid[0];
             let more = if invalid.len() > 1 {
                 format!(" ({} invalid documents in all)", invalid.len())
             } else {
@@ -627,16 +784,19 @@ impl<'p> Exec<'p> {
                 &step,
                 Some(*number),
                 format!(
-                    "connection '{}': invalid document: {}{more}; no request was made",
+                    "connection '{}': {}{more}; no request was made",
                     call.connection,
-                    describe_invalid(details)
+                    describe(details, lookup)
                 ),
             ));
         }
         // Error documents for invalid inputs take their input's place among the responses.
         let mut refused: VecDeque<(u64, Document)> = VecDeque::new();
-        for (number, input, details) in invalid {
-            let message = format!("invalid input: {}", describe_invalid(&details));
+        for (number, input, details, lookup) in invalid {
+            let message = match &lookup {
+                Some(_) => describe(&details, &lookup),
+                None => format!("invalid input: {}", describe_invalid(&details)),
+            };
             let err = ApiError { kind: ErrorKind::Validation, status: None, message, details };
             refused.push_back((number, self.error_document(&op, &call.connection, &input.document, &err)));
         }
@@ -694,16 +854,20 @@ impl<'p> Exec<'p> {
                 Err(err) => {
                     if !call.error_response {
                         let status = err.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
-                        return Err(Halt::error(
-                            &step,
-                            numbers.get(i).copied(),
-                            format!(
-                                "connection '{}': {} error{status}: {}",
-                                call.connection,
-                                err.kind.as_str(),
-                                err.message
-                            ),
-                        ));
+                        let message = format!(
+                            "connection '{}': {} error{status}: {}",
+                            call.connection,
+                            err.kind.as_str(),
+                            err.message
+                        );
+                        // What completed for other inputs (changes made) is reported, not dropped.
+                        let reads = matches!(call.action.as_str(), "get" | "list" | "query");
+                        if !reads {
+                            out_docs.extend(results.into_iter().rev().filter_map(|(_, r)| r.ok()));
+                            let message = self.completed_before_stop(idx, &step, message, &out_docs);
+                            return Err(Halt::error(&step, numbers.get(i).copied(), message));
+                        }
+                        return Err(Halt::error(&step, numbers.get(i).copied(), message));
                     }
                     out_docs.push(self.error_document(&op, &call.connection, input.unwrap_or(&empty), &err));
                 }
@@ -711,6 +875,33 @@ impl<'p> Exec<'p> {
         }
         out_docs.extend(refused.into_iter().map(|(_, doc)| doc));
         Ok((out_docs, fails))
+    }
+
+    /// A connector step that changes things stops the run, but `completed` were done for other
+    /// inputs (a change made is a change to report): each is logged, counted as the step's output, and listed
+    /// (the first few) in the run's error, which history keeps.
+    fn completed_before_stop(&mut self, idx: NodeIndex, step: &str, message: String, completed: &[Document]) -> String {
+        if completed.is_empty() {
+            return message;
+        }
+        const LISTED: usize = 10;
+        self.stats[idx.index()].documents_out += completed.len() as u64;
+        let mut listed = Vec::new();
+        for (n, doc) in completed.iter().enumerate() {
+            let text = self.env.redactor.redact(&doc.text());
+            tracing::warn!(step, document = %text, "Completed before the step stopped the run.");
+            if n < LISTED {
+                listed.push(text);
+            }
+        }
+        let more = completed.len().saturating_sub(LISTED);
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        format!(
+            "{message}; {} other document{} had completed at this step before it stopped (their changes were made): {}{more}",
+            completed.len(),
+            if completed.len() == 1 { "" } else { "s" },
+            listed.join(", ")
+        )
     }
 
     fn error_document(
@@ -834,28 +1025,58 @@ impl<'p> Exec<'p> {
                 let filter = &self.jq_cache[code];
                 let fast = self.fast_jq.get(code).and_then(Option::as_ref);
                 let mut state = FastState::default();
+                let limits = &plan.limits;
+                // What this execution has produced so far, against the limits.
+                let (mut produced, mut bytes) = (0u64, 0u64);
                 while let Some((i, mut doc)) = docs.next() {
                     text.clear();
                     if fast.is_some_and(|f| f.run(&mut state, &doc.data, &mut text)) {
+                        produced += 1;
+                        bytes += text.len() as u64;
                         set_data(&mut doc, text.as_bytes());
                         docs.push(doc);
                         continue;
                     }
-                    match parse_val(&doc.data).and_then(|v| run_jq(filter, v, |_| true)) {
-                        Ok(values) => {
-                            let last = values.len().saturating_sub(1);
-                            for (k, v) in values.into_iter().enumerate() {
-                                text.clear();
-                                let _ = write!(text, "{v}");
-                                if k == last {
-                                    set_data(&mut doc, text.as_bytes());
-                                    docs.push(std::mem::take(&mut doc));
-                                } else {
-                                    docs.push(doc.derive(text.as_bytes().to_vec()));
-                                }
+                    // Outputs are written as they come, so an endless program stops at a limit.
+                    // Each output but the last becomes a new document; the last reuses `doc`.
+                    let mut held: Option<Vec<u8>> = None;
+                    let mut over: Option<bool> = None;
+                    let ran = parse_val(&doc.data).and_then(|v| {
+                        run_jq(filter, v, &self.guard, |v| {
+                            text.clear();
+                            let _ = write!(text, "{v}");
+                            produced += 1;
+                            bytes += text.len() as u64;
+                            if produced > limits.max_documents_per_step || bytes > limits.max_bytes {
+                                over = Some(produced > limits.max_documents_per_step);
+                                return false;
+                            }
+                            if let Some(prev) = held.replace(text.as_bytes().to_vec()) {
+                                docs.push(doc.derive(prev));
+                            }
+                            true
+                        })
+                    });
+                    if let Some(documents) = over {
+                        self.scratch = text;
+                        let halt = if documents {
+                            self.over_documents(idx, Some(number(i)))
+                        } else {
+                            self.over_bytes(idx, Some(number(i)))
+                        };
+                        return Err(halt.after(fails));
+                    }
+                    match ran {
+                        Ok(()) => {
+                            if let Some(last) = held {
+                                doc.data = last;
+                                docs.push(doc);
                             }
                         }
                         Err(e) => fails.push(self.fail(idx, number(i), &doc, e)),
+                    }
+                    if self.cancel.is_cancelled() {
+                        break;
                     }
                 }
                 self.scratch = text;
@@ -920,6 +1141,7 @@ impl<'p> Exec<'p> {
                     };
                     let decided = outcome.and_then(|(l, r)| match compare(*op, &l, &r) {
                         Some(b) => Ok(b),
+                        None if *op == DecisionOp::In => self.is_listed(&l, &r),
                         None => self.pattern_matches(*op, &l, &r),
                     });
                     match decided {
@@ -999,6 +1221,19 @@ impl<'p> Exec<'p> {
                 } else {
                     Err(Halt::Stop(Vec::new()))
                 }
+            }
+        }
+    }
+
+    /// `in`: whether `left` is exactly one of the values of the JSON array `right`.
+    fn is_listed(&mut self, left: &str, right: &str) -> Result<bool, String> {
+        match &self.value_set {
+            Some((text, set)) if text == right => Ok(set.contains(left)),
+            _ => {
+                let set = compiler::value_set(right).map_err(|e| format!("'right' of op 'in': {e}"))?;
+                let listed = set.contains(left);
+                self.value_set = Some((right.to_owned(), set));
+                Ok(listed)
             }
         }
     }

@@ -118,7 +118,7 @@ fn execute(yaml: &str, registry: &Registry) -> RunReport {
         recorder: None,
         abort: None,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     runtime.block_on(run(&plan, registry, options))
 }
 
@@ -233,4 +233,36 @@ fn an_api_error_fails_the_run_or_becomes_an_error_document() {
 fn documents_stay_small() {
     // A million documents in a batch cost their data plus this much each.
     assert!(std::mem::size_of::<Document>() <= 40, "{}", std::mem::size_of::<Document>());
+}
+
+#[test]
+fn no_debug_or_display_of_a_type_holding_secrets_prints_them() {
+    use crate::{ConnectEnv, Redactor, SandboxTarget, Secret};
+    let redactor = Redactor::default();
+    redactor.add("s3cret-redactor");
+    let target = SandboxTarget {
+        base_url: "http://127.0.0.1:1".to_owned(),
+        token: "s3cret-sandbox".to_owned(),
+        extra: [("email".to_owned(), "a@example.com".to_owned())].into_iter().collect(),
+    };
+    let env = ConnectEnv {
+        sandbox: [("knowbe4".to_owned(), target.clone())].into_iter().collect(),
+        redactor: redactor.clone(),
+        ..ConnectEnv::default()
+    };
+    let secret = Secret::new("s3cret-value");
+    let printed = [
+        format!("{redactor:?}"),
+        format!("{redactor:#?}"),
+        format!("{target:?}"),
+        format!("{target:#?}"),
+        format!("{env:?}"),
+        format!("{env:#?}"),
+        format!("{secret:?}"),
+        format!("{secret}"),
+    ];
+    for p in &printed {
+        assert!(!p.contains("s3cret"), "{p}");
+    }
+    assert!(printed[0].contains("secrets: 1") && printed[2].contains("127.0.0.1:1"), "{printed:?}");
 }

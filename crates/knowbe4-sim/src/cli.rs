@@ -8,7 +8,8 @@ use sim_net::SimError;
 
 /// Arguments of `stepwise knowbe4-sim`. With no token option, the sandbox tokens
 /// (`sandbox-token` read/write, `sandbox-partner-token` partner) are accepted.
-#[derive(clap::Args, Debug, Clone)]
+/// `Debug` leaves the tokens out.
+#[derive(clap::Args, Clone)]
 pub struct Args {
     /// Port to listen on (0 = any free port).
     #[arg(long, default_value_t = 8787)]
@@ -64,6 +65,34 @@ pub struct Args {
     /// Latency added to every request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Also seed users with a plus-addressed email and names with quotes, a backslash, a newline
+    /// and non-ASCII letters (members of Sales).
+    #[arg(long)]
+    pub seed_edge_cases: bool,
+    /// A fault for chosen requests (repeatable): `OPERATION:FROM[-[TO]]:[after-|late-]KIND`,
+    /// counting the requests of OPERATION (a GraphQL root field) from 1; KIND is 500, 503,
+    /// 504, slow, drop or malformed; `after-` executes the request first, `late-` answers at once
+    /// and executes it `--slow-ms` later. Example: `users:2-:500`, `groupCreate:1:after-504`.
+    #[arg(long = "fault", value_name = "RULE")]
+    pub faults: Vec<sim_net::ScriptedFault>,
+}
+
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Args")
+            .field("port", &self.port)
+            .field("bind", &self.bind)
+            .field("seed", &self.seed)
+            .field("rate_per_second", &self.rate_per_second)
+            .field("rate_per_minute", &self.rate_per_minute)
+            .field("rate_per_day", &self.rate_per_day)
+            .field("no_limits", &self.no_limits)
+            .field("fault_rate", &self.fault_rate)
+            .field("tokens", &format_args!("[{} redacted]", self.tokens.len()))
+            .field("read_only_tokens", &format_args!("[{} redacted]", self.read_only_tokens.len()))
+            .field("partner_tokens", &format_args!("[{} redacted]", self.partner_tokens.len()))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Args {
@@ -90,6 +119,8 @@ impl Args {
             fault_rate: self.fault_rate,
             slow_ms: self.slow_ms,
             latency_ms: self.latency_ms,
+            seed_edge_cases: self.seed_edge_cases,
+            fault_script: self.faults.clone(),
         };
         if self.no_limits { config.without_limits() } else { config }
     }
@@ -123,4 +154,35 @@ pub async fn serve_forever(args: Args) -> Result<(), SimError> {
     tracing::info!("knowbe4-sim shutting down");
     handle.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Args;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn debug_leaves_the_tokens_out() {
+        let cli = Cli::try_parse_from([
+            "knowbe4-sim",
+            "--token",
+            "s3cret-rw",
+            "--token-read-only",
+            "s3cret-ro",
+            "--partner-token",
+            "s3cret-partner",
+        ])
+        .unwrap();
+        let config = cli.args.to_config();
+        let printed = format!("{:?} {:#?} {config:?} {config:#?}", cli.args, cli.args);
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("read_only"), "{printed}");
+    }
 }

@@ -26,7 +26,8 @@ impl TokenKind {
 
 /// Everything a simulator instance needs; cheap to build in tests with struct update syntax
 /// (`SimConfig { port: 0, ..SimConfig::default() }`).
-#[derive(Clone, Debug)]
+/// `Debug` leaves the tokens out.
+#[derive(Clone)]
 pub struct SimConfig {
     /// Address to bind, 127.0.0.1 by default.
     pub bind: IpAddr,
@@ -59,6 +60,28 @@ pub struct SimConfig {
     pub slow_ms: u64,
     /// Fixed latency added to every API request, in milliseconds.
     pub latency_ms: u64,
+    /// Also seed users whose data needs exact comparison and escaping (a plus-addressed email,
+    /// an apostrophe, quotes, a backslash, a newline and non-ASCII letters), members of Sales.
+    /// Off by default; `--sandbox` turns it on.
+    pub seed_edge_cases: bool,
+    /// Faults for chosen requests of chosen operations (GraphQL root fields, REST paths).
+    pub fault_script: Vec<sim_net::ScriptedFault>,
+}
+
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds: Vec<&str> = self.tokens.iter().map(|(_, kind)| kind.as_str()).collect();
+        f.debug_struct("SimConfig")
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("seed", &self.seed)
+            .field("tokens", &format_args!("{kinds:?} (values redacted)"))
+            .field("rate_per_second", &self.rate_per_second)
+            .field("rate_per_minute", &self.rate_per_minute)
+            .field("rate_per_day", &self.rate_per_day)
+            .field("fault_rate", &self.fault_rate)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The default sandbox token, with Read/Write scope.
@@ -88,6 +111,8 @@ impl Default for SimConfig {
             fault_rate: 0.0,
             slow_ms: 1500,
             latency_ms: 0,
+            seed_edge_cases: false,
+            fault_script: Vec::new(),
         }
     }
 }

@@ -73,6 +73,9 @@ pub(crate) fn build(config: &SimConfig) -> Db {
     seed_content(&mut db);
     seed_training(&mut db, &mut rng, config.seed_campaigns);
     seed_phishing(&mut db, &mut rng, config.seed_campaigns);
+    if config.seed_edge_cases {
+        seed_edge_cases(&mut db);
+    }
     seed_accounts(&mut db, &mut rng, config.seed_accounts);
     db
 }
@@ -472,6 +475,50 @@ fn seed_phishing(db: &mut Db, rng: &mut SmallRng, n: usize) {
                         user_id: u,
                     },
                 );
+            }
+        }
+    }
+}
+
+/// Users whose data a process must compare exactly and escape: members of Sales (or of the first
+/// group), added after the random data so that the rest of the seed stays the same.
+fn seed_edge_cases(db: &mut Db) {
+    const PEOPLE: &[(&str, &str, &str, &str)] = &[
+        ("sam.lee+sales@example.com", "Sam", "Lee", "VP \"Field\" Sales \\ EMEA"),
+        ("zoe.o'brien@example.com", "Zoë", "O'Brien", "Account Executive\nNordics"),
+    ];
+    let sales = db.groups.values().find(|g| g.name == "Sales").or_else(|| db.groups.values().next()).map(|g| g.id);
+    for (i, (email, first, last, title)) in PEOPLE.iter().enumerate() {
+        let id = db.next("user");
+        let created = DateTime::seeded(86_400 * 60 + i as i64 * 3_600);
+        let mut user = User {
+            first_name: Some((*first).to_string()),
+            last_name: Some((*last).to_string()),
+            job_title: Some((*title).to_string()),
+            department: Some("Sales".to_string()),
+            organization: Some(TENANT_NAME.to_string()),
+            confirmed_at: Some(created.clone()),
+            email_aliases: vec![EmailAlias {
+                id: id * 10,
+                email: (*email).to_string(),
+                primary: true,
+                created_at: created.clone(),
+                updated_at: created.clone(),
+            }],
+            ..User::new(id, (*email).to_string(), created)
+        };
+        user.memberships.extend(sales);
+        db.users.insert(id, user);
+        // Enrolled where the campaigns seeded before them target them, like every other user.
+        let campaigns: Vec<(i32, bool, Vec<i32>)> = db
+            .training_campaigns
+            .values()
+            .filter(|c| c.status != TrainingCampaignStatuses::Created)
+            .map(|c| (c.id, c.all_users, c.selected_groups.clone()))
+            .collect();
+        for (campaign, all_users, groups) in campaigns {
+            if db.targeted_users(all_users, &groups).contains(&id) {
+                db.enroll(campaign, id, &DateTime::seeded(86_400 * 61));
             }
         }
     }

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use sim_net::stats::bump;
-use sim_net::{Conn, Fault, FaultPicker, Running, SimError};
+use sim_net::{Conn, Fault, FaultPicker, FaultScript, Moment, Running, SimError, Strike};
 
 use crate::config::{SimConfig, TokenKind};
 use crate::inspect::inspect;
@@ -42,6 +42,7 @@ pub(crate) struct Shared {
     pub stats: Stats,
     pub limiter: Limiter,
     pub faults: FaultPicker,
+    pub script: FaultScript,
     tokens: HashMap<String, TokenKind>,
     request_ids: std::sync::atomic::AtomicU64,
 }
@@ -101,6 +102,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         tokens: config.tokens.iter().cloned().collect(),
         limiter: Limiter::new(config.rate_per_second, config.rate_per_minute, config.rate_per_day),
         faults: FaultPicker::new(config.seed, config.fault_rate, FAULTS),
+        script: FaultScript::new(config.fault_script.clone()),
         stats: Stats::default(),
         request_ids: std::sync::atomic::AtomicU64::new(1),
         db: Mutex::new(db),
@@ -161,6 +163,8 @@ pub(crate) struct Admitted {
     pub kind: TokenKind,
     /// Truncate the body of the answer (malformed-body fault).
     pub malformed: bool,
+    /// A scripted fault that strikes after (or while) the request is executed.
+    pub later: Option<Strike>,
 }
 
 /// Counts the request, then checks token, limits, latency and faults, in that order.
@@ -185,39 +189,71 @@ pub(crate) async fn gate(
         bump(&shared.stats.gate.throttled);
         let mut resp = json_response(StatusCode::TOO_MANY_REQUESTS, &json!({ "message": "Too many requests" }));
         let h = resp.headers_mut();
-        h.insert(header::RETRY_AFTER, HeaderValue::from(throttled.retry_after_secs));
+        // The daily quota's 429 says not when to come back (as KnowBe4's).
+        if throttled.window != crate::limits::Window::Day {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(throttled.retry_after_secs));
+        }
         h.insert("x-sim-rate-limit", HeaderValue::from_static(throttled.window.as_str()));
         return Err(resp);
     }
     if shared.config.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(shared.config.latency_ms)).await;
     }
-    let mut malformed = false;
-    if let Some(fault) = shared.faults.draw() {
-        shared.stats.gate.fault(fault.as_str());
-        tracing::debug!(fault = fault.as_str(), "injecting fault");
-        match fault {
-            Fault::InternalError => {
-                return Err(json_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &json!({ "message": "Internal server error" }),
-                ));
-            }
-            Fault::Unavailable => {
-                return Err(json_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &json!({ "message": "Service unavailable" }),
-                ));
-            }
-            Fault::Slow => tokio::time::sleep(Duration::from_millis(shared.config.slow_ms)).await,
-            Fault::Drop => {
-                conn.drop_connection();
-                return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
-            }
-            Fault::Malformed => malformed = true,
+    // The random draw is always made, so the random sequence does not depend on the script.
+    let drawn = shared.faults.draw();
+    let (fault, later) = match shared.script.check(ops.iter().map(String::as_str)) {
+        Some(Strike { fault, moment: Moment::Before }) => (Some(fault), None),
+        Some(strike) => (None, Some(strike)),
+        None => (drawn, None),
+    };
+    let malformed = match fault {
+        Some(fault) => fault_before(shared, conn, fault).await?,
+        None => false,
+    };
+    Ok(Admitted { kind: *kind, malformed, later })
+}
+
+/// Answers a fault that strikes before the request is executed; `Ok(true)` for a malformed
+/// body (the request is executed, its answer cut), `Ok(false)` for a slow one.
+async fn fault_before(shared: &Shared, conn: &Conn, fault: Fault) -> Result<bool, Response> {
+    shared.stats.gate.fault(fault.as_str());
+    tracing::debug!(fault = fault.as_str(), "injecting fault");
+    match fault {
+        Fault::InternalError => {
+            Err(json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({ "message": "Internal server error" })))
         }
+        Fault::Unavailable => {
+            Err(json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "message": "Service unavailable" })))
+        }
+        Fault::GatewayTimeout => Err(gateway_timeout()),
+        Fault::Slow => {
+            tokio::time::sleep(Duration::from_millis(shared.config.slow_ms)).await;
+            Ok(false)
+        }
+        Fault::Drop => {
+            conn.drop_connection();
+            Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        Fault::Malformed => Ok(true),
     }
-    Ok(Admitted { kind: *kind, malformed })
+}
+
+/// The answer to a request that was executed (and committed) but whose answer a scripted
+/// fault replaces.
+async fn fault_after(shared: &Shared, conn: &Conn, fault: Fault, resp: Response, bytes: Vec<u8>) -> Response {
+    shared.stats.gate.fault(fault.as_str());
+    tracing::debug!(fault = fault.as_str(), "injecting fault after executing the request");
+    match fault {
+        Fault::Slow => {
+            tokio::time::sleep(Duration::from_millis(shared.config.slow_ms)).await;
+            resp
+        }
+        Fault::Malformed => truncate(resp, bytes),
+        other => match fault_before(shared, conn, other).await {
+            Err(answer) => answer,
+            Ok(_) => resp,
+        },
+    }
 }
 
 /// Cuts a body in half, so it is no longer valid JSON.
@@ -277,7 +313,7 @@ async fn graphql(
     };
     let resp = match gate(&app.shared, &headers, &conn, &ops).await {
         Err(resp) => resp,
-        Ok(admitted) => execute(&app, admitted, request, bulk).await,
+        Ok(admitted) => execute(&app, &conn, admitted, request, bulk).await,
     };
     log_request("POST", "/graphql", &ops, resp.status(), started, Some(conn.remote));
     resp
@@ -285,6 +321,7 @@ async fn graphql(
 
 async fn execute(
     app: &AppState,
+    conn: &Conn,
     admitted: Admitted,
     request: Result<async_graphql::Request, serde_json::Error>,
     bulk: usize,
@@ -306,6 +343,18 @@ async fn execute(
     }
     let flags = Arc::new(RequestFlags::default());
     let req = req.data(admitted.kind).data(Arc::clone(&flags));
+    if let Some(Strike { fault, moment: Moment::Late }) = admitted.later {
+        // The answer is lost now; the change lands later, as a slow commit does.
+        let (schema, delay) = (app.schema.clone(), Duration::from_millis(app.shared.config.slow_ms));
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = schema.execute(req).await;
+        });
+        return match fault_before(&app.shared, conn, fault).await {
+            Err(answer) => answer,
+            Ok(_) => gateway_timeout(),
+        };
+    }
     let result = app.schema.execute(req).await;
     if flags.gateway_timeout.load(Ordering::SeqCst) {
         bump(&app.shared.stats.gateway_timeouts);
@@ -315,6 +364,10 @@ async fn execute(
     if admitted.malformed {
         let resp = bytes_response(StatusCode::OK, Vec::new());
         return truncate(resp, bytes);
+    }
+    if let Some(Strike { fault, .. }) = admitted.later {
+        let resp = bytes_response(StatusCode::OK, bytes.clone());
+        return fault_after(&app.shared, conn, fault, resp, bytes).await;
     }
     bytes_response(StatusCode::OK, bytes)
 }

@@ -235,7 +235,8 @@ impl KnowBe4 {
         emit(out, i, result)
     }
 
-    /// Every page of a list, one document per record, emitted as each page arrives.
+    /// Every page of a list, one document per record; if a page fails, the input yields only
+    /// its error (`Output::fail` withdraws the records of the pages read).
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
@@ -278,8 +279,32 @@ impl KnowBe4 {
         }
     }
 
-    /// Looks for the object a create whose outcome is unknown would have made.
+    /// Looks for the object a create whose outcome is unknown would have made: one of its name
+    /// (or email) created since the create was sent, never an older one (a group of the same
+    /// name archived last year). `createdAt` is read for the check and kept only if `select`
+    /// asks for it.
     async fn existing(
+        &self,
+        exists: Exists,
+        select: &str,
+        input: &Map<String, Value>,
+        since: chrono::DateTime<chrono::Utc>,
+        out: &mut Output,
+        i: usize,
+    ) -> Result<Option<Value>, ApiError> {
+        let asked = select.split_whitespace().any(|f| f == "createdAt");
+        let with_created = if asked { select.to_owned() } else { format!("{select} createdAt") };
+        let found = self.lookup(exists, &with_created, input, since, out, i).await?;
+        Ok(found.map(|mut n| {
+            if let (false, Some(obj)) = (asked, n.as_object_mut()) {
+                obj.remove("createdAt");
+            }
+            n
+        }))
+    }
+
+    /// The lookups of [`KnowBe4::existing`].
+    async fn lookup(
         &self,
         exists: Exists,
         select: &str,
@@ -300,7 +325,7 @@ impl KnowBe4 {
                     select,
                 );
                 let node = self.query(false, &req, "userByEmail", out, i).await?;
-                Ok(Some(node).filter(|n| !n.is_null()))
+                Ok(Some(node).filter(|n| created_since(n, since)))
             }
             Exists::GroupByName => {
                 let name = input
@@ -327,6 +352,7 @@ impl KnowBe4 {
                         .iter()
                         .find(|n| {
                             n.get("name").and_then(Value::as_str).is_some_and(|x| x.trim().eq_ignore_ascii_case(&name))
+                                && created_since(n, since)
                         })
                         .cloned()
                 });
@@ -364,6 +390,33 @@ impl KnowBe4 {
                     page += 1;
                 }
             }
+        }
+    }
+
+    /// [`KnowBe4::existing`], asked again with growing waits until the object shows or the
+    /// policy's recovery window has passed: a slow commit may land after the client gave up.
+    async fn recover(
+        &self,
+        exists: Exists,
+        select: &str,
+        input: &Map<String, Value>,
+        since: chrono::DateTime<chrono::Utc>,
+        out: &mut Output,
+        i: usize,
+    ) -> Result<Option<Value>, ApiError> {
+        let window = self.caller.policy().recovery_window;
+        let started = tokio::time::Instant::now();
+        let mut wait = std::time::Duration::from_millis(500);
+        loop {
+            if let Some(found) = self.existing(exists, select, input, since, out, i).await? {
+                return Ok(Some(found));
+            }
+            let left = window.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            tokio::time::sleep(wait.min(left)).await;
+            wait = (wait * 2).min(std::time::Duration::from_secs(8));
         }
     }
 
@@ -409,7 +462,7 @@ impl KnowBe4 {
                                 Out::Node(s) | Out::NodeList(s) | Out::Nodes(s) => s,
                                 _ => "id",
                             };
-                            match self.existing(exists, select, input, since, out, i).await {
+                            match self.recover(exists, select, input, since, out, i).await {
                                 Ok(Some(node)) => {
                                     tracing::info!(connection = %self.connection, field, "The create's outcome was unknown; the object exists, so it is not sent again.");
                                     return emit(out, i, Ok(vec![node]));

@@ -21,11 +21,10 @@ mod settings;
 #[cfg(test)]
 mod docs;
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use compiler::{ConnectionSpec, Operation};
-use connector_http::{Caller, RetryPolicy, shared_pacer};
+use connector_http::{Caller, shared_pacer};
 use engine::{ConnectEnv, Connector, ConnectorError, ConnectorFactory, Secret};
 
 pub use error::KnowBe4Error;
@@ -41,12 +40,10 @@ pub const BULK_SIZE: usize = ops::BULK_SIZE;
 #[derive(Debug, Default)]
 pub struct KnowBe4Factory;
 
-/// The key of the pacer shared by every user of one API key at one URL (the token is hashed,
-/// never stored in the key).
+/// The key of the rate budget shared by every user of one API key at one URL (the token is
+/// hashed, never stored in the key).
 fn pacer_key(url: &connector_http::reqwest::Url, token: &Secret) -> String {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    token.expose().hash(&mut h);
-    format!("knowbe4 {url} {:016x}", h.finish())
+    connector_http::budget_key(&format!("knowbe4 {url}"), token.expose())
 }
 
 impl ConnectorFactory for KnowBe4Factory {
@@ -81,10 +78,11 @@ impl ConnectorFactory for KnowBe4Factory {
             }
         };
         let rate = Rate::from_env().map_err(|e| config(e.to_string()))?;
+        let policy = settings::retry_policy().map_err(|e| config(e.to_string()))?;
         let client = connector_http::shared_client().map_err(|e| config(e.to_string()))?;
         let caller_for = |t: &Secret| {
             let pacer = shared_pacer(&pacer_key(&url, t), || rate.pacer());
-            Caller::new(client.clone(), pacer, RetryPolicy::default())
+            Caller::new(client.clone(), pacer, policy.clone())
         };
         let caller = caller_for(&token);
         let partner = partner.map(|t| {

@@ -89,6 +89,25 @@ impl Rate {
     }
 }
 
+/// Testing and tuning override of how long a create whose outcome is unknown is looked for
+/// (`RetryPolicy::recovery_window`), in seconds.
+pub const RECOVERY_ENV: &str = "STEPWISE_KNOWBE4_RECOVERY_SECS";
+
+/// The retry policy of KnowBe4 calls: the defaults, with [`RECOVERY_ENV`] applied.
+pub fn retry_policy() -> Result<connector_http::RetryPolicy, KnowBe4Error> {
+    let mut policy = connector_http::RetryPolicy::default();
+    if let Ok(v) = std::env::var(RECOVERY_ENV)
+        && !v.trim().is_empty()
+    {
+        let secs = v
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| KnowBe4Error::Setting(format!("{RECOVERY_ENV}='{v}' is not a whole number of seconds")))?;
+        policy.recovery_window = Duration::from_secs(secs);
+    }
+    Ok(policy)
+}
+
 /// The GraphQL endpoint of a connection: its `base_url` if given, else its region's.
 pub fn graphql_url(region: &str, base_url: Option<&str>) -> Result<connector_http::reqwest::Url, KnowBe4Error> {
     let base = match base_url {

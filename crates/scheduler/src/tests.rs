@@ -1,5 +1,4 @@
 //! Unit tests, one module per area.
 
-mod history;
 mod schedule;
 mod service;

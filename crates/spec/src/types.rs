@@ -16,9 +16,56 @@ pub struct ProcessSpec {
     pub properties: IndexMap<String, String>,
     #[serde(default)]
     pub schedules: Vec<ScheduleSpec>,
+    #[serde(default)]
+    pub limits: LimitsSpec,
     pub start: StartSpec,
     #[serde(default)]
     pub steps: IndexMap<String, StepSpec>,
+}
+
+/// Bounds on one run; past any of them the run (time) or the step (documents, bytes) fails.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// The longest a run may take, in seconds.
+    #[serde(default = "LimitsSpec::default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// The most documents one execution of a step may produce.
+    #[serde(default = "LimitsSpec::default_max_documents_per_step")]
+    pub max_documents_per_step: u64,
+    /// The most document data, in bytes, one execution of a step may produce.
+    #[serde(default = "LimitsSpec::default_max_bytes")]
+    pub max_bytes: u64,
+}
+
+impl LimitsSpec {
+    /// 4 hours.
+    pub const DEFAULT_TIMEOUT_SECS: u64 = 4 * 3600;
+    pub const DEFAULT_MAX_DOCUMENTS_PER_STEP: u64 = 5_000_000;
+    /// 1 GiB.
+    pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+
+    fn default_timeout_secs() -> u64 {
+        Self::DEFAULT_TIMEOUT_SECS
+    }
+
+    fn default_max_documents_per_step() -> u64 {
+        Self::DEFAULT_MAX_DOCUMENTS_PER_STEP
+    }
+
+    fn default_max_bytes() -> u64 {
+        Self::DEFAULT_MAX_BYTES
+    }
+}
+
+impl Default for LimitsSpec {
+    fn default() -> Self {
+        LimitsSpec {
+            timeout_secs: Self::DEFAULT_TIMEOUT_SECS,
+            max_documents_per_step: Self::DEFAULT_MAX_DOCUMENTS_PER_STEP,
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+        }
+    }
 }
 
 /// Where a secret comes from. A literal value is refused by the schema and the compiler.
@@ -274,6 +321,8 @@ pub enum DecisionOp {
     Le,
     Regex,
     Wildcard,
+    /// `left` is one of the values of `right`, a JSON array, compared exactly.
+    In,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -316,6 +365,17 @@ pub struct ParamSpec {
     pub execution: Option<ExecutionValue>,
     #[serde(default, deserialize_with = "opt_scalar")]
     pub default: Option<String>,
+    /// How the value is escaped before use; none by default (Boomi's rule).
+    #[serde(default)]
+    pub escape: Option<Escape>,
+}
+
+/// How a parameter's value is escaped.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Escape {
+    /// For the inside of a JSON string: `"`, `\` and control characters as JSON escapes.
+    Json,
 }
 
 #[derive(Clone, Debug, Deserialize)]

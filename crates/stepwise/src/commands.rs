@@ -106,22 +106,32 @@ pub struct RunArgs {
     /// Point every simulated connection at an in-process simulator (no credentials needed).
     #[arg(long)]
     sandbox: bool,
-    /// The run history database (or a directory for it).
-    #[arg(long, default_value = crate::scheduling::DEFAULT_STATE)]
-    state: PathBuf,
+    #[command(flatten)]
+    store: crate::scheduling::StoreArgs,
     /// Do not record this run in the history.
     #[arg(long)]
     no_history: bool,
 }
 
-fn parse_set(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_set(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
         _ => Err(format!("'{s}' is not NAME=VALUE")),
     }
 }
 
+/// `stepwise run`, on a thread whose stack holds the deepest plan the compiler accepts.
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
+    std::thread::Builder::new()
+        .name("run".to_owned())
+        .stack_size(engine::RUN_STACK_BYTES)
+        .spawn(move || run_here(args))
+        .context("cannot start the run's thread")?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the run's thread panicked"))?
+}
+
+fn run_here(args: RunArgs) -> anyhow::Result<u8> {
     let registry = registry();
     let name = args.file.display().to_string();
     let compiled = compile_file(&args.file, &registry)?;
@@ -136,8 +146,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         eprintln!("{name}: error: {message}; nothing was run");
         return Ok(2);
     }
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
+    // The run itself goes on this thread (`block_on`); the worker thread is free to notice a
+    // signal while a step keeps this one busy, and to cancel the run.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
     let run_id = uuid::Uuid::now_v7().to_string();
     let base_dir = args
         .file
@@ -154,34 +169,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
-    let history = if args.no_history { None } else { crate::scheduling::open_history(&args.state) };
-    // Runs left INPROCESS by a stepwise that died (its OS process is gone) are closed as ABORTED;
-    // runs of live processes are left alone.
-    if let Some(h) = &history
-        && let Err(error) = h.mark_abandoned_as_aborted()
-    {
-        tracing::warn!(%error, "Cannot mark abandoned runs as ABORTED.");
-    }
-    let trigger = if args.test { scheduler::Trigger::Test } else { scheduler::Trigger::Manual };
+    // Checked before the run, so that a bad --store is a usage error, not a warning.
+    args.store.url()?;
+    let trigger = if args.test { store::Trigger::Test } else { store::Trigger::Manual };
     let report = runtime.block_on(async {
         // SIGINT or SIGTERM stops the run: it ends ABORTED, and is still reported and recorded.
         let signal = crate::scheduling::shutdown_signal()?;
-        let (abort_tx, abort_rx) = tokio::sync::watch::channel(None::<String>);
+        let cancel = engine::Cancel::new();
+        let on_signal = cancel.clone();
         tokio::spawn(async move {
             let signal = signal.await;
-            let _ = abort_tx.send(Some(format!("interrupted by {signal}")));
+            on_signal.cancel(format!("interrupted by {signal}"));
         });
         let sandbox = if args.sandbox { Some(crate::sandbox::Sandbox::start().await?) } else { None };
-        crate::scheduling::record_start(
-            history.as_ref(),
-            &scheduler::RunStart {
-                run_id: run_id.clone(),
-                process: plan.name.clone(),
-                trigger,
-                scheduled_for: None,
-                started_at: chrono::Utc::now(),
-            },
-        );
+        let mut history =
+            if args.no_history { None } else { crate::scheduling::RunRecorder::open(&args.store).await? };
+        if let Some(h) = &mut history {
+            h.start(&run_id, &plan.name, trigger).await;
+        }
         let env = engine::ConnectEnv {
             base_dir,
             sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default(),
@@ -194,13 +199,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             overrides: args.set.clone(),
             env,
             recorder,
-            abort: Some(abort_rx),
+            abort: Some(cancel),
         };
         let report = engine::run(&plan, &registry, options).await;
         if let Some(s) = sandbox {
             s.shutdown().await;
         }
-        crate::scheduling::record_end(history.as_ref(), &report);
+        if let Some(h) = &mut history {
+            h.end(&report).await;
+        }
         anyhow::Ok(report)
     })?;
     let mut stdout = std::io::stdout().lock();

@@ -6,6 +6,7 @@ mod load;
 mod sandbox;
 mod scheduling;
 mod testmode;
+mod trigger;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,8 @@ enum Command {
     Serve(scheduling::ServeArgs),
     /// List past runs, or show one run's per-step detail.
     History(scheduling::HistoryArgs),
+    /// Queue a manual run for any node serving the process; prints its run id.
+    Trigger(trigger::TriggerArgs),
     /// The KnowBe4 simulator (GraphQL at /graphql), for tests, demos and benchmarks.
     #[command(name = "knowbe4-sim")]
     KnowBe4Sim(knowbe4_sim::Args),
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Schedule(args) => scheduling::schedule(args),
         Command::Serve(args) => scheduling::serve(args),
         Command::History(args) => scheduling::history(args),
+        Command::Trigger(args) => trigger::trigger(args),
         Command::KnowBe4Sim(args) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(knowbe4_sim::serve_forever(args)).map_err(anyhow::Error::from))

@@ -39,7 +39,9 @@ impl Sandbox {
     /// The KnowBe4 simulator with KnowBe4's real limits: `knowbe4` connections use its
     /// read/write token, and `account` (Partner API) calls its partner token.
     async fn start_knowbe4(&mut self) -> anyhow::Result<()> {
-        let config = knowbe4_sim::SimConfig::default();
+        // With the edge-case users, so that processes tried here meet a plus-addressed email
+        // and names with quotes.
+        let config = knowbe4_sim::SimConfig { seed_edge_cases: true, ..knowbe4_sim::SimConfig::default() };
         let token_of =
             |kind: knowbe4_sim::TokenKind| config.tokens.iter().find(|(_, k)| *k == kind).map(|(t, _)| t.clone());
         let token =
@@ -61,7 +63,7 @@ impl Sandbox {
     /// The Boomi Platform simulator with Boomi's limit (10 requests per second): `boomi_platform`
     /// connections use its account id, email and token instead of their own.
     async fn start_boomi(&mut self) -> anyhow::Result<()> {
-        let config = boomi_sim::SimConfig::default();
+        let config = boomi_sim::SimConfig { seed_edge_cases: true, ..boomi_sim::SimConfig::default() };
         let extra = [("account_id".to_owned(), config.account_id.clone()), ("email".to_owned(), config.email.clone())];
         let token = config.token.clone();
         let handle = boomi_sim::start(config).await.context("cannot start the Boomi Platform simulator")?;

@@ -1,5 +1,5 @@
-//! `stepwise schedule`, `stepwise serve` and `stepwise history`, and recording runs in the
-//! history database.
+//! `stepwise schedule`, `stepwise serve`, `stepwise history` and `stepwise trigger`, and
+//! recording runs in the run store.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,12 +10,70 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use compiler::Plan;
 use engine::{Registry, RunReport};
-use scheduler::{History, ListFilter, LoadedProcess, RunEnd, RunStart, StepRecord, Trigger};
+use scheduler::LoadedProcess;
+use store::{ListFilter, RunEnd, RunStart, StepRecord, Store, StoreUrl, Trigger};
 
 use crate::load::{compile_file, registry};
 
-/// Where run history lives unless `--state` says otherwise.
-pub const DEFAULT_STATE: &str = ".stepwise/state.db";
+/// Where the run store is: `--store URL`, or `--state PATH` (a synonym for a SQLite path), or
+/// the environment's `STEPWISE_STORE`, or `.stepwise/state.db`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct StoreArgs {
+    /// The run store: `sqlite:PATH`, a plain path (SQLite), or `postgres://USER@HOST:PORT/DB`
+    /// [env: STEPWISE_STORE] [default: .stepwise/state.db].
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// The SQLite run store (or a directory for it); a synonym of `--store PATH`.
+    #[arg(long, value_name = "PATH")]
+    state: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The store URL these arguments name.
+    pub fn url(&self) -> anyhow::Result<StoreUrl> {
+        let text = match (&self.store, &self.state) {
+            (Some(_), Some(_)) => anyhow::bail!("give either --store or --state, not both"),
+            (Some(url), None) => url.clone(),
+            (None, Some(path)) => return Ok(StoreUrl::Sqlite(store::db_path(path))),
+            (None, None) => std::env::var("STEPWISE_STORE")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| store::DEFAULT_STORE.to_owned()),
+        };
+        Ok(StoreUrl::parse(&text)?)
+    }
+}
+
+/// The message of a report's error, as the history records it.
+pub fn report_error(report: &RunReport) -> Option<String> {
+    report.error.as_ref().map(|e| match e.document {
+        Some(d) => format!("step '{}': document {d}: {}", e.step, e.message),
+        None => format!("step '{}': {}", e.step, e.message),
+    })
+}
+
+fn report_steps(report: &RunReport) -> Vec<StepRecord> {
+    report
+        .steps
+        .iter()
+        .map(|s| StepRecord {
+            step: s.step.clone(),
+            documents_in: s.documents_in,
+            documents_out: s.documents_out,
+            documents_error: s.documents_error,
+            millis: s.millis,
+        })
+        .collect()
+}
+
+fn store_status(status: engine::RunStatus) -> store::RunStatus {
+    match status {
+        engine::RunStatus::Complete => store::RunStatus::Complete,
+        engine::RunStatus::CompleteWarn => store::RunStatus::CompleteWarn,
+        engine::RunStatus::Error => store::RunStatus::Error,
+        engine::RunStatus::Aborted => store::RunStatus::Aborted,
+    }
+}
 
 /// The schedules of a plan, as the scheduler crate takes them.
 pub fn schedule_specs(plan: &Plan) -> Vec<scheduler::ScheduleSpec> {
@@ -39,54 +97,91 @@ pub fn schedule_specs(plan: &Plan) -> Vec<scheduler::ScheduleSpec> {
         .collect()
 }
 
-/// Records the start of a run; failures to record are logged, never fatal.
-pub fn record_start(history: Option<&History>, start: &RunStart) {
-    if let Some(h) = history
-        && let Err(error) = h.record_start(start)
-    {
-        tracing::warn!(%error, "Cannot record the run in the history.");
-    }
+/// Records a run of `stepwise run` in the store: its start, a lease renewed while it goes (in
+/// a shared store, so that a `stepwise run` killed mid-run is closed as ABORTED by the nodes),
+/// and its end. Failures to record are logged, never fatal.
+pub struct RunRecorder {
+    store: Arc<dyn Store>,
+    node: String,
+    lease: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Records the end of a run from its report.
-pub fn record_end(history: Option<&History>, report: &RunReport) {
-    let Some(h) = history else { return };
-    let ended_at = Utc::now();
-    let end = RunEnd {
-        run_id: report.run_id.clone(),
-        ended_at,
-        status: report.status.as_str().to_owned(),
-        documents_in: report.documents_in,
-        documents_out: report.documents_out,
-        documents_error: report.documents_error,
-        error: report.error.as_ref().map(|e| match e.document {
-            Some(d) => format!("step '{}': document {d}: {}", e.step, e.message),
-            None => format!("step '{}': {}", e.step, e.message),
-        }),
-        steps: report
-            .steps
-            .iter()
-            .map(|s| StepRecord {
-                step: s.step.clone(),
-                documents_in: s.documents_in,
-                documents_out: s.documents_out,
-                documents_error: s.documents_error,
-                millis: s.millis,
+impl RunRecorder {
+    /// Opens the store, logging (not failing) when it cannot be opened.
+    pub async fn open(args: &StoreArgs) -> anyhow::Result<Option<RunRecorder>> {
+        let url = args.url()?;
+        let store = match store::open(&url).await {
+            Ok(store) => store,
+            Err(error) => {
+                tracing::warn!(%error, "Run store is not available; this run is not recorded.");
+                return Ok(None);
+            }
+        };
+        // Runs left INPROCESS by a stepwise that died (its OS process is gone) are closed as
+        // ABORTED; runs of live processes are left alone.
+        if let Err(error) = store.mark_abandoned_as_aborted().await {
+            tracing::warn!(%error, "Cannot mark abandoned runs as ABORTED.");
+        }
+        Ok(Some(RunRecorder { store, node: store::default_node_name(), lease: None }))
+    }
+
+    /// Records the start of a run.
+    pub async fn start(&mut self, run_id: &str, process: &str, trigger: Trigger) {
+        let lease = self.store.is_shared().then_some(store::DEFAULT_LEASE);
+        let start = RunStart {
+            run_id: run_id.to_owned(),
+            process: process.to_owned(),
+            trigger,
+            scheduled_for: None,
+            started_at: Utc::now(),
+            node: self.node.clone(),
+            lease,
+        };
+        if let Err(error) = self.store.record_start(&start).await {
+            tracing::warn!(%error, "Cannot record the run in the history.");
+            return;
+        }
+        if let Some(lease) = lease {
+            let (store, node, run_id) = (self.store.clone(), self.node.clone(), run_id.to_owned());
+            self.lease = Some(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    if let Err(error) = store.renew(&node, std::slice::from_ref(&run_id), lease).await {
+                        tracing::warn!(%error, "Cannot renew the run's lease.");
+                    }
+                }
+            }));
+        }
+    }
+
+    /// Records the end of a run from its report.
+    pub async fn end(&mut self, report: &RunReport) {
+        if let Some(lease) = self.lease.take() {
+            lease.abort();
+        }
+        let end = RunEnd {
+            run_id: report.run_id.clone(),
+            ended_at: Utc::now(),
+            status: store_status(report.status),
+            documents_in: report.documents_in,
+            documents_out: report.documents_out,
+            documents_error: report.documents_error,
+            error: report_error(report),
+            steps: report_steps(report),
+        };
+        let result = if self.store.is_shared() {
+            self.store.complete(&self.node, &end).await.map(|completion| {
+                if completion == store::Completion::Discarded {
+                    tracing::warn!(
+                        "The run's lease was lost (the run was recorded ABORTED); its result is not recorded."
+                    );
+                }
             })
-            .collect(),
-    };
-    if let Err(error) = h.record_end(&end) {
-        tracing::warn!(%error, "Cannot record the end of the run in the history.");
-    }
-}
-
-/// Opens the history database, logging (not failing) when it cannot be opened.
-pub fn open_history(state: &Path) -> Option<History> {
-    match History::open(&scheduler::db_path(state)) {
-        Ok(h) => Some(h),
-        Err(error) => {
-            tracing::warn!(%error, "Run history is not available; this run is not recorded.");
-            None
+        } else {
+            self.store.record_end(&end).await
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, "Cannot record the end of the run in the history.");
         }
     }
 }
@@ -163,9 +258,19 @@ pub fn schedule(args: ScheduleArgs) -> anyhow::Result<u8> {
 pub struct ServeArgs {
     /// The directory of process files.
     dir: PathBuf,
-    /// The history database (or a directory for it).
-    #[arg(long, default_value = DEFAULT_STATE)]
-    state: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// This node's name in the run store (default: host name and process id).
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
+    /// At most this many runs at once on this node.
+    #[arg(long, value_name = "N", default_value_t = scheduler::service::DEFAULT_WORKERS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    workers: u64,
+    /// Seconds a run's lease lasts without renewal; a node that stops renewing has its runs
+    /// recorded ABORTED (node lost) within this plus 10 seconds.
+    #[arg(long, value_name = "S", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    lease_secs: u64,
     /// Serve /health and /metrics on this address (e.g. 127.0.0.1:9464).
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
@@ -182,6 +287,12 @@ pub struct ServeArgs {
 
 struct Loader {
     registry: Registry,
+}
+
+/// The SHA-256 of a process file, hex: the version of a process every node agrees on.
+pub fn content_hash(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl scheduler::ProcessLoader for Loader {
@@ -202,6 +313,7 @@ impl scheduler::ProcessLoader for Loader {
             name: plan.name.clone(),
             schedules: schedule_specs(&plan),
             fingerprint: hasher.finish(),
+            content_hash: content_hash(&bytes),
             payload: Some(Arc::new(plan)),
         })
     }
@@ -209,8 +321,6 @@ impl scheduler::ProcessLoader for Loader {
 
 struct Runner {
     registry: Registry,
-    /// One connection for every run; its calls block, so they go through `spawn_blocking`.
-    history: Option<Arc<History>>,
     sandbox: std::collections::HashMap<String, engine::SandboxTarget>,
 }
 
@@ -219,80 +329,81 @@ impl scheduler::ProcessRunner for Runner {
     async fn run(
         &self,
         process: &LoadedProcess,
-        trigger: Trigger,
-        scheduled_for: DateTime<Utc>,
-        run_id: String,
+        request: scheduler::RunRequest,
+        cancel: scheduler::CancelSignal,
     ) -> scheduler::RunOutcome {
         let Some(plan) = process.payload.as_ref().and_then(|p| p.clone().downcast::<Plan>().ok()) else {
-            return scheduler::RunOutcome {
-                status: scheduler::RunStatus::Error,
-                error: Some("the process was not loaded".to_owned()),
-            };
+            let mut outcome = scheduler::RunOutcome::new(store::RunStatus::Error);
+            outcome.error = Some("the process was not loaded".to_owned());
+            return outcome;
         };
-        let start = RunStart {
-            run_id: run_id.clone(),
-            process: plan.name.clone(),
-            trigger,
-            scheduled_for: Some(scheduled_for),
-            started_at: Utc::now(),
-        };
-        // Recorded before the run starts, so a crash leaves it INPROCESS (then ABORTED on the
-        // next start). SQLite calls block (up to the busy timeout while `stepwise run` writes),
-        // so they stay off the runtime's worker threads.
-        if let Some(h) = self.history.clone() {
-            let _ = tokio::task::spawn_blocking(move || record_start(Some(&h), &start)).await;
-        }
         let base_dir = process.path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let env = engine::ConnectEnv { base_dir, sandbox: self.sandbox.clone(), ..engine::ConnectEnv::default() };
-        let options = engine::RunOptions { run_id, overrides: Vec::new(), env, recorder: None, abort: None };
-        let report = engine::run(&plan, &self.registry, options).await;
-        let status = match report.status {
-            engine::RunStatus::Complete => scheduler::RunStatus::Complete,
-            engine::RunStatus::CompleteWarn => scheduler::RunStatus::CompleteWarn,
-            engine::RunStatus::Error => scheduler::RunStatus::Error,
-            engine::RunStatus::Aborted => scheduler::RunStatus::Aborted,
+        // The service's cancel signal (lease lost, or the grace period over at shutdown) reaches
+        // the engine's cancellation, CPU-bound work included.
+        let abort = engine::Cancel::new();
+        let bridge = {
+            let abort = abort.clone();
+            let mut cancel = cancel;
+            tokio::spawn(async move {
+                if let Ok(reason) = cancel.wait_for(Option::is_some).await {
+                    let reason = reason.clone().unwrap_or_default();
+                    abort.cancel(reason);
+                }
+            })
         };
-        let error = report.error.as_ref().map(|e| format!("step '{}': {}", e.step, e.message));
-        if let Some(h) = self.history.clone() {
-            let _ = tokio::task::spawn_blocking(move || record_end(Some(&h), &report)).await;
+        let options = engine::RunOptions {
+            run_id: request.run_id,
+            overrides: request.overrides,
+            env,
+            recorder: None,
+            abort: Some(abort.clone()),
+        };
+        let report = engine::run(&plan, &self.registry, options).await;
+        bridge.abort();
+        scheduler::RunOutcome {
+            status: store_status(report.status),
+            error: report_error(&report),
+            documents_in: report.documents_in,
+            documents_out: report.documents_out,
+            documents_error: report.documents_error,
+            steps: report_steps(&report),
         }
-        scheduler::RunOutcome { status, error }
     }
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
+    let url = args.store.url()?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(async {
         let signal = shutdown_signal()?;
+        // The service cancels runs still going when the grace period is over (through the
+        // runner's cancel signal: the engine's cancellation, CPU-bound work included).
         let shutdown = async move {
             let signal = signal.await;
             tracing::info!(signal, "Shutdown requested; no new runs start.");
         };
         warn_if_no_process_files(&args.dir);
+        let store = store::open(&url).await?;
         let sandbox = if args.sandbox { Some(crate::sandbox::Sandbox::start().await?) } else { None };
         let registry = registry();
         let config = scheduler::ServiceConfig {
             dir: args.dir.clone(),
-            state: args.state.clone(),
+            store: store.clone(),
+            node: args.node.clone().unwrap_or_else(store::default_node_name),
+            workers: usize::try_from(args.workers).unwrap_or(1),
+            lease: Duration::from_secs(args.lease_secs),
             grace: Duration::from_secs(args.grace_secs),
             reload_interval: Duration::from_millis(args.reload_ms),
+            claim_interval: scheduler::service::DEFAULT_CLAIM_INTERVAL,
+            // Runs go on the runs' threads: their stacks hold the deepest plan the compiler accepts.
+            run_stack_bytes: Some(engine::RUN_STACK_BYTES),
             listen: args.listen,
         };
         let loader = Arc::new(Loader { registry: registry.clone() });
-        let state = args.state.clone();
-        let history = tokio::task::spawn_blocking(move || open_history(&state)).await.ok().flatten().map(Arc::new);
-        let runner =
-            Arc::new(Runner { registry, history, sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default() });
+        let runner = Arc::new(Runner { registry, sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default() });
         let result = scheduler::serve(config, loader, runner, shutdown).await;
-        // Runs still going after the grace period were cancelled: close them in the history.
-        if let Some(h) = open_history(&args.state) {
-            match h.mark_abandoned_as_aborted() {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(count = n, "Runs cut off by the shutdown were marked ABORTED."),
-                Err(error) => tracing::error!(%error, "Cannot mark the runs cut off by the shutdown as ABORTED."),
-            }
-        }
         if let Some(s) = sandbox {
             s.shutdown().await;
         }
@@ -361,7 +472,7 @@ pub struct HistoryArgs {
     /// Only runs of this process.
     #[arg(long)]
     process: Option<String>,
-    /// Only runs with this status (COMPLETE, COMPLETE_WARN, ERROR, ABORTED, DISCARDED, INPROCESS).
+    /// Only runs with this status (QUEUED, INPROCESS, COMPLETE, COMPLETE_WARN, ERROR, ABORTED, DISCARDED).
     #[arg(long)]
     status: Option<String>,
     /// At most this many runs (newest first).
@@ -370,36 +481,23 @@ pub struct HistoryArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
-    /// The history database (or a directory for it).
-    #[arg(long, default_value = DEFAULT_STATE)]
-    state: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
-    let path = scheduler::db_path(&args.state);
-    if !path.exists() {
+    let url = args.store.url()?;
+    if let StoreUrl::Sqlite(path) = &url
+        && !path.exists()
+    {
         eprintln!(
             "no run history at '{}' (runs are recorded there by `stepwise run` and `stepwise serve`)",
             path.display()
         );
         return Ok(1);
     }
-    let history = History::open(&path).with_context(|| format!("cannot open the run history '{}'", path.display()))?;
-    let mut out = std::io::stdout().lock();
-    if let Some(id) = &args.run_id {
-        let Some((run, steps)) = history.get(id)? else {
-            eprintln!("no run with id '{id}'");
-            return Ok(1);
-        };
-        if args.json {
-            writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({"run": run, "steps": steps}))?)?;
-        } else {
-            write!(out, "{}", scheduler::render_run_detail(&run, &steps))?;
-        }
-        return Ok(0);
-    }
     // An unknown status would silently match nothing.
-    let status = match args.status.map(|s| s.trim().to_uppercase().parse::<scheduler::RunStatus>()) {
+    let status = match args.status.as_ref().map(|s| s.trim().to_uppercase().parse::<store::RunStatus>()) {
         Some(Ok(status)) => Some(status.as_str().to_owned()),
         Some(Err(message)) => {
             eprintln!("error: --status: {message}");
@@ -407,15 +505,36 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
         }
         None => None,
     };
-    let filter = ListFilter { process: args.process, status, limit: Some(args.limit) };
-    let runs = history.list(&filter)?;
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?;
-    } else if runs.is_empty() && (filter.process.is_some() || filter.status.is_some()) {
-        // "no runs recorded" would be wrong: runs are recorded, none matches.
-        writeln!(out, "no runs match {}", describe_filter(&filter))?;
-    } else {
-        write!(out, "{}", scheduler::render_runs_table(&runs))?;
-    }
-    Ok(0)
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
+    runtime.block_on(async {
+        let store =
+            store::open(&url).await.with_context(|| format!("cannot open the run store '{}'", url.describe()))?;
+        let mut out = std::io::stdout().lock();
+        if let Some(id) = &args.run_id {
+            let Some((run, steps)) = store.get(id).await? else {
+                eprintln!("no run with id '{id}'");
+                return Ok(1);
+            };
+            if args.json {
+                let logs = store.logs(id).await?;
+                let body = serde_json::json!({"run": run, "steps": steps, "logs": logs});
+                writeln!(out, "{}", serde_json::to_string_pretty(&body)?)?;
+            } else {
+                write!(out, "{}", store::render_run_detail(&run, &steps))?;
+            }
+            return Ok(0);
+        }
+        let filter = ListFilter { process: args.process.clone(), status, limit: Some(args.limit) };
+        let runs = store.list(&filter).await?;
+        if args.json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?;
+        } else if runs.is_empty() && (filter.process.is_some() || filter.status.is_some()) {
+            // "no runs recorded" would be wrong: runs are recorded, none matches.
+            writeln!(out, "no runs match {}", describe_filter(&filter))?;
+        } else {
+            write!(out, "{}", store::render_runs_table(&runs))?;
+        }
+        Ok(0)
+    })
 }

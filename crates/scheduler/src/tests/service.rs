@@ -14,10 +14,12 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::history::{History, ListFilter, RunEnd, RunStart, RunStatus, Trigger, db_path};
+use store::{ListFilter, RunStart, RunStatus, SqliteStore, Store, Trigger};
+
 use crate::schedule::{CatchUp, Overlap, Schedule, ScheduleSpec};
 use crate::service::{
-    LoadedProcess, ProcessLoader, ProcessRunner, RunOutcome, ServiceConfig, ServiceError, missed_fires, serve,
+    CancelSignal, LoadedProcess, ProcessLoader, ProcessRunner, RunOutcome, RunRequest, ServiceConfig, ServiceError,
+    missed_fires, serve,
 };
 
 /// Loads a tiny line format: `name: NAME`, then `schedule: CRON; TZ; OVERLAP; CATCH_UP[; off]`
@@ -58,6 +60,7 @@ impl ProcessLoader for FakeLoader {
             name: name.ok_or_else(|| format!("{}: error: no name", path.display()))?,
             schedules,
             fingerprint: hasher.finish(),
+            content_hash: format!("{:016x}", hasher.finish()),
             payload: None,
         })
     }
@@ -70,10 +73,10 @@ struct Call {
     started: DateTime<Utc>,
 }
 
-/// Records calls; each run sleeps `delay`; process names starting with `boom` panic.
+/// Records calls; each run sleeps `delay` (or until cancelled); process names starting with
+/// `boom` panic.
 struct FakeRunner {
     delay: Duration,
-    history: Option<Arc<History>>,
     calls: Mutex<Vec<Call>>,
     running: AtomicUsize,
     max_running: AtomicUsize,
@@ -82,13 +85,12 @@ struct FakeRunner {
 
 impl FakeRunner {
     fn new(delay: Duration) -> Arc<FakeRunner> {
-        Arc::new(FakeRunner::with_history(delay, None))
+        Arc::new(FakeRunner::with_delay(delay))
     }
 
-    fn with_history(delay: Duration, history: Option<Arc<History>>) -> FakeRunner {
+    fn with_delay(delay: Duration) -> FakeRunner {
         FakeRunner {
             delay,
-            history,
             calls: Mutex::default(),
             running: AtomicUsize::new(0),
             max_running: AtomicUsize::new(0),
@@ -103,49 +105,32 @@ impl FakeRunner {
 
 #[async_trait::async_trait]
 impl ProcessRunner for FakeRunner {
-    async fn run(
-        &self,
-        process: &LoadedProcess,
-        trigger: Trigger,
-        scheduled_for: DateTime<Utc>,
-        run_id: String,
-    ) -> RunOutcome {
-        assert_eq!(trigger, Trigger::Schedule);
+    async fn run(&self, process: &LoadedProcess, request: RunRequest, mut cancel: CancelSignal) -> RunOutcome {
+        assert_eq!(request.trigger, Trigger::Schedule);
         let started = Utc::now();
+        let scheduled_for = request.scheduled_for.expect("a scheduled run");
         self.calls.lock().unwrap().push(Call { process: process.name.clone(), scheduled_for, started });
-        if let Some(history) = &self.history {
-            let start = RunStart {
-                run_id: run_id.clone(),
-                process: process.name.clone(),
-                trigger,
-                scheduled_for: Some(scheduled_for),
-                started_at: started,
-            };
-            history.record_start(&start).unwrap();
-        }
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_running.fetch_max(now, Ordering::SeqCst);
         if process.name.starts_with("boom") {
             self.running.fetch_sub(1, Ordering::SeqCst);
             panic!("the fake runner panics for '{}'", process.name);
         }
-        tokio::time::sleep(self.delay).await;
+        let cancelled = tokio::select! {
+            () = tokio::time::sleep(self.delay) => None,
+            reason = cancel.wait_for(Option::is_some) => reason.ok().and_then(|r| r.clone()),
+        };
         self.running.fetch_sub(1, Ordering::SeqCst);
-        self.finished.fetch_add(1, Ordering::SeqCst);
-        if let Some(history) = &self.history {
-            let end = RunEnd {
-                run_id,
-                ended_at: Utc::now(),
-                status: "COMPLETE".into(),
-                documents_in: 1,
-                documents_out: 1,
-                documents_error: 0,
-                error: None,
-                steps: Vec::new(),
-            };
-            history.record_end(&end).unwrap();
+        if let Some(reason) = cancelled {
+            let mut outcome = RunOutcome::new(RunStatus::Aborted);
+            outcome.error = Some(reason);
+            return outcome;
         }
-        RunOutcome::new(RunStatus::Complete)
+        self.finished.fetch_add(1, Ordering::SeqCst);
+        let mut outcome = RunOutcome::new(RunStatus::Complete);
+        outcome.documents_in = 1;
+        outcome.documents_out = 1;
+        outcome
     }
 }
 
@@ -185,16 +170,21 @@ impl Env {
         std::fs::write(self.dir.join(file), text).unwrap();
     }
 
-    fn history(&self) -> Arc<History> {
-        Arc::new(History::open(&db_path(&self.state)).unwrap())
+    fn history(&self) -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open(&store::db_path(&self.state)).unwrap())
     }
 
     fn config(&self, grace: Duration, listen: Option<std::net::SocketAddr>) -> ServiceConfig {
         ServiceConfig {
             dir: self.dir.clone(),
-            state: self.state.clone(),
+            store: self.history(),
+            node: "test-node".to_owned(),
+            workers: 16,
+            lease: Duration::from_secs(30),
             grace,
             reload_interval: Duration::from_millis(200),
+            claim_interval: Duration::from_millis(50),
+            run_stack_bytes: None,
             listen,
         }
     }
@@ -212,9 +202,9 @@ impl Env {
         Running { stop: Some(stop), handle }
     }
 
-    fn runs(&self, process: &str, status: &str) -> usize {
+    async fn runs(&self, process: &str, status: &str) -> usize {
         let filter = ListFilter { process: Some(process.into()), status: Some(status.into()), limit: None };
-        self.history().list(&filter).unwrap().len()
+        self.history().list(&filter).await.unwrap().len()
     }
 }
 
@@ -282,9 +272,10 @@ async fn overlap_skip_discards_while_running() {
         let previous_end = pair[0].started + chrono::Duration::from_std(runner.delay).unwrap();
         assert!(pair[1].scheduled_for >= previous_end, "skip never delays: {calls:?}");
     }
-    let discarded = env.runs("p", "DISCARDED");
+    let discarded = env.runs("p", "DISCARDED").await;
     assert!(discarded >= 2, "discarded {discarded}");
-    let rows = env.history().list(&ListFilter { status: Some("DISCARDED".into()), ..Default::default() }).unwrap();
+    let rows =
+        env.history().list(&ListFilter { status: Some("DISCARDED".into()), ..Default::default() }).await.unwrap();
     assert!(rows.iter().all(|r| r.trigger == Trigger::Schedule && r.scheduled_for.is_some()));
 }
 
@@ -310,7 +301,7 @@ async fn overlap_queue_keeps_one_waiting_run() {
         chrono::Duration::seconds(1),
         "the first queued fire is kept"
     );
-    assert!(env.runs("p", "DISCARDED") >= 1, "fires while one already waits are discarded");
+    assert!(env.runs("p", "DISCARDED").await >= 1, "fires while one already waits are discarded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,7 +315,7 @@ async fn overlap_allow_runs_concurrently() {
     service.stop().await;
     assert!(runner.max_running.load(Ordering::SeqCst) >= 2);
     assert!(runner.calls("p").len() >= 3);
-    assert_eq!(env.runs("p", "DISCARDED"), 0);
+    assert_eq!(env.runs("p", "DISCARDED").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,7 +409,7 @@ async fn shutdown_waits_for_running_runs_within_grace() {
     init_tracing();
     let env = Env::new();
     env.write("p.yaml", &every_second("p", "skip", "none"));
-    let runner = Arc::new(FakeRunner::with_history(Duration::from_millis(3000), Some(env.history())));
+    let runner = Arc::new(FakeRunner::with_delay(Duration::from_millis(3000)));
     let service = env.start(runner.clone());
     while runner.running.load(Ordering::SeqCst) == 0 {
         sleep_ms(20).await;
@@ -427,15 +418,15 @@ async fn shutdown_waits_for_running_runs_within_grace() {
     service.stop().await;
     assert_eq!(runner.finished.load(Ordering::SeqCst), 1, "serve returned only once the running run finished");
     assert_eq!(runner.calls("p").len(), 1, "no run starts after shutdown is requested");
-    assert_eq!(env.runs("p", "COMPLETE"), 1);
+    assert_eq!(env.runs("p", "COMPLETE").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_gives_up_after_grace_and_leaves_runs_to_the_caller() {
+async fn shutdown_gives_up_after_grace_and_records_runs_aborted() {
     init_tracing();
     let env = Env::new();
     env.write("p.yaml", &every_second("p", "skip", "none"));
-    let runner = Arc::new(FakeRunner::with_history(Duration::from_secs(20), Some(env.history())));
+    let runner = Arc::new(FakeRunner::with_delay(Duration::from_secs(20)));
     let service = env.start_with(env.config(Duration::from_millis(300), None), runner.clone());
     while runner.running.load(Ordering::SeqCst) == 0 {
         sleep_ms(20).await;
@@ -443,9 +434,11 @@ async fn shutdown_gives_up_after_grace_and_leaves_runs_to_the_caller() {
     service.stop().await;
     // The run takes 20 s, so serve returning with it unfinished means the grace period ended it.
     assert_eq!(runner.finished.load(Ordering::SeqCst), 0, "serve returned after the grace period");
-    assert_eq!(env.runs("p", "INPROCESS"), 1, "left for the caller");
-    assert_eq!(env.history().mark_abandoned_as_aborted().unwrap(), 1);
-    assert_eq!(env.runs("p", "ABORTED"), 1);
+    assert_eq!(env.runs("p", "INPROCESS").await, 0);
+    let aborted =
+        env.history().list(&ListFilter { status: Some("ABORTED".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(aborted.len(), 1, "{aborted:#?}");
+    assert!(aborted[0].error.as_deref().unwrap().contains("shut down"), "{aborted:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -462,13 +455,16 @@ async fn serves_health_and_metrics_and_survives_a_panicking_runner() {
             trigger: Trigger::Schedule,
             scheduled_for: None,
             started_at: Utc::now(),
+            node: "gone".into(),
+            lease: None,
         })
+        .await
         .unwrap();
     let addr = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap()
     };
-    let runner = Arc::new(FakeRunner::with_history(Duration::from_millis(10), Some(env.history())));
+    let runner = Arc::new(FakeRunner::with_delay(Duration::from_millis(10)));
     let service = env.start_with(env.config(Duration::from_secs(5), Some(addr)), runner.clone());
     sleep_ms(2600).await;
 
@@ -496,11 +492,11 @@ async fn serves_health_and_metrics_and_survives_a_panicking_runner() {
 
     service.stop().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "HTTP stops with the service");
-    assert_eq!(env.history().get("left-over").unwrap().unwrap().0.status, "ABORTED");
+    assert_eq!(env.history().get("left-over").await.unwrap().unwrap().0.status, "ABORTED");
     // The panicking runner's runs are recorded ABORTED by the service; others still ran.
     assert!(runner.calls("boom").len() >= 2, "the service keeps firing after a panic");
-    assert!(env.runs("boom", "ABORTED") >= 2);
-    assert!(env.runs("p", "COMPLETE") >= 2);
+    assert!(env.runs("boom", "ABORTED").await >= 2);
+    assert!(env.runs("p", "COMPLETE").await >= 2);
 }
 
 #[tokio::test]

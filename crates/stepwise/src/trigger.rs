@@ -1,0 +1,112 @@
+//! `stepwise trigger PROCESS`: queues a manual run in the run store for any node that serves
+//! the process (process format section 8).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use store::{NewRun, RunStatus, Store, Trigger};
+
+use crate::scheduling::StoreArgs;
+
+/// How often `--wait` looks at the run.
+const POLL: Duration = Duration::from_millis(200);
+
+#[derive(clap::Args, Debug)]
+pub struct TriggerArgs {
+    /// A process file (its nodes must hold this exact version), or the name of a process the
+    /// nodes serve.
+    process: String,
+    /// Override a process property (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = crate::commands::parse_set)]
+    set: Vec<(String, String)>,
+    /// Wait for the run to end, print its summary and exit as `stepwise run` does.
+    #[arg(long)]
+    wait: bool,
+    /// With --wait, print the run as JSON.
+    #[arg(long, requires = "wait")]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// The process name and the version a file stands for; `None` when `process` is no file.
+fn from_file(process: &str) -> anyhow::Result<Option<(String, String)>> {
+    let path = PathBuf::from(process);
+    let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+    if !path.is_file() {
+        if is_yaml || process.contains('/') {
+            anyhow::bail!("{process}: no such process file");
+        }
+        return Ok(None);
+    }
+    let bytes = std::fs::read(&path).with_context(|| format!("{process}: cannot read"))?;
+    let Some(compiled) = crate::commands::compile_or_report(Path::new(&path), process) else {
+        anyhow::bail!("{process}: the process is invalid; nothing was queued");
+    };
+    for d in &compiled.diagnostics {
+        eprintln!("{}", d.render(process));
+    }
+    let Some(plan) = compiled.plan else {
+        anyhow::bail!("{process}: the process is invalid; nothing was queued");
+    };
+    Ok(Some((plan.name.clone(), crate::scheduling::content_hash(&bytes))))
+}
+
+pub fn trigger(args: TriggerArgs) -> anyhow::Result<u8> {
+    let url = args.store.url()?;
+    let (process, content_hash) = match from_file(&args.process)? {
+        Some((name, hash)) => (name, Some(hash)),
+        None => (args.process.clone(), None),
+    };
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
+    runtime.block_on(async {
+        let store =
+            store::open(&url).await.with_context(|| format!("cannot open the run store '{}'", url.describe()))?;
+        let run = NewRun {
+            run_id: uuid::Uuid::now_v7().to_string(),
+            process,
+            trigger: Trigger::Manual,
+            overrides: args.set.clone(),
+            content_hash,
+            queued_at: Utc::now(),
+        };
+        store.enqueue(&run).await?;
+        println!("{}", run.run_id);
+        std::io::stdout().flush()?;
+        if !args.wait {
+            return Ok(0);
+        }
+        wait(store.as_ref(), &run.run_id, args.json).await
+    })
+}
+
+/// Waits for the run to end; prints it; exits 0 for COMPLETE and COMPLETE_WARN, 1 otherwise.
+async fn wait(store: &dyn Store, run_id: &str, json: bool) -> anyhow::Result<u8> {
+    let signal = crate::scheduling::shutdown_signal()?;
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        let (run, steps) =
+            store.get(run_id).await?.with_context(|| format!("run '{run_id}' vanished from the store"))?;
+        let status: RunStatus = run.status.parse().map_err(anyhow::Error::msg)?;
+        if status.is_final() || status == RunStatus::Discarded {
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({"run": run, "steps": steps}))?)?;
+            } else {
+                write!(out, "{}", store::render_run_detail(&run, &steps))?;
+            }
+            return Ok(if matches!(status, RunStatus::Complete | RunStatus::CompleteWarn) { 0 } else { 1 });
+        }
+        tokio::select! {
+            signal = &mut signal => {
+                eprintln!("stopped waiting ({signal}); run {run_id} is {status} and goes on in the store");
+                return Ok(130);
+            }
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}

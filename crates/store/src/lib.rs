@@ -1,0 +1,291 @@
+//! The run store (process format section 8): run history, the queue of runs, schedules' fire
+//! records, leases, step counts and run logs, behind one async interface, [`Store`], with two
+//! implementations:
+//!
+//! * [`SqliteStore`]: an embedded SQLite file, the default for one node
+//!   (`.stepwise/state.db`).
+//! * [`PgStore`]: PostgreSQL, shared by every node of a cluster. Its unique constraints and row
+//!   locks carry the cluster's guarantees: a fire is recorded once (primary key on
+//!   `(process, schedule, instant)`), a queued run is taken by one node (`FOR UPDATE SKIP
+//!   LOCKED`), overlap decisions of one process are serialized (a transaction-scoped advisory
+//!   lock), and a run's end is written only by the node that still holds its lease.
+//!
+//! [`open`] picks the implementation from a store URL. The engine and the connectors know
+//! nothing of the store; the scheduler and the command line use it.
+//!
+//! Both implementations pass one conformance suite (`tests/conformance.rs`).
+
+mod model;
+mod postgres;
+mod render;
+mod sqlite;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use model::{
+    Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap, RunEnd, RunRecord,
+    RunStart, RunStatus, StepRecord, Trigger, default_node_name,
+};
+pub use postgres::PgStore;
+pub use render::{render_run_detail, render_runs_table};
+pub use sqlite::{DB_FILE_NAME, SqliteStore, db_path};
+
+/// Where the run history lives unless `--store` (or `STEPWISE_STORE`) says otherwise.
+pub const DEFAULT_STORE: &str = ".stepwise/state.db";
+
+/// Errors of the run store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store URL is not understood.
+    #[error("invalid store '{url}': {reason}")]
+    Url {
+        /// The URL, without its password.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The directory for a SQLite file could not be created.
+    #[error("cannot create directory '{}' for the run store: {source}", path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The SQLite file could not be opened or set up.
+    #[error("cannot open run store '{}': {source}", path.display())]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// The PostgreSQL database could not be reached or set up.
+    #[error("cannot open run store '{url}': {message}")]
+    Connect {
+        /// The URL, without its password.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// The database was written by a newer stepwise.
+    #[error(
+        "run store '{what}' has schema version {found}, newer than this stepwise supports ({supported}); upgrade stepwise"
+    )]
+    NewerSchema {
+        /// The database.
+        what: String,
+        /// Its version.
+        found: i64,
+        /// The newest this code knows.
+        supported: i64,
+    },
+    /// `record_end` for a run that was never started.
+    #[error("unknown run '{0}'")]
+    UnknownRun(String),
+    /// A run id that is already recorded.
+    #[error("run '{0}' is already recorded")]
+    DuplicateRun(String),
+    /// `record_end` with a status a run cannot end with.
+    #[error("invalid final run status '{0}'; expected COMPLETE, COMPLETE_WARN, ERROR or ABORTED")]
+    InvalidStatus(String),
+    /// A SQLite error.
+    #[error("run store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A PostgreSQL error.
+    #[error("run store: {0}")]
+    Postgres(#[from] sqlx::Error),
+    /// A PostgreSQL migration error.
+    #[error("run store: migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// The run store; see the crate documentation. Every method is one transaction.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// The store, for logs (never a password).
+    fn describe(&self) -> String;
+
+    /// Whether several nodes may share the store (a cluster), so that a node must not act
+    /// for the others (discard their queued runs, forget their schedules).
+    fn is_shared(&self) -> bool;
+
+    /// Records that a run started outside the queue (`stepwise run`): `INPROCESS`.
+    async fn record_start(&self, run: &RunStart) -> Result<(), StoreError>;
+
+    /// Records the end of a run started with [`Store::record_start`] and its step counts.
+    /// Calling it again replaces the earlier end.
+    async fn record_end(&self, end: &RunEnd) -> Result<(), StoreError>;
+
+    /// Records a run that was not started: `DISCARDED` with the reason.
+    async fn record_discarded(&self, run: &RunStart, reason: &str) -> Result<(), StoreError>;
+
+    /// Turns `INPROCESS` runs without a lease whose OS process is gone into `ABORTED`, and
+    /// returns how many (runs of a live `stepwise run` are left alone).
+    async fn mark_abandoned_as_aborted(&self) -> Result<usize, StoreError>;
+
+    /// Runs matching `filter`, newest first.
+    async fn list(&self, filter: &ListFilter) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// One run and its steps.
+    async fn get(&self, run_id: &str) -> Result<Option<(RunRecord, Vec<StepRecord>)>, StoreError>;
+
+    /// Deletes ended runs (with their steps and logs) that started before `before`; returns
+    /// how many.
+    async fn prune_before(&self, before: DateTime<Utc>) -> Result<usize, StoreError>;
+
+    /// The last fired instant of each schedule of `process`.
+    async fn last_fired(&self, process: &str) -> Result<HashMap<String, DateTime<Utc>>, StoreError>;
+
+    /// Saves last fired instants `(process, schedule key, instant)`; an instant never moves
+    /// backwards.
+    async fn save_last_fired(&self, entries: &[(String, String, DateTime<Utc>)]) -> Result<(), StoreError>;
+
+    /// Forgets the schedule state of `process` for schedules not in `keep`.
+    async fn retain_schedules(&self, process: &str, keep: &[String]) -> Result<(), StoreError>;
+
+    /// Records a fire of a schedule once: the first call for `(process, schedule, instant)`
+    /// queues a run or discards it (overlap, decided against every node's runs of the
+    /// process); later calls change nothing and answer [`FireOutcome::Duplicate`].
+    async fn fire(&self, fire: &Fire) -> Result<FireOutcome, StoreError>;
+
+    /// Puts a run in the queue (`stepwise trigger`).
+    async fn enqueue(&self, run: &NewRun) -> Result<(), StoreError>;
+
+    /// Takes up to `claim.max` queued runs of the processes the node holds, oldest first,
+    /// leasing them to the node. A run whose process is going (overlap `skip` or `queue`, or
+    /// a catch-up run) waits until that run ends.
+    async fn claim(&self, claim: &Claim) -> Result<Claimed, StoreError>;
+
+    /// Extends the leases of the node's runs; returns the ones it still holds.
+    async fn renew(&self, node: &str, run_ids: &[String], lease: Duration) -> Result<Vec<String>, StoreError>;
+
+    /// Records the end of a run leased to `node`; discards it if the node lost the lease.
+    async fn complete(&self, node: &str, end: &RunEnd) -> Result<Completion, StoreError>;
+
+    /// Marks `ABORTED` (node lost) every `INPROCESS` run whose lease ran out; returns their
+    /// `(run id, node)`.
+    async fn expire_leases(&self) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Marks the queued runs of `processes` `DISCARDED` with `reason` (their process is no
+    /// longer served); returns how many.
+    async fn discard_queued(&self, processes: &[String], reason: &str) -> Result<usize, StoreError>;
+
+    /// Appends a line to a run's log.
+    async fn append_log(&self, run_id: &str, line: &LogLine) -> Result<(), StoreError>;
+
+    /// A run's log, oldest first.
+    async fn logs(&self, run_id: &str) -> Result<Vec<LogLine>, StoreError>;
+}
+
+/// A parsed store URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// A SQLite file (or a directory for `history.db`, as `--state` always took).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl StoreUrl {
+    /// `sqlite:PATH`, `postgres://...` / `postgresql://...`, or a plain path (SQLite).
+    pub fn parse(url: &str) -> Result<StoreUrl, StoreError> {
+        let trimmed = url.trim();
+        if trimmed.is_empty() {
+            return Err(StoreError::Url { url: String::new(), reason: "empty".to_owned() });
+        }
+        if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
+            return Ok(StoreUrl::Postgres(trimmed.to_owned()));
+        }
+        if let Some(path) = trimmed.strip_prefix("sqlite://").or_else(|| trimmed.strip_prefix("sqlite:")) {
+            if path.is_empty() {
+                return Err(StoreError::Url { url: trimmed.to_owned(), reason: "no file after 'sqlite:'".to_owned() });
+            }
+            return Ok(StoreUrl::Sqlite(db_path(Path::new(path))));
+        }
+        if let Some((scheme, _)) = trimmed.split_once("://") {
+            return Err(StoreError::Url {
+                url: redact_url(trimmed),
+                reason: format!(
+                    "unknown scheme '{scheme}'; expected sqlite:PATH, a path, or postgres://USER@HOST:PORT/DB"
+                ),
+            });
+        }
+        Ok(StoreUrl::Sqlite(db_path(Path::new(trimmed))))
+    }
+
+    /// Whether the store is shared by several nodes.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, StoreUrl::Postgres(_))
+    }
+
+    /// For messages: the path, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreUrl::Sqlite(path) => format!("sqlite:{}", path.display()),
+            StoreUrl::Postgres(url) => redact_url(url),
+        }
+    }
+}
+
+/// Opens (creating and migrating if needed) the store at `url`.
+pub async fn open(url: &StoreUrl) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match url {
+        StoreUrl::Sqlite(path) => Arc::new(SqliteStore::open_async(path.clone()).await?),
+        StoreUrl::Postgres(url) => Arc::new(PgStore::connect(url).await?),
+    })
+}
+
+/// `url` without the password of its user info.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);
+            let masked = if user_info.contains(':') { format!("{user}:***") } else { user.to_owned() };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// How long a lease is by default (`--lease-secs`).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_store_urls() {
+        assert_eq!(StoreUrl::parse("sqlite:/tmp/x.db").unwrap(), StoreUrl::Sqlite(PathBuf::from("/tmp/x.db")));
+        assert_eq!(StoreUrl::parse("/tmp/dir").unwrap(), StoreUrl::Sqlite(PathBuf::from("/tmp/dir/history.db")));
+        assert_eq!(
+            StoreUrl::parse(".stepwise/state.db").unwrap(),
+            StoreUrl::Sqlite(PathBuf::from(".stepwise/state.db"))
+        );
+        assert!(StoreUrl::parse("postgres://u:p@h:5432/db").unwrap().is_shared());
+        let err = StoreUrl::parse("mysql://u:secret@h/db").unwrap_err().to_string();
+        assert!(err.contains("unknown scheme 'mysql'") && !err.contains("secret"), "{err}");
+        assert!(StoreUrl::parse("sqlite:").is_err());
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+    }
+}

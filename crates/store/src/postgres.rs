@@ -1,0 +1,590 @@
+//! The run store on PostgreSQL, shared by the nodes of a cluster.
+//!
+//! * The schema is the migration files of `migrations/postgres/`, applied by sqlx's migrator,
+//!   which holds an advisory lock while it runs: nodes starting at once on an empty database
+//!   migrate it once.
+//! * A fire is one row of `fires`, whose primary key `(process, schedule, instant)` makes a
+//!   second record of it impossible whatever the nodes' clocks and timing.
+//! * Overlap decisions (a fire, the claim of a run that must wait for its process) of one
+//!   process are serialized by a transaction-scoped advisory lock on the process name.
+//! * Queued runs are claimed with `FOR UPDATE SKIP LOCKED`, so nodes never wait for each other
+//!   and never take the same run.
+//! * Leases are computed and compared with the database's clock (`now()`), never a node's.
+//! * The pool reconnects by itself: a connection lost (database restart,
+//!   `pg_terminate_backend`) fails the call that used it, and the next call gets a new one.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+
+use crate::model::{
+    Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap, RunEnd, RunRecord,
+    RunStart, StepRecord, Trigger,
+};
+use crate::{Store, StoreError, redact_url};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The first key of the advisory locks that serialize one process's overlap decisions.
+const PROCESS_LOCK_SPACE: i32 = 0x5354_5057; // "STPW"
+
+const RUN_COLUMNS: &str = "run_id, process, trigger, scheduled_for, node, queued_at, sort_at AS started_at, ended_at, status, \
+                           documents_in, documents_out, documents_error, error, content_hash";
+
+/// The PostgreSQL run store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    url: String,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let shown = redact_url(url);
+        let connect_err = |e: &dyn fmt::Display| StoreError::Connect { url: shown.clone(), message: e.to_string() };
+        let options: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| connect_err(&e))?;
+        // Nodes name their connections (`?application_name=` in the URL wins).
+        let options =
+            if options.get_application_name().is_some() { options } else { options.application_name("stepwise") };
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(true)
+            .connect_with(options)
+            .await
+            .map_err(|e| connect_err(&e))?;
+        MIGRATOR.run(&pool).await.map_err(|e| connect_err(&e))?;
+        Ok(PgStore { pool, url: shown })
+    }
+
+    /// The connection pool (tests use it to reach the database directly).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+async fn lock_process(tx: &mut Transaction<'_, Postgres>, process: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(PROCESS_LOCK_SPACE)
+        .bind(process)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn duplicate_or(error: sqlx::Error, run_id: &str) -> StoreError {
+    match &error {
+        sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::DuplicateRun(run_id.to_owned()),
+        _ => StoreError::Postgres(error),
+    }
+}
+
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn uint(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn run_from_row(row: &PgRow) -> Result<RunRecord, sqlx::Error> {
+    let trigger: String = row.try_get("trigger")?;
+    Ok(RunRecord {
+        run_id: row.try_get("run_id")?,
+        process: row.try_get("process")?,
+        trigger: trigger.parse().unwrap_or(Trigger::Manual),
+        scheduled_for: row.try_get("scheduled_for")?,
+        node: row.try_get("node")?,
+        queued_at: row.try_get("queued_at")?,
+        started_at: row.try_get("started_at")?,
+        ended_at: row.try_get("ended_at")?,
+        status: row.try_get("status")?,
+        documents_in: uint(row.try_get("documents_in")?),
+        documents_out: uint(row.try_get("documents_out")?),
+        documents_error: uint(row.try_get("documents_error")?),
+        error: row.try_get("error")?,
+        content_hash: row.try_get("content_hash")?,
+    })
+}
+
+/// Writes a run's end and its steps; with `node`, only while the node holds the run.
+async fn write_end(tx: &mut Transaction<'_, Postgres>, end: &RunEnd, node: Option<&str>) -> Result<u64, StoreError> {
+    let guard = if node.is_some() { " AND node = $8 AND status = 'INPROCESS'" } else { "" };
+    let sql = format!(
+        "UPDATE runs SET ended_at = $2, status = $3, documents_in = $4, documents_out = $5,
+             documents_error = $6, error = $7, owner = NULL, lease_until = NULL,
+             closed_by = COALESCE($8, closed_by)
+         WHERE run_id = $1{guard}"
+    );
+    let updated = sqlx::query(&sql)
+        .bind(&end.run_id)
+        .bind(end.ended_at)
+        .bind(end.status.as_str())
+        .bind(int(end.documents_in))
+        .bind(int(end.documents_out))
+        .bind(int(end.documents_error))
+        .bind(&end.error)
+        .bind(node)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if updated == 0 {
+        return Ok(0);
+    }
+    sqlx::query("DELETE FROM run_steps WHERE run_id = $1").bind(&end.run_id).execute(&mut **tx).await?;
+    for (ordinal, step) in end.steps.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO run_steps (run_id, ordinal, step, documents_in, documents_out, documents_error, millis)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&end.run_id)
+        .bind(i32::try_from(ordinal).unwrap_or(i32::MAX))
+        .bind(&step.step)
+        .bind(int(step.documents_in))
+        .bind(int(step.documents_out))
+        .bind(int(step.documents_error))
+        .bind(int(step.millis))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(updated)
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+
+    async fn record_start(&self, run: &RunStart) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO runs (run_id, process, trigger, scheduled_for, started_at, status, node, lease_until)
+             VALUES ($1, $2, $3, $4, $5, 'INPROCESS', $6,
+                     CASE WHEN $7::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $7::float8) END)",
+        )
+        .bind(&run.run_id)
+        .bind(&run.process)
+        .bind(run.trigger.as_str())
+        .bind(run.scheduled_for)
+        .bind(run.started_at)
+        .bind(&run.node)
+        .bind(run.lease.map(secs))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| duplicate_or(e, &run.run_id))?;
+        Ok(())
+    }
+
+    async fn record_end(&self, end: &RunEnd) -> Result<(), StoreError> {
+        if !end.status.is_final() {
+            return Err(StoreError::InvalidStatus(end.status.to_string()));
+        }
+        let mut tx = self.pool.begin().await?;
+        if write_end(&mut tx, end, None).await? == 0 {
+            return Err(StoreError::UnknownRun(end.run_id.clone()));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_discarded(&self, run: &RunStart, reason: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO runs (run_id, process, trigger, scheduled_for, started_at, ended_at, status, node, error)
+             VALUES ($1, $2, $3, $4, $5, $5, 'DISCARDED', $6, $7)",
+        )
+        .bind(&run.run_id)
+        .bind(&run.process)
+        .bind(run.trigger.as_str())
+        .bind(run.scheduled_for)
+        .bind(run.started_at)
+        .bind(&run.node)
+        .bind(reason)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| duplicate_or(e, &run.run_id))?;
+        Ok(())
+    }
+
+    async fn mark_abandoned_as_aborted(&self) -> Result<usize, StoreError> {
+        // Every run in a shared store has a lease: expire_leases closes abandoned ones.
+        Ok(0)
+    }
+
+    async fn list(&self, filter: &ListFilter) -> Result<Vec<RunRecord>, StoreError> {
+        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE ($1::text IS NULL OR process = $1)");
+        sql.push_str(" AND ($2::text IS NULL OR status = $2) ORDER BY sort_at DESC NULLS LAST, run_id DESC");
+        sql.push_str(" LIMIT $3");
+        let limit = filter.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        let rows =
+            sqlx::query(&sql).bind(&filter.process).bind(&filter.status).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(run_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn get(&self, run_id: &str) -> Result<Option<(RunRecord, Vec<StepRecord>)>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1"))
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let run = run_from_row(&row)?;
+        let steps = sqlx::query(
+            "SELECT step, documents_in, documents_out, documents_error, millis
+             FROM run_steps WHERE run_id = $1 ORDER BY ordinal",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(StepRecord {
+                step: row.try_get("step")?,
+                documents_in: uint(row.try_get("documents_in")?),
+                documents_out: uint(row.try_get("documents_out")?),
+                documents_error: uint(row.try_get("documents_error")?),
+                millis: uint(row.try_get("millis")?),
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Some((run, steps)))
+    }
+
+    async fn prune_before(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        let n = sqlx::query("DELETE FROM runs WHERE sort_at < $1 AND status NOT IN ('INPROCESS', 'QUEUED')")
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn last_fired(&self, process: &str) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
+        let rows = sqlx::query("SELECT schedule, last_fired FROM schedule_state WHERE process = $1")
+            .bind(process)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| Ok((row.try_get("schedule")?, row.try_get("last_fired")?)))
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn save_last_fired(&self, entries: &[(String, String, DateTime<Utc>)]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let processes: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+        let schedules: Vec<&str> = entries.iter().map(|e| e.1.as_str()).collect();
+        let instants: Vec<DateTime<Utc>> = entries.iter().map(|e| e.2).collect();
+        // One statement: the rows are taken in a stable order, so concurrent nodes never
+        // deadlock on them. Duplicates within one call keep the latest instant.
+        sqlx::query(
+            "INSERT INTO schedule_state (process, schedule, last_fired)
+             SELECT process, schedule, max(instant)
+             FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS e(process, schedule, instant)
+             GROUP BY process, schedule ORDER BY process, schedule
+             ON CONFLICT (process, schedule) DO UPDATE SET last_fired = excluded.last_fired
+             WHERE excluded.last_fired > schedule_state.last_fired",
+        )
+        .bind(&processes)
+        .bind(&schedules)
+        .bind(&instants)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn retain_schedules(&self, process: &str, keep: &[String]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM schedule_state WHERE process = $1 AND NOT (schedule = ANY($2))")
+            .bind(process)
+            .bind(keep)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn fire(&self, fire: &Fire) -> Result<FireOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        lock_process(&mut tx, &fire.process).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO fires (process, schedule, instant, run_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(&fire.process)
+        .bind(&fire.schedule)
+        .bind(fire.instant)
+        .bind(&fire.run_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(FireOutcome::Duplicate);
+        }
+        let (running, waiting): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status = 'INPROCESS'), count(*) FILTER (WHERE status = 'QUEUED')
+             FROM runs WHERE process = $1 AND status IN ('INPROCESS', 'QUEUED')",
+        )
+        .bind(&fire.process)
+        .fetch_one(&mut *tx)
+        .await?;
+        let outcome = crate::model::decide_fire(fire, uint(running), uint(waiting));
+        match &outcome {
+            FireOutcome::Queued => {
+                let overlap = if fire.catch_up { Overlap::Queue } else { fire.overlap };
+                sqlx::query(
+                    "INSERT INTO runs (run_id, process, trigger, scheduled_for, queued_at, status, content_hash, overlap)
+                     VALUES ($1, $2, 'schedule', $3, $4, 'QUEUED', $5, $6)",
+                )
+                .bind(&fire.run_id)
+                .bind(&fire.process)
+                .bind(fire.instant)
+                .bind(fire.at)
+                .bind(&fire.content_hash)
+                .bind(overlap.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| duplicate_or(e, &fire.run_id))?;
+            }
+            FireOutcome::Discarded(reason) => {
+                sqlx::query(
+                    "INSERT INTO runs (run_id, process, trigger, scheduled_for, started_at, ended_at, status,
+                                       content_hash, node, error)
+                     VALUES ($1, $2, 'schedule', $3, $4, $4, 'DISCARDED', $5, $6, $7)",
+                )
+                .bind(&fire.run_id)
+                .bind(&fire.process)
+                .bind(fire.instant)
+                .bind(fire.at)
+                .bind(&fire.content_hash)
+                .bind(&fire.node)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| duplicate_or(e, &fire.run_id))?;
+            }
+            FireOutcome::Duplicate => {}
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn enqueue(&self, run: &NewRun) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO runs (run_id, process, trigger, queued_at, status, content_hash, overlap, overrides)
+             VALUES ($1, $2, $3, $4, 'QUEUED', $5, 'allow', $6)",
+        )
+        .bind(&run.run_id)
+        .bind(&run.process)
+        .bind(run.trigger.as_str())
+        .bind(run.queued_at)
+        .bind(&run.content_hash)
+        .bind(crate::model::overrides_json(&run.overrides))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| duplicate_or(e, &run.run_id))?;
+        Ok(())
+    }
+
+    async fn claim(&self, claim: &Claim) -> Result<Claimed, StoreError> {
+        let names: Vec<&str> = claim.processes.iter().map(|(n, _)| n.as_str()).collect();
+        let held: HashMap<&str, &str> = claim.processes.iter().map(|(n, h)| (n.as_str(), h.as_str())).collect();
+        let mut tx = self.pool.begin().await?;
+        // Four statements whatever the number of runs, so that the transaction (and the process
+        // locks it holds, which fires of those processes wait for) stays short.
+        let rows = sqlx::query(
+            "SELECT run_id, process, trigger, scheduled_for, overrides, overlap, content_hash
+             FROM runs WHERE status = 'QUEUED' AND process = ANY($1)
+             ORDER BY queued_at, run_id LIMIT 200 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(&names)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut claimed = Claimed::default();
+        let mut candidates = Vec::new();
+        for row in &rows {
+            let run_id: String = row.try_get("run_id")?;
+            let process: String = row.try_get("process")?;
+            let Some(hash) = held.get(process.as_str()) else {
+                continue;
+            };
+            let wanted: Option<String> = row.try_get("content_hash")?;
+            if let Some(wanted) = wanted.filter(|w| w != hash) {
+                claimed.other_version.push((run_id, process, wanted));
+                continue;
+            }
+            let overlap = Overlap::parse(row.try_get::<String, _>("overlap")?.as_str());
+            let trigger: String = row.try_get("trigger")?;
+            let overrides: Option<String> = row.try_get("overrides")?;
+            let run = ClaimedRun {
+                run_id,
+                process,
+                trigger: trigger.parse().unwrap_or(Trigger::Manual),
+                scheduled_for: row.try_get("scheduled_for")?,
+                overrides: crate::model::parse_overrides(overrides.as_deref()),
+            };
+            candidates.push((run, overlap));
+        }
+        // A run that must wait for its process needs the process's lock (never waited for: two
+        // claims taking locks in different orders would deadlock; a process whose lock is taken
+        // is tried on the next round) and no run of the process going.
+        let waiting: Vec<&str> = {
+            let set: HashSet<&str> =
+                candidates.iter().filter(|(_, o)| *o != Overlap::Allow).map(|(r, _)| r.process.as_str()).collect();
+            set.into_iter().collect()
+        };
+        let mut free: HashSet<String> = HashSet::new();
+        if !waiting.is_empty() {
+            let locked: Vec<String> = sqlx::query_scalar(
+                "SELECT p FROM unnest($2::text[]) AS p WHERE pg_try_advisory_xact_lock($1, hashtext(p))",
+            )
+            .bind(PROCESS_LOCK_SPACE)
+            .bind(&waiting)
+            .fetch_all(&mut *tx)
+            .await?;
+            let busy: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT process FROM runs WHERE status = 'INPROCESS' AND process = ANY($1)",
+            )
+            .bind(&locked)
+            .fetch_all(&mut *tx)
+            .await?;
+            free = locked.into_iter().filter(|p| !busy.contains(p)).collect();
+        }
+        for (run, overlap) in candidates {
+            if claimed.runs.len() >= claim.max {
+                break;
+            }
+            // A run taken makes its process busy for the runs that must wait.
+            if !free.remove(&run.process) && overlap != Overlap::Allow {
+                continue;
+            }
+            claimed.runs.push(run);
+        }
+        if !claimed.runs.is_empty() {
+            let ids: Vec<&str> = claimed.runs.iter().map(|r| r.run_id.as_str()).collect();
+            sqlx::query(
+                "UPDATE runs SET status = 'INPROCESS', node = $2, started_at = $3,
+                     lease_until = now() + make_interval(secs => $4)
+                 WHERE run_id = ANY($1)",
+            )
+            .bind(&ids)
+            .bind(&claim.node)
+            .bind(claim.now)
+            .bind(secs(claim.lease))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn renew(&self, node: &str, run_ids: &[String], lease: Duration) -> Result<Vec<String>, StoreError> {
+        if run_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let held: Vec<String> = sqlx::query_scalar(
+            "UPDATE runs SET lease_until = now() + make_interval(secs => $3)
+             WHERE run_id = ANY($1) AND node = $2 AND status = 'INPROCESS' RETURNING run_id",
+        )
+        .bind(run_ids)
+        .bind(node)
+        .bind(secs(lease))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(held)
+    }
+
+    async fn complete(&self, node: &str, end: &RunEnd) -> Result<Completion, StoreError> {
+        if !end.status.is_final() {
+            return Err(StoreError::InvalidStatus(end.status.to_string()));
+        }
+        let mut tx = self.pool.begin().await?;
+        if write_end(&mut tx, end, Some(node)).await? > 0 {
+            tx.commit().await?;
+            return Ok(Completion::Recorded);
+        }
+        let closed_by: Option<Option<String>> = sqlx::query_scalar("SELECT closed_by FROM runs WHERE run_id = $1")
+            .bind(&end.run_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match closed_by {
+            None => Err(StoreError::UnknownRun(end.run_id.clone())),
+            // The end was recorded by an earlier call whose answer was lost with its connection.
+            Some(Some(by)) if by == node => Ok(Completion::Recorded),
+            Some(_) => Ok(Completion::Discarded),
+        }
+    }
+
+    async fn expire_leases(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE runs SET status = 'ABORTED', ended_at = now(), closed_by = 'lease', lease_until = NULL,
+                 error = 'node lost: node ''' || COALESCE(node, '') || ''' stopped renewing the run''s lease'
+             WHERE status = 'INPROCESS' AND lease_until < now()
+             RETURNING run_id, COALESCE(node, '') AS node",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| Ok((r.try_get("run_id")?, r.try_get("node")?))).collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn discard_queued(&self, processes: &[String], reason: &str) -> Result<usize, StoreError> {
+        let n = sqlx::query(
+            "UPDATE runs SET status = 'DISCARDED', started_at = now(), ended_at = now(), error = $2
+             WHERE process = ANY($1) AND status = 'QUEUED'",
+        )
+        .bind(processes)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn append_log(&self, run_id: &str, line: &LogLine) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO run_logs (run_id, at, level, node, message) VALUES ($1, $2, $3, $4, $5)")
+            .bind(run_id)
+            .bind(line.at)
+            .bind(&line.level)
+            .bind(&line.node)
+            .bind(&line.message)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn logs(&self, run_id: &str) -> Result<Vec<LogLine>, StoreError> {
+        let rows = sqlx::query("SELECT at, level, node, message FROM run_logs WHERE run_id = $1 ORDER BY seq")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                Ok(LogLine {
+                    at: r.try_get("at")?,
+                    level: r.try_get("level")?,
+                    node: r.try_get("node")?,
+                    message: r.try_get("message")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+}

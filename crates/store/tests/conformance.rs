@@ -1,0 +1,464 @@
+//! One conformance suite, run against both stores.
+//!
+//! PostgreSQL tests create a database of their own on the server at `STEPWISE_TEST_POSTGRES`
+//! (default `postgres://stepwise:stepwise@127.0.0.1:5432/postgres`, a role allowed to create
+//! databases). When nothing answers there they fail with a message saying how to start it,
+//! unless `STEPWISE_SKIP_POSTGRES=1`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use store::{
+    Claim, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap, RunEnd, RunStart, RunStatus,
+    SqliteStore, StepRecord, Store, StoreError, Trigger,
+};
+
+#[path = "support/postgres.rs"]
+mod pg;
+
+type Dyn = Arc<dyn Store>;
+
+struct Fixture {
+    store: Dyn,
+    _dir: Option<tempfile::TempDir>,
+    _db: Option<pg::TestDb>,
+}
+
+async fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_async(dir.path().join("state.db")).await.unwrap();
+    Fixture { store: Arc::new(store), _dir: Some(dir), _db: None }
+}
+
+async fn postgres() -> Option<Fixture> {
+    let db = pg::TestDb::create("store").await?;
+    let store = store::PgStore::connect(&db.url).await.unwrap();
+    Some(Fixture { store: Arc::new(store), _dir: None, _db: Some(db) })
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let fixture = super::sqlite().await;
+                    super::$name(fixture.store.clone()).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(fixture) = super::postgres().await else { return };
+                    super::$name(fixture.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    records_runs_and_steps,
+    lists_newest_first_with_filters,
+    refuses_bad_ends_and_duplicates,
+    records_each_fire_once_under_concurrency,
+    applies_overlap_across_nodes,
+    claims_each_run_once_and_bounds_per_node,
+    takes_only_runs_of_the_same_version,
+    catch_up_runs_wait_their_turn,
+    lost_leases_abort_runs_and_discard_late_results,
+    completes_idempotently,
+    keeps_schedule_state_monotonic,
+    manual_runs_carry_overrides,
+    discards_queued_runs_with_a_reason,
+    keeps_run_logs,
+    prunes_ended_runs,
+);
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_780_000_000 + secs, 0).unwrap()
+}
+
+fn id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn start(run_id: &str, process: &str, started: DateTime<Utc>) -> RunStart {
+    RunStart {
+        run_id: run_id.to_owned(),
+        process: process.to_owned(),
+        trigger: Trigger::Manual,
+        scheduled_for: None,
+        started_at: started,
+        node: "n1".to_owned(),
+        lease: None,
+    }
+}
+
+fn end(run_id: &str, status: RunStatus) -> RunEnd {
+    RunEnd {
+        run_id: run_id.to_owned(),
+        ended_at: at(100),
+        status,
+        documents_in: 3,
+        documents_out: 2,
+        documents_error: 1,
+        error: None,
+        steps: vec![
+            StepRecord { step: "a".into(), documents_in: 3, documents_out: 3, documents_error: 0, millis: 5 },
+            StepRecord { step: "b".into(), documents_in: 3, documents_out: 2, documents_error: 1, millis: 7 },
+        ],
+    }
+}
+
+fn fire(process: &str, instant: DateTime<Utc>, overlap: Overlap, node: &str) -> Fire {
+    Fire {
+        run_id: id(),
+        process: process.to_owned(),
+        schedule: "* * * * * *|UTC".to_owned(),
+        instant,
+        overlap,
+        catch_up: false,
+        content_hash: "h1".to_owned(),
+        node: node.to_owned(),
+        at: instant,
+    }
+}
+
+fn claim(node: &str, processes: &[&str], max: usize) -> Claim {
+    Claim {
+        node: node.to_owned(),
+        processes: processes.iter().map(|p| ((*p).to_owned(), "h1".to_owned())).collect(),
+        max,
+        lease: Duration::from_secs(30),
+        now: Utc::now(),
+    }
+}
+
+async fn status_of(store: &Dyn, run_id: &str) -> String {
+    store.get(run_id).await.unwrap().unwrap().0.status
+}
+
+async fn records_runs_and_steps(store: Dyn) {
+    let run = id();
+    store.record_start(&start(&run, "p", at(0))).await.unwrap();
+    let (rec, steps) = store.get(&run).await.unwrap().unwrap();
+    assert_eq!((rec.status.as_str(), rec.node.as_deref(), rec.started_at), ("INPROCESS", Some("n1"), at(0)));
+    assert!(steps.is_empty());
+    store.record_end(&end(&run, RunStatus::CompleteWarn)).await.unwrap();
+    let (rec, steps) = store.get(&run).await.unwrap().unwrap();
+    assert_eq!(rec.status, "COMPLETE_WARN");
+    assert_eq!((rec.documents_in, rec.documents_out, rec.documents_error), (3, 2, 1));
+    assert_eq!(rec.ended_at, Some(at(100)));
+    assert_eq!(steps.iter().map(|s| s.step.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(steps[1].millis, 7);
+    // Recording the end again replaces it.
+    let mut again = end(&run, RunStatus::Error);
+    again.error = Some("step 'b': boom".into());
+    again.steps.truncate(1);
+    store.record_end(&again).await.unwrap();
+    let (rec, steps) = store.get(&run).await.unwrap().unwrap();
+    assert_eq!((rec.status.as_str(), rec.error.as_deref(), steps.len()), ("ERROR", Some("step 'b': boom"), 1));
+    assert!(store.get("nope").await.unwrap().is_none());
+}
+
+async fn lists_newest_first_with_filters(store: Dyn) {
+    let ids: Vec<String> = (0..4).map(|_| id()).collect();
+    for (i, run) in ids.iter().enumerate() {
+        let process = if i % 2 == 0 { "even" } else { "odd" };
+        store.record_start(&start(run, process, at(i as i64))).await.unwrap();
+    }
+    store.record_end(&end(&ids[0], RunStatus::Complete)).await.unwrap();
+    store.record_discarded(&start(&id(), "odd", at(-5)), "overlap skip").await.unwrap();
+    let all = store.list(&ListFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[0].run_id, ids[3]);
+    assert_eq!(all[4].status, "DISCARDED");
+    assert_eq!(all[4].error.as_deref(), Some("overlap skip"));
+    let odd = store.list(&ListFilter { process: Some("odd".into()), ..ListFilter::default() }).await.unwrap();
+    assert_eq!(odd.len(), 3);
+    let done = store.list(&ListFilter { status: Some("COMPLETE".into()), ..ListFilter::default() }).await.unwrap();
+    assert_eq!(done.iter().map(|r| &r.run_id).collect::<Vec<_>>(), [&ids[0]]);
+    let two = store.list(&ListFilter { limit: Some(2), ..ListFilter::default() }).await.unwrap();
+    assert_eq!(two.iter().map(|r| &r.run_id).collect::<Vec<_>>(), [&ids[3], &ids[2]]);
+}
+
+async fn refuses_bad_ends_and_duplicates(store: Dyn) {
+    let run = id();
+    store.record_start(&start(&run, "p", at(0))).await.unwrap();
+    assert!(matches!(store.record_start(&start(&run, "p", at(0))).await, Err(StoreError::DuplicateRun(_))));
+    assert!(matches!(store.record_end(&end(&run, RunStatus::Queued)).await, Err(StoreError::InvalidStatus(_))));
+    assert!(matches!(store.record_end(&end("missing", RunStatus::Complete)).await, Err(StoreError::UnknownRun(_))));
+    assert!(matches!(store.complete("n1", &end("missing", RunStatus::Complete)).await, Err(StoreError::UnknownRun(_))));
+}
+
+async fn records_each_fire_once_under_concurrency(store: Dyn) {
+    // Eight nodes fire the same ten instants at once.
+    let mut tasks = Vec::new();
+    for node in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for second in 0..10 {
+                let f = fire("p", at(second), Overlap::Allow, &format!("node{node}"));
+                outcomes.push(store.fire(&f).await.unwrap());
+            }
+            outcomes
+        }));
+    }
+    let mut recorded = 0;
+    for task in tasks {
+        recorded += task.await.unwrap().iter().filter(|o| **o != FireOutcome::Duplicate).count();
+    }
+    assert_eq!(recorded, 10);
+    let runs = store.list(&ListFilter::default()).await.unwrap();
+    let mut instants: Vec<_> = runs.iter().map(|r| r.scheduled_for.unwrap()).collect();
+    instants.sort();
+    assert_eq!(instants, (0..10).map(at).collect::<Vec<_>>());
+    assert!(runs.iter().all(|r| r.status == "QUEUED" && r.trigger == Trigger::Schedule));
+}
+
+async fn applies_overlap_across_nodes(store: Dyn) {
+    // skip: a fire while a run is going (on another node) is discarded.
+    assert_eq!(store.fire(&fire("skip", at(0), Overlap::Skip, "a")).await.unwrap(), FireOutcome::Queued);
+    assert_eq!(store.claim(&claim("a", &["skip"], 5)).await.unwrap().runs.len(), 1);
+    match store.fire(&fire("skip", at(1), Overlap::Skip, "b")).await.unwrap() {
+        FireOutcome::Discarded(reason) => assert!(reason.contains("overlap skip"), "{reason}"),
+        other => panic!("expected a discard, got {other:?}"),
+    }
+    // queue: one waiting run; a second is discarded.
+    assert_eq!(store.fire(&fire("queue", at(0), Overlap::Queue, "a")).await.unwrap(), FireOutcome::Queued);
+    let first = store.claim(&claim("a", &["queue"], 5)).await.unwrap().runs;
+    assert_eq!(first.len(), 1);
+    assert_eq!(store.fire(&fire("queue", at(1), Overlap::Queue, "b")).await.unwrap(), FireOutcome::Queued);
+    assert!(matches!(store.fire(&fire("queue", at(2), Overlap::Queue, "c")).await.unwrap(), FireOutcome::Discarded(_)));
+    // The waiting run is not taken while the first goes, on any node.
+    assert!(store.claim(&claim("b", &["queue"], 5)).await.unwrap().runs.is_empty());
+    assert_eq!(store.complete("a", &end(&first[0].run_id, RunStatus::Complete)).await.unwrap(), Completion::Recorded);
+    let next = store.claim(&claim("b", &["queue"], 5)).await.unwrap().runs;
+    assert_eq!(next.iter().map(|r| r.scheduled_for).collect::<Vec<_>>(), [Some(at(1))]);
+    // allow: runs go side by side.
+    for s in 0..3 {
+        assert_eq!(store.fire(&fire("allow", at(s), Overlap::Allow, "a")).await.unwrap(), FireOutcome::Queued);
+    }
+    assert_eq!(store.claim(&claim("a", &["allow"], 1)).await.unwrap().runs.len(), 1);
+    assert_eq!(store.claim(&claim("b", &["allow"], 5)).await.unwrap().runs.len(), 2);
+    let discarded = store.list(&ListFilter { status: Some("DISCARDED".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(discarded.len(), 2);
+    assert!(discarded.iter().all(|r| r.node.is_some() && r.ended_at.is_some()));
+}
+
+async fn claims_each_run_once_and_bounds_per_node(store: Dyn) {
+    for s in 0..40 {
+        store.fire(&fire("p", at(s), Overlap::Allow, "a")).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for node in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let runs = store.claim(&claim(&format!("n{node}"), &["p"], 3)).await.unwrap().runs;
+                assert!(runs.len() <= 3);
+                if runs.is_empty() {
+                    break got;
+                }
+                got.extend(runs.into_iter().map(|r| r.run_id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((total, all.len()), (40, 40));
+    let runs = store.list(&ListFilter::default()).await.unwrap();
+    assert!(runs.iter().all(|r| r.status == "INPROCESS" && r.node.as_deref().is_some_and(|n| n.starts_with('n'))));
+    // A node that does not hold the process takes nothing.
+    store.fire(&fire("p", at(99), Overlap::Allow, "a")).await.unwrap();
+    assert!(store.claim(&claim("x", &["other"], 5)).await.unwrap().runs.is_empty());
+}
+
+async fn takes_only_runs_of_the_same_version(store: Dyn) {
+    store.fire(&fire("p", at(0), Overlap::Allow, "a")).await.unwrap();
+    let mut old = claim("old", &["p"], 5);
+    old.processes[0].1 = "h0".into();
+    let claimed = store.claim(&old).await.unwrap();
+    assert!(claimed.runs.is_empty());
+    assert_eq!(claimed.other_version.len(), 1);
+    assert_eq!(claimed.other_version[0].2, "h1");
+    assert_eq!(store.claim(&claim("new", &["p"], 5)).await.unwrap().runs.len(), 1);
+    // A manual run without a hash goes to any node holding the process.
+    let run = NewRun {
+        run_id: id(),
+        process: "p".into(),
+        trigger: Trigger::Manual,
+        overrides: Vec::new(),
+        content_hash: None,
+        queued_at: Utc::now(),
+    };
+    store.enqueue(&run).await.unwrap();
+    assert_eq!(store.claim(&old).await.unwrap().runs.len(), 1);
+}
+
+async fn catch_up_runs_wait_their_turn(store: Dyn) {
+    for s in 0..3 {
+        let mut f = fire("p", at(s), Overlap::Skip, "a");
+        f.catch_up = true;
+        assert_eq!(store.fire(&f).await.unwrap(), FireOutcome::Queued);
+    }
+    for expected in 0..3 {
+        let runs = store.claim(&claim("a", &["p"], 5)).await.unwrap().runs;
+        assert_eq!(runs.iter().map(|r| r.scheduled_for).collect::<Vec<_>>(), [Some(at(expected))]);
+        assert!(store.claim(&claim("b", &["p"], 5)).await.unwrap().runs.is_empty());
+        store.complete("a", &end(&runs[0].run_id, RunStatus::Complete)).await.unwrap();
+    }
+}
+
+async fn lost_leases_abort_runs_and_discard_late_results(store: Dyn) {
+    store.fire(&fire("p", at(0), Overlap::Skip, "a")).await.unwrap();
+    store.fire(&fire("q", at(0), Overlap::Skip, "a")).await.unwrap();
+    let mut expiring = claim("lost", &["p"], 5);
+    expiring.lease = Duration::ZERO;
+    let lost = store.claim(&expiring).await.unwrap().runs;
+    let kept = store.claim(&claim("alive", &["q"], 5)).await.unwrap().runs;
+    assert_eq!((lost.len(), kept.len()), (1, 1));
+    // The database clock must pass the zero lease.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let expired = store.expire_leases().await.unwrap();
+    assert_eq!(expired, vec![(lost[0].run_id.clone(), "lost".to_owned())]);
+    let (rec, _) = store.get(&lost[0].run_id).await.unwrap().unwrap();
+    assert_eq!(rec.status, "ABORTED");
+    assert!(rec.error.as_deref().unwrap().contains("node lost"), "{:?}", rec.error);
+    assert!(rec.ended_at.is_some());
+    // The lost node can neither renew nor complete; the live one can.
+    assert!(store.renew("lost", &[lost[0].run_id.clone()], Duration::from_secs(30)).await.unwrap().is_empty());
+    assert_eq!(store.renew("alive", &[kept[0].run_id.clone()], Duration::from_secs(30)).await.unwrap().len(), 1);
+    assert!(store.renew("other", &[kept[0].run_id.clone()], Duration::from_secs(30)).await.unwrap().is_empty());
+    assert_eq!(
+        store.complete("lost", &end(&lost[0].run_id, RunStatus::Complete)).await.unwrap(),
+        Completion::Discarded
+    );
+    assert_eq!(status_of(&store, &lost[0].run_id).await, "ABORTED");
+    assert_eq!(
+        store.complete("alive", &end(&kept[0].run_id, RunStatus::Complete)).await.unwrap(),
+        Completion::Recorded
+    );
+    assert!(store.expire_leases().await.unwrap().is_empty());
+}
+
+async fn completes_idempotently(store: Dyn) {
+    store.fire(&fire("p", at(0), Overlap::Skip, "a")).await.unwrap();
+    let run = store.claim(&claim("a", &["p"], 1)).await.unwrap().runs.remove(0);
+    for _ in 0..2 {
+        assert_eq!(store.complete("a", &end(&run.run_id, RunStatus::Complete)).await.unwrap(), Completion::Recorded);
+    }
+    assert_eq!(store.complete("b", &end(&run.run_id, RunStatus::Error)).await.unwrap(), Completion::Discarded);
+    let (rec, steps) = store.get(&run.run_id).await.unwrap().unwrap();
+    assert_eq!((rec.status.as_str(), rec.node.as_deref(), steps.len()), ("COMPLETE", Some("a"), 2));
+}
+
+async fn keeps_schedule_state_monotonic(store: Dyn) {
+    store.save_last_fired(&[("p".into(), "s1".into(), at(10)), ("p".into(), "s2".into(), at(5))]).await.unwrap();
+    store.save_last_fired(&[("p".into(), "s1".into(), at(3)), ("p".into(), "s2".into(), at(6))]).await.unwrap();
+    let state = store.last_fired("p").await.unwrap();
+    assert_eq!((state["s1"], state["s2"]), (at(10), at(6)));
+    store.retain_schedules("p", &["s2".to_owned()]).await.unwrap();
+    assert_eq!(store.last_fired("p").await.unwrap().keys().collect::<Vec<_>>(), ["s2"]);
+    store.retain_schedules("p", &[]).await.unwrap();
+    assert!(store.last_fired("p").await.unwrap().is_empty());
+}
+
+async fn manual_runs_carry_overrides(store: Dyn) {
+    let run = NewRun {
+        run_id: id(),
+        process: "p".into(),
+        trigger: Trigger::Manual,
+        overrides: vec![("limit".into(), "5".into()), ("name".into(), "a=b".into())],
+        content_hash: Some("h1".into()),
+        queued_at: Utc::now(),
+    };
+    store.enqueue(&run).await.unwrap();
+    assert!(matches!(store.enqueue(&run).await, Err(StoreError::DuplicateRun(_))));
+    assert_eq!(status_of(&store, &run.run_id).await, "QUEUED");
+    let claimed = store.claim(&claim("a", &["p"], 1)).await.unwrap().runs;
+    assert_eq!(claimed[0].overrides, run.overrides);
+    assert_eq!(claimed[0].trigger, Trigger::Manual);
+    assert_eq!(claimed[0].scheduled_for, None);
+}
+
+async fn discards_queued_runs_with_a_reason(store: Dyn) {
+    store.fire(&fire("gone", at(0), Overlap::Queue, "a")).await.unwrap();
+    store.fire(&fire("kept", at(0), Overlap::Queue, "a")).await.unwrap();
+    assert_eq!(store.discard_queued(&["gone".to_owned()], "process no longer served").await.unwrap(), 1);
+    let runs = store.list(&ListFilter::default()).await.unwrap();
+    let gone = runs.iter().find(|r| r.process == "gone").unwrap();
+    assert_eq!((gone.status.as_str(), gone.error.as_deref()), ("DISCARDED", Some("process no longer served")));
+    assert_eq!(runs.iter().find(|r| r.process == "kept").unwrap().status, "QUEUED");
+}
+
+async fn keeps_run_logs(store: Dyn) {
+    let run = id();
+    store.record_start(&start(&run, "p", at(0))).await.unwrap();
+    for (i, message) in ["claimed", "lease lost"].iter().enumerate() {
+        let line = LogLine { at: at(i as i64), level: "warn".into(), node: "n1".into(), message: (*message).into() };
+        store.append_log(&run, &line).await.unwrap();
+    }
+    let lines = store.logs(&run).await.unwrap();
+    assert_eq!(lines.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(), ["claimed", "lease lost"]);
+    assert_eq!(lines[1].at, at(1));
+}
+
+async fn prunes_ended_runs(store: Dyn) {
+    let old = id();
+    let going = id();
+    store.record_start(&start(&old, "p", at(0))).await.unwrap();
+    store.record_end(&end(&old, RunStatus::Complete)).await.unwrap();
+    store.record_start(&start(&going, "p", at(1))).await.unwrap();
+    assert_eq!(store.prune_before(at(50)).await.unwrap(), 1);
+    assert!(store.get(&old).await.unwrap().is_none());
+    assert!(store.get(&going).await.unwrap().is_some());
+}
+
+/// Nodes starting at once on an empty database migrate it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_nodes_cold_start_on_an_empty_database() {
+    let Some(db) = pg::TestDb::create("coldstart").await else { return };
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let url = db.url.clone();
+        tasks.push(tokio::spawn(async move { store::PgStore::connect(&url).await }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+}
+
+/// A store of stepwise before the run store (schema version 1) keeps its runs.
+#[test]
+fn sqlite_migrates_a_version_1_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/sqlite/0001_initial.sql")).unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs (run_id, process, trigger, started_at, ended_at, status, documents_in)
+                 VALUES ('r1', 'p', 'schedule', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:01.000000Z', 'COMPLETE', 4);
+             INSERT INTO run_steps VALUES ('r1', 0, 'a', 4, 4, 0, 9);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let (run, steps) = runtime.block_on(store.get("r1")).unwrap().unwrap();
+    assert_eq!((run.status.as_str(), run.documents_in, steps.len()), ("COMPLETE", 4, 1));
+    assert_eq!(steps[0].millis, 9);
+}
