@@ -1145,7 +1145,16 @@ steps:
     let step_keys: Vec<&str> = step(&summary, "done").as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         step_keys,
-        vec!["step", "type", "documents_in", "documents_out", "documents_error", "millis", "executions"]
+        vec![
+            "step",
+            "type",
+            "documents_in",
+            "documents_out",
+            "documents_error",
+            "error_documents",
+            "millis",
+            "executions"
+        ]
     );
     assert_eq!(step(&summary, "start")["type"], "start");
     assert_eq!(step(&summary, "done")["type"], "stop");

@@ -220,7 +220,11 @@ fn an_api_error_fails_the_run_or_becomes_an_error_document() {
     assert_eq!(report.status, RunStatus::Error);
     let error = report.error.unwrap();
     assert_eq!((error.step.as_str(), error.document), ("call", Some(2)));
-    assert_eq!(error.message, "connection 'c': api error (HTTP 409): conflict");
+    assert_eq!(
+        error.message,
+        "connection 'c': api error (HTTP 409): conflict; 1 other document had completed at this \
+         step before it stopped (their changes were made): \"a\""
+    );
 
     let report = execute(&calling("fail_second", true), &registry(false));
     assert_eq!(report.status, RunStatus::CompleteWarn);

@@ -4,7 +4,7 @@
 //! argument and field names of the real service), the Partner API `accounts` query, and the
 //! read-only Reporting REST API (`GET /v1/users`, `/v1/groups`, `/v1/groups/{id}/members`, ...).
 //! It enforces bearer-token auth, KnowBe4's per-second / per-minute / per-day request limits
-//! (HTTP 429 with `Retry-After`), the gateway timeout (HTTP 504) on large bulk membership calls,
+//! (HTTP 429, with `Retry-After` for the burst windows), the gateway timeout (HTTP 504) on large bulk membership calls,
 //! and injects seeded faults (500, 503, slow answers, dropped connections, truncated bodies).
 //! `GET /__sim/stats` tells what a client did or did not send.
 //!
@@ -13,8 +13,8 @@
 //!
 //! Behaviour a client can rely on:
 //! - HTTP: 401 `{"message":"Unauthorized"}` for a missing or unknown bearer token; 429
-//!   `{"message":"Too many requests"}` with `Retry-After` (whole seconds) and `x-sim-rate-limit:
-//!   second|minute|day`; 504 (HTML body, no state change) for `userAddToGroups` /
+//!   `{"message":"Too many requests"}` with `x-sim-rate-limit: second|minute|day` and, for the
+//!   second and minute windows, `Retry-After` (whole seconds; the daily quota's 429 has none); 504 (HTML body, no state change) for `userAddToGroups` /
 //!   `userDeleteMemberships` with more than `bulk_timeout_size` user ids; 400 for a body that is
 //!   not a GraphQL request; every answer carries `x-request-id`.
 //! - GraphQL errors (HTTP 200, `extensions.code`): `FORBIDDEN` for a mutation with a read-only
