@@ -13,6 +13,7 @@ mod knowbe4;
 mod newcomer;
 mod process_inputs;
 mod processes;
+mod proctest;
 mod safe_data;
 mod serve;
 mod testmode;

@@ -99,6 +99,10 @@ impl ConnectorFactory for BoomiPlatformFactory {
             pacer,
             RetryPolicy { max_attempts: MAX_TRIES, throttle_as_transient: true, ..RetryPolicy::default() },
         );
+        let caller = match env.transports.get::<Arc<dyn connector_http::Transport>>(name) {
+            Some(t) => caller.with_transport(t),
+            None => caller,
+        };
         tracing::debug!(connection = name, api = %root, sandbox = sandbox.is_some(), rate_per_second = rate, "Boomi Platform connection ready.");
         Ok(Arc::new(connector::Boomi {
             connection: name.to_owned(),

@@ -11,12 +11,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::pacer::RateBudget;
-use crate::retry::{Class, RetryPolicy, classify_error, classify_status, parse_retry_after};
+use crate::retry::{Class, RetryPolicy, classify_status, parse_retry_after};
+use crate::transport::{Outgoing, ReqwestTransport, Transport};
 
 /// Whether a call may be sent twice with the same effect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,7 +109,7 @@ impl SendError {
 /// Sends JSON requests through one pacer with one retry policy. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    client: reqwest::Client,
+    transport: Arc<dyn Transport>,
     pacer: Arc<dyn RateBudget>,
     policy: RetryPolicy,
 }
@@ -157,31 +158,15 @@ pub fn message_of(bytes: &[u8]) -> (String, Option<Value>) {
     (message, json)
 }
 
-fn describe(err: &reqwest::Error) -> String {
-    let what = if err.is_timeout() {
-        "the request timed out"
-    } else if err.is_connect() {
-        "cannot connect"
-    } else if err.is_body() || err.is_decode() {
-        "the answer could not be read"
-    } else {
-        "the request failed"
-    };
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !causes.contains(&text) {
-            causes.push(text);
-        }
-        source = s.source();
-    }
-    if causes.is_empty() { what.to_owned() } else { format!("{what}: {}", causes.join(": ")) }
-}
-
 impl Caller {
     pub fn new(client: reqwest::Client, budget: Arc<dyn RateBudget>, policy: RetryPolicy) -> Caller {
-        Caller { client, pacer: budget, policy }
+        Caller { transport: Arc::new(ReqwestTransport(client)), pacer: budget, policy }
+    }
+
+    /// The same caller sending through `transport` instead of the network.
+    pub fn with_transport(mut self, transport: Arc<dyn Transport>) -> Caller {
+        self.transport = transport;
+        self
     }
 
     /// The rate budget this caller shares.
@@ -198,45 +183,20 @@ impl Caller {
         req: &JsonRequest<'_>,
         text: Option<TextBody<'_>>,
     ) -> Result<(u16, HeaderMap, bytes::Bytes), Failure> {
-        let mut rb = self.client.request(req.method.clone(), req.url.clone()).header(ACCEPT, "application/json");
-        if let Some(token) = req.bearer {
-            let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {token}")) else {
-                return Err(Failure {
-                    class: Class::Permanent,
-                    status: None,
-                    message: "the token contains characters that are not allowed in an HTTP header".to_owned(),
-                    body: None,
-                    retry_after: None,
-                });
-            };
-            value.set_sensitive(true);
-            rb = rb.header(AUTHORIZATION, value);
-        }
-        if let Some(text) = text {
-            rb = rb.header(reqwest::header::CONTENT_TYPE, text.content_type).body(text.text.to_owned());
-        } else if let Some(body) = req.body {
-            rb = rb.json(body);
-        }
-        if let Some(t) = req.timeout {
-            rb = rb.timeout(t);
-        }
-        let failure = |e: reqwest::Error| Failure {
-            class: classify_error(&e),
-            status: None,
-            message: describe(&e),
-            body: None,
-            retry_after: None,
+        let out = Outgoing {
+            method: req.method.clone(),
+            url: req.url,
+            bearer: req.bearer,
+            json: req.body,
+            text: text.map(|t| (t.text, t.content_type)),
+            timeout: req.timeout,
         };
-        let resp = rb.send().await.map_err(failure)?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(|e| {
-            let mut f = failure(e);
-            f.status = Some(status);
-            f.class = Class::Transient { maybe_executed: true };
-            f
-        })?;
-        Ok((status, headers, bytes))
+        match self.transport.send(&out).await {
+            Ok(a) => Ok((a.status, a.headers, a.body)),
+            Err(f) => {
+                Err(Failure { class: f.class, status: f.status, message: f.message, body: None, retry_after: None })
+            }
+        }
     }
 
     /// Sends `req` until it succeeds, fails for good, or (for `NotIdempotent`) fails in a way

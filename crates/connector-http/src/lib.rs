@@ -10,6 +10,8 @@
 //! - [`call`]: [`call::Caller::send_json`], one JSON request through pacer and retries, with
 //!   the rule that a request that is not idempotent is never blindly re-sent after a failure
 //!   that may have been executed by the server.
+//! - [`transport`]: what a caller sends each attempt through: the network by default, or a
+//!   [`Transport`] given by a process test.
 //! - [`url`]: the base URL rule (https, or plain http to loopback only).
 //! - [`schema`]: validation of a JSON document against an embedded JSON Schema, returning
 //!   `engine::FieldError`s; a connector's embedded per-action schemas ([`SchemaSet`],
@@ -26,6 +28,7 @@ mod error;
 pub mod pacer;
 pub mod retry;
 pub mod schema;
+pub mod transport;
 pub mod url;
 
 pub use call::{Caller, JsonRequest, JsonResponse, Safety, SendError};
@@ -34,6 +37,7 @@ pub use error::HttpError;
 pub use pacer::{Exhausted, Pacer, Permit, RateBudget, Window, budget_key, shared_pacer};
 pub use retry::{Class, RetryPolicy, classify_error, classify_status, parse_retry_after};
 pub use schema::{InputSchema, InputSource, JsonSchema, SchemaSet, document_input, document_json, invalid_input};
+pub use transport::{Answer, Fault, Outgoing, ReqwestTransport, Transport};
 pub use url::check_base_url;
 
 /// The reqwest version these helpers are built on, for connectors that need its types.

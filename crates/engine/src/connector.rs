@@ -142,6 +142,26 @@ pub struct ConnectEnv {
     pub redactor: Redactor,
     /// The run id, for connectors that name things after it.
     pub run_id: String,
+    /// Per connection name, what its connector sends requests through instead of the network
+    /// (process tests give mocks). Opaque here: the HTTP connectors downcast it.
+    pub transports: Transports,
+}
+
+/// Values a caller gives connections by name, opaque to the engine.
+#[derive(Clone, Default)]
+pub struct Transports(pub HashMap<String, Arc<dyn std::any::Any + Send + Sync>>);
+
+impl Transports {
+    /// The value for `connection`, if there is one of type `T`.
+    pub fn get<T: Clone + Send + Sync + 'static>(&self, connection: &str) -> Option<T> {
+        self.0.get(connection).and_then(|v| v.downcast_ref::<T>()).cloned()
+    }
+}
+
+impl fmt::Debug for Transports {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 impl ConnectEnv {

@@ -17,7 +17,7 @@ mod run;
 pub use cancel::Cancel;
 pub use connector::{
     ApiError, ConnectEnv, Connector, ConnectorError, ConnectorFactory, ErrorKind, FieldError, Input, OperationRef,
-    Output, Redactor, Registry, SandboxTarget, Secret,
+    Output, Redactor, Registry, SandboxTarget, Secret, Transports,
 };
 pub use disk::DiskFactory;
 pub use document::{Document, Properties};

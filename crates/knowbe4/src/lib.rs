@@ -86,7 +86,11 @@ impl ConnectorFactory for KnowBe4Factory {
         let client = connector_http::shared_client().map_err(|e| config(e.to_string()))?;
         let caller_for = |t: &Secret| {
             let pacer = shared_pacer(&pacer_key(&url, t), || rate.pacer());
-            Caller::new(client.clone(), pacer, policy.clone())
+            let caller = Caller::new(client.clone(), pacer, policy.clone());
+            match env.transports.get::<Arc<dyn connector_http::Transport>>(name) {
+                Some(t) => caller.with_transport(t),
+                None => caller,
+            }
         };
         let caller = caller_for(&token);
         let partner = partner.map(|t| {

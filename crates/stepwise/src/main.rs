@@ -3,6 +3,7 @@
 
 mod commands;
 mod load;
+mod proctests;
 mod sandbox;
 mod scheduling;
 mod testmode;
@@ -39,6 +40,8 @@ enum Command {
     History(scheduling::HistoryArgs),
     /// Queue a manual run for any node serving the process; prints its run id.
     Trigger(trigger::TriggerArgs),
+    /// Run process tests (`*.test.yaml`) with mocked connections; prints `N passed, N failed`.
+    Test(proctests::TestArgs),
     /// The KnowBe4 simulator (GraphQL at /graphql), for tests, demos and benchmarks.
     #[command(name = "knowbe4-sim")]
     KnowBe4Sim(knowbe4_sim::Args),
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => scheduling::serve(args),
         Command::History(args) => scheduling::history(args),
         Command::Trigger(args) => trigger::trigger(args),
+        Command::Test(args) => proctests::test(args),
         Command::KnowBe4Sim(args) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(knowbe4_sim::serve_forever(args)).map_err(anyhow::Error::from))

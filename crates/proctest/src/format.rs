@@ -1,0 +1,137 @@
+//! The test file format (mirrors `schemas/process-test.schema.json`; unknown keys are refused).
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A test file: the process it tests and its cases.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestFile {
+    /// The process file, relative to the test file.
+    pub process: String,
+    pub cases: Vec<Case>,
+}
+
+/// One run of the process with given inputs, mocks and expectations.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub name: String,
+    /// Process property values (as `--set`).
+    #[serde(default)]
+    pub properties: IndexMap<String, String>,
+    /// The documents the start step emits instead of reading its connector: a string is the
+    /// document's text, anything else its JSON.
+    #[serde(default)]
+    pub start: Option<Vec<Value>>,
+    /// Per connection name, what it answers. Every connection that is not `disk` needs one.
+    #[serde(default)]
+    pub mocks: IndexMap<String, Mock>,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// Each request gets the first answer whose `when` matches it (answers can be reused).
+    #[default]
+    Match,
+    /// The n-th request gets the n-th answer, which must match it.
+    Sequence,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mock {
+    #[serde(default)]
+    pub order: Order,
+    #[serde(default)]
+    pub answers: Vec<Answer>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Answer {
+    #[serde(default)]
+    pub when: RequestMatch,
+    pub reply: Reply,
+}
+
+/// What a request must be like; every key given must match.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestMatch {
+    /// HTTP method, for example `POST`.
+    pub method: Option<String>,
+    /// The end of the URL path, for example `Role/query`.
+    pub path: Option<String>,
+    /// The GraphQL field the request asks for (KnowBe4), for example `users`.
+    pub operation: Option<String>,
+    /// A JSON value the request body must contain (objects: these keys, recursively).
+    pub body: Option<Value>,
+}
+
+/// An answer: a JSON body (status 200 unless given), an HTTP error (status and message), or a
+/// transport fault (no answer at all).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reply {
+    pub status: Option<u16>,
+    pub body: Option<Value>,
+    pub message: Option<String>,
+    pub fault: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// `COMPLETE`, `COMPLETE_WARN`, `ERROR`, ...
+    pub status: Option<String>,
+    /// Per step, document counts.
+    #[serde(default)]
+    pub steps: IndexMap<String, StepCounts>,
+    /// Per step, the documents that entered it.
+    #[serde(default)]
+    pub entered: IndexMap<String, Entered>,
+    /// Per mocked connection, the requests it received.
+    #[serde(default)]
+    pub requests: IndexMap<String, Requests>,
+    /// Files the disk connector wrote: a glob relative to the process's directory (one file
+    /// must match) and its exact content.
+    #[serde(default)]
+    pub files: IndexMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepCounts {
+    #[serde(rename = "in")]
+    pub documents_in: Option<u64>,
+    #[serde(rename = "out")]
+    pub documents_out: Option<u64>,
+    #[serde(rename = "errors")]
+    pub documents_error: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entered {
+    pub count: Option<usize>,
+    /// Exactly these documents (JSON), in order.
+    pub documents: Option<Vec<Value>>,
+    /// As many documents, each containing the one given at its position.
+    pub subset: Option<Vec<Value>>,
+    /// A jq program that must yield `true` for every document.
+    pub all: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requests {
+    pub count: Option<usize>,
+    /// Each must match some request received.
+    #[serde(default)]
+    pub includes: Vec<RequestMatch>,
+}

@@ -1,0 +1,68 @@
+//! `stepwise test`: finds test files, loads them all (any invalid one is a usage error, exit 2,
+//! before anything runs), runs their cases (crate `proctest`), prints one line per case and
+//! `N passed, N failed` last.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::load::registry;
+
+#[derive(clap::Args, Debug)]
+pub struct TestArgs {
+    /// Test files (`*.test.yaml`) or directories searched recursively for them.
+    #[arg(default_value = "processes")]
+    paths: Vec<PathBuf>,
+}
+
+pub fn test(args: TestArgs) -> anyhow::Result<u8> {
+    let registry = registry();
+    let files = match proctest::discover(&args.paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(2);
+        }
+    };
+    let mut loaded = Vec::new();
+    let mut invalid = false;
+    for f in &files {
+        match proctest::load(f, &registry) {
+            Ok(l) => loaded.push(l),
+            Err(e) => {
+                eprintln!("{e}");
+                invalid = true;
+            }
+        }
+    }
+    if invalid {
+        return Ok(2);
+    }
+    let results = std::thread::Builder::new()
+        .stack_size(engine::RUN_STACK_BYTES)
+        .spawn(move || -> anyhow::Result<Vec<proctest::CaseResult>> {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            Ok(runtime.block_on(async {
+                let mut all = Vec::new();
+                for l in &loaded {
+                    all.extend(proctest::run_file(l, &registry).await);
+                }
+                all
+            }))
+        })
+        .context("cannot start the test thread")?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the test thread panicked"))??;
+    let mut stdout = std::io::stdout().lock();
+    for r in &results {
+        let mark = if r.passed() { "ok  " } else { "FAIL" };
+        writeln!(stdout, "{mark} {}: {}", r.file.display(), r.case)?;
+        for f in &r.failures {
+            writeln!(stdout, "  {}", f.render().replace('\n', "\n  "))?;
+        }
+    }
+    let failed = results.iter().filter(|r| !r.passed()).count();
+    writeln!(stdout, "{} passed, {failed} failed", results.len() - failed)?;
+    Ok(if failed == 0 { 0 } else { 1 })
+}

@@ -1,0 +1,230 @@
+//! `stepwise test`: process tests with mocked connections, through the binary.
+
+use crate::support::{Dir, repo, stepwise};
+
+fn last_line(s: &str) -> &str {
+    s.lines().last().unwrap_or("")
+}
+
+/// A process with a KnowBe4 connection, a disk start and a disk output, for tests of the runner.
+const PROCESS: &str = r#"
+name: users-out
+connections:
+  kb4: { type: knowbe4, token: { env: KNOWBE4_TOKEN } }
+  src: { type: disk, directory: in }
+  out: { type: disk, directory: out }
+start:
+  type: connector
+  connection: src
+  action: get
+  format: json
+  pattern: "*.json"
+  next: create
+steps:
+  create:
+    type: connector
+    connection: kb4
+    object: user
+    action: create
+    error_response: true
+    next: write
+  write:
+    type: connector
+    connection: out
+    action: send
+    file_name: [{ static: "created.json" }]
+    next: done
+  done: { type: stop }
+"#;
+
+#[test]
+fn shipped_tests_pass_with_the_readme_command() {
+    let run = stepwise(&repo(), &["test", "processes"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(last_line(&run.stdout).ends_with(" passed, 0 failed"), "{run:?}");
+    assert!(
+        run.stdout.contains("ok   processes/tests/offboard-leavers.test.yaml: a known leaver is archived"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn invalid_documents_are_refused_by_the_real_connector_without_a_request() {
+    let dir = Dir::new();
+    dir.write("p.yaml", PROCESS);
+    dir.write(
+        "p.test.yaml",
+        r#"
+process: p.yaml
+cases:
+  - name: a user without an email is refused before any request
+    start: [{ firstName: Ann }]
+    mocks:
+      kb4: { answers: [] }
+    expect:
+      status: COMPLETE_WARN
+      steps:
+        create: { in: 1, out: 1 }
+      entered:
+        write:
+          all: '.error.kind == "validation" and .error.step == "create"'
+      requests:
+        kb4: { count: 0 }
+"#,
+    );
+    let run = stepwise(dir.path(), &["test", "p.test.yaml"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(last_line(&run.stdout), "1 passed, 0 failed", "{run:?}");
+}
+
+#[test]
+fn a_failed_expectation_names_the_step_and_shows_a_diff() {
+    let dir = Dir::new();
+    dir.write("p.yaml", PROCESS);
+    dir.write(
+        "p.test.yaml",
+        r#"
+process: p.yaml
+cases:
+  - name: created
+    start: [{ email: ann@example.com, firstName: Ann }]
+    mocks:
+      kb4:
+        answers:
+          - when: { operation: userCreate }
+            reply: { body: { data: { userCreate: { node: { id: 7, email: ann@example.com }, errors: [] } } } }
+    expect:
+      status: COMPLETE
+      entered:
+        write:
+          documents: [{ id: 8, email: ann@example.com }]
+      files:
+        "out/created.json": "{}"
+"#,
+    );
+    let run = stepwise(dir.path(), &["test", "p.test.yaml"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("FAIL p.test.yaml: created"), "{run:?}");
+    assert!(run.stdout.contains("step 'write': the documents that entered differ"), "{run:?}");
+    assert!(run.stdout.contains("-    \"id\": 8,") && run.stdout.contains("+    \"id\": 7,"), "{run:?}");
+    assert!(run.stdout.contains("file 'out/created.json': the content differs"), "{run:?}");
+    assert_eq!(last_line(&run.stdout), "0 passed, 1 failed", "{run:?}");
+}
+
+#[test]
+fn api_errors_faults_and_paging_go_through_the_real_connector() {
+    let dir = Dir::new();
+    dir.write("p.yaml", PROCESS);
+    dir.write(
+        "p.test.yaml",
+        r#"
+process: p.yaml
+cases:
+  - name: an API error becomes an error document with its status
+    start: [{ email: ann@example.com, firstName: Ann }]
+    mocks:
+      kb4: { answers: [{ reply: { status: 403, message: "forbidden here" } }] }
+    expect:
+      status: COMPLETE_WARN
+      entered:
+        write:
+          subset: [{ error: { kind: api, status: 403, input: { email: ann@example.com } } }]
+          all: '.error.message | test("forbidden here")'
+  - name: a transport fault becomes a transport error document
+    start: [{ email: ann@example.com, firstName: Ann }]
+    mocks:
+      kb4: { answers: [{ reply: { fault: "connection reset" } }] }
+    expect:
+      entered:
+        write:
+          all: '.error.kind == "transport" and .error.status == null'
+"#,
+    );
+    dir.write(
+        "list.yaml",
+        r#"
+name: list-users
+connections:
+  kb4: { type: knowbe4, token: { env: KNOWBE4_TOKEN } }
+start: { type: no_data, next: users }
+steps:
+  users: { type: connector, connection: kb4, object: user, action: list, next: done }
+  done: { type: stop }
+"#,
+    );
+    dir.write(
+        "list.test.yaml",
+        r#"
+process: list.yaml
+cases:
+  - name: every page of a list is read
+    mocks:
+      kb4:
+        order: sequence
+        answers:
+          - when: { operation: users, body: { variables: { page: 1 } } }
+            reply: { body: { data: { users: { nodes: [{ id: 1 }, { id: 2 }], pagination: { page: 1, pages: 2, per: 500, totalCount: 3 } } } } }
+          - when: { operation: users, body: { variables: { page: 2 } } }
+            reply: { body: { data: { users: { nodes: [{ id: 3 }], pagination: { page: 2, pages: 2, per: 500, totalCount: 3 } } } } }
+    expect:
+      status: COMPLETE
+      steps:
+        users: { in: 1, out: 3 }
+      entered:
+        done: { documents: [{ id: 1 }, { id: 2 }, { id: 3 }] }
+      requests:
+        kb4: { count: 2 }
+"#,
+    );
+    let run = stepwise(dir.path(), &["test", "."]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(last_line(&run.stdout), "3 passed, 0 failed", "{run:?}");
+}
+
+#[test]
+fn a_connection_without_a_mock_fails_the_case() {
+    let dir = Dir::new();
+    dir.write("p.yaml", PROCESS);
+    dir.write("p.test.yaml", "process: p.yaml\ncases:\n  - name: no mock\n    start: [{ email: a@b.co }]\n");
+    let run = stepwise(dir.path(), &["test", "p.test.yaml"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("connection 'kb4' (knowbe4) has no mock in this case"), "{run:?}");
+}
+
+#[test]
+fn an_invalid_test_file_is_a_usage_error_with_its_location() {
+    let dir = Dir::new();
+    dir.write("p.yaml", PROCESS);
+    dir.write("bad.test.yaml", "process: p.yaml\ncases:\n  - name: x\n    expct: {}\n");
+    dir.write(
+        "names.test.yaml",
+        "process: p.yaml\ncases:\n  - name: x\n    expect:\n      steps:\n        wirte: { in: 1 }\n",
+    );
+    let run = stepwise(dir.path(), &["test", "."]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("bad.test.yaml:4:5: error:"), "{run:?}");
+    assert!(run.stderr.contains("expct"), "{run:?}");
+    assert!(
+        run.stderr.contains("names.test.yaml:6:9: error: step 'wirte': the process has no step 'wirte'"),
+        "{run:?}"
+    );
+    assert!(run.stdout.is_empty(), "nothing runs: {run:?}");
+}
+
+#[test]
+fn changing_a_shipped_mapping_makes_its_test_fail() {
+    let dir = Dir::new();
+    let process = std::fs::read_to_string(repo().join("processes/offboard-leavers.yaml")).unwrap();
+    let changed =
+        process.replace(r#"template: "'{\"userIds\": ['{1}']}'""#, r#"template: "'{\"userIds\": ['{1}', 0]}'""#);
+    assert_ne!(changed, process, "the mapping to change is in the shipped process");
+    dir.write("offboard-leavers.yaml", changed);
+    let test = std::fs::read_to_string(repo().join("processes/tests/offboard-leavers.test.yaml")).unwrap();
+    dir.write("tests/offboard-leavers.test.yaml", test);
+    let run = stepwise(dir.path(), &["test"]);
+    assert_eq!(run.code, 2, "no processes/ here: {run:?}");
+    let run = stepwise(dir.path(), &["test", "tests"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("FAIL tests/offboard-leavers.test.yaml: a known leaver is archived"), "{run:?}");
+    assert!(run.stdout.contains("step 'archive': the documents that entered differ"), "{run:?}");
+}
