@@ -129,6 +129,22 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Runs a statement of the hot paths (fires, claims, ends) through the connection's cache of
+/// prepared statements, instead of parsing its SQL again on every call.
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// [`exec`] for a query of one row.
+fn query_one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
 /// The answers of a batch written in one transaction: each item's own, or the transaction's
 /// error for every item.
 fn per_item<T>(result: Result<Vec<Result<T, StoreError>>, StoreError>, count: usize) -> Vec<Result<T, StoreError>> {
@@ -430,7 +446,8 @@ impl Store for SqliteStore {
                 if candidate.overlap != Overlap::Allow && busy.contains(&candidate.run.process) {
                     continue;
                 }
-                tx.execute(
+                exec(
+                    &tx,
                     "UPDATE runs SET status = 'INPROCESS', node = ?2, owner = ?3, started_at = ?4, lease_until = ?5
                      WHERE run_id = ?1 AND status = 'QUEUED'",
                     params![candidate.run.run_id, claim.node, own_owner(), ts(claim.now), lease_until],
@@ -573,7 +590,8 @@ impl Store for SqliteStore {
 /// Records one fire in `tx` (see [`Store::fire`]).
 fn fire_in(tx: &Transaction<'_>, fire: &Fire) -> Result<FireOutcome, StoreError> {
     let fire = fire.clone();
-    let inserted = tx.execute(
+    let inserted = exec(
+        tx,
         "INSERT INTO fires (process, schedule, instant, run_id) VALUES (?1, ?2, ?3, ?4)
  ON CONFLICT DO NOTHING",
         params![fire.process, fire.schedule, ts(fire.instant), fire.run_id],
@@ -581,7 +599,8 @@ fn fire_in(tx: &Transaction<'_>, fire: &Fire) -> Result<FireOutcome, StoreError>
     if inserted == 0 {
         return Ok(FireOutcome::Duplicate);
     }
-    let (running, waiting): (i64, i64) = tx.query_row(
+    let (running, waiting): (i64, i64) = query_one(
+        tx,
         "SELECT COALESCE(SUM(status = 'INPROCESS'), 0), COALESCE(SUM(status = 'QUEUED'), 0)
  FROM runs WHERE process = ?1 AND status IN ('INPROCESS', 'QUEUED')",
         params![fire.process],
@@ -590,7 +609,7 @@ fn fire_in(tx: &Transaction<'_>, fire: &Fire) -> Result<FireOutcome, StoreError>
     let outcome = crate::model::decide_fire(&fire, running as u64, waiting as u64);
     match &outcome {
         FireOutcome::Queued => {
-            tx.execute(
+            exec(tx,
         "INSERT INTO runs (run_id, process, trigger, scheduled_for, queued_at, status, content_hash, overlap, node)
          VALUES (?1, ?2, 'schedule', ?3, ?4, 'QUEUED', ?5, ?6, NULL)",
         params![
@@ -605,7 +624,7 @@ fn fire_in(tx: &Transaction<'_>, fire: &Fire) -> Result<FireOutcome, StoreError>
     .map_err(|e| duplicate_or(e, &fire.run_id))?;
         }
         FireOutcome::Discarded(reason) => {
-            tx.execute(
+            exec(tx,
         "INSERT INTO runs (run_id, process, trigger, scheduled_for, started_at, ended_at, status, content_hash, node, error)
          VALUES (?1, ?2, 'schedule', ?3, ?4, ?4, 'DISCARDED', ?5, ?6, ?7)",
         params![
@@ -683,7 +702,8 @@ fn write_end(tx: &Transaction<'_>, end: &RunEnd, node: Option<&str>) -> Result<u
              documents_error = ?6, error = ?7, owner = NULL, lease_until = NULL, closed_by = COALESCE(?8, closed_by)
          WHERE run_id = ?1{guard}"
     );
-    let updated = tx.execute(
+    let updated = exec(
+        tx,
         &sql,
         params![
             end.run_id,
@@ -699,8 +719,8 @@ fn write_end(tx: &Transaction<'_>, end: &RunEnd, node: Option<&str>) -> Result<u
     if updated == 0 {
         return Ok(0);
     }
-    tx.execute("DELETE FROM run_steps WHERE run_id = ?1", params![end.run_id])?;
-    let mut insert = tx.prepare(
+    exec(tx, "DELETE FROM run_steps WHERE run_id = ?1", params![end.run_id])?;
+    let mut insert = tx.prepare_cached(
         "INSERT INTO run_steps (run_id, ordinal, step, documents_in, documents_out, documents_error, millis)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
