@@ -447,7 +447,7 @@ struct Service {
     completions: JoinSet<()>,
     /// Run ends not yet handed to a writer (written together once per loop iteration).
     pending_ends: Vec<RunEnd>,
-    /// Whether the queue may hold a run this node can take: set by queued fires, ended runs
+    /// Whether the queue may hold a run this node can take: set by queued fires, recorded ends
     /// and the claim interval (other nodes, `stepwise trigger`), so that the loop asks the store
     /// only then, not on every wake-up.
     claim_wanted: bool,

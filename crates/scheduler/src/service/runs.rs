@@ -75,7 +75,8 @@ impl Service {
                         self.on_done(done).await;
                     }
                 }
-                Some(_) = self.completions.join_next(), if !self.completions.is_empty() => {}
+                // Recorded ends free their processes (overlap): queued runs may now be taken.
+                Some(_) = self.completions.join_next(), if !self.completions.is_empty() => self.claim_wanted = true,
                 _ = leases.tick() => self.keep_leases().await,
                 _ = reload.tick() => self.scan().await,
                 _ = claims.tick() => self.claim_wanted = true,
@@ -438,7 +439,7 @@ impl Service {
     }
 
     /// Keeps a run's end to be recorded with the others of this loop iteration; a worker is
-    /// free again.
+    /// free again (and, once the end is recorded, the process: see the loop).
     fn complete(&mut self, end: RunEnd) {
         self.pending_ends.push(end);
         self.claim_wanted = true;
