@@ -480,8 +480,10 @@ impl Store for PgStore {
         }
         if !claimed.runs.is_empty() {
             let ids: Vec<&str> = claimed.runs.iter().map(|r| r.run_id.as_str()).collect();
+            // Started once the busy check above saw the process free, not when the node asked:
+            // a run of the process that ended meanwhile on another node ended before this.
             sqlx::query(
-                "UPDATE runs SET status = 'INPROCESS', node = $2, started_at = $3,
+                "UPDATE runs SET status = 'INPROCESS', node = $2, started_at = GREATEST($3, clock_timestamp()),
                      lease_until = now() + make_interval(secs => $4)
                  WHERE run_id = ANY($1)",
             )
