@@ -39,6 +39,7 @@ fn store_overlap(overlap: Overlap) -> store::Overlap {
 
 impl Service {
     pub(super) async fn run(&mut self, shutdown: impl Future<Output = ()> + Send) {
+        self.read_paused().await;
         self.scan().await;
         self.discard_unserved().await;
         let mut shutdown = std::pin::pin!(shutdown);
@@ -70,7 +71,11 @@ impl Service {
                 }
                 Some(_) = self.completions.join_next(), if !self.completions.is_empty() => {}
                 _ = leases.tick() => self.keep_leases().await,
-                _ = reload.tick() => self.scan().await,
+                _ = reload.tick() => {
+                    self.scan().await;
+                    self.read_paused().await;
+                }
+                Some(command) = self.commands.recv() => self.on_command(command).await,
                 _ = claims.tick() => {}
                 () = tokio::time::sleep(sleep) => {}
             }
@@ -255,6 +260,8 @@ impl Service {
 
     /// Offers the pending fires to the store; the ones it cannot take stay pending.
     async fn flush_fires(&mut self) {
+        // A paused process's fires (catch-up ones too) pass unrecorded; resuming catches none up.
+        self.pending_fires.retain(|f| !self.paused.contains(&f.process.name));
         if self.pending_fires.is_empty() {
             return;
         }
@@ -505,7 +512,7 @@ impl Service {
         }
     }
 
-    fn cancel_runs(&self, which: impl Fn(&RunningRun) -> bool, reason: &str) {
+    pub(super) fn cancel_runs(&self, which: impl Fn(&RunningRun) -> bool, reason: &str) {
         for run in self.running.values().filter(|r| which(r)) {
             if run.cancel.borrow().is_none() {
                 tracing::warn!(message = "Cancelling a run.", run_id = %run.run_id, process = %run.process, reason);
