@@ -324,7 +324,7 @@ fn cross_origin_state_changes_are_refused() {
 #[test]
 fn run_now_runs_and_is_audited() {
     let dir = Dir::new();
-    dir.write("procs/manual.yaml", fast("manual", ""));
+    dir.write("procs/manual.yaml", fast("manual", "properties:\n  region: us\n  n: \"1\"\n"));
     let tokens = Tokens::make(&dir);
     let console = Console::start(&dir);
     let detail = run_to_end(&console, &tokens.operator, "manual", r#"{"properties": {"region": "eu", "n": 3}}"#);
