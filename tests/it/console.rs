@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::support::{Dir, http_with, stepwise};
+use crate::support::{Dir, SimProcess, http_with, stepwise};
 
 const PATIENCE: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(100);
@@ -42,6 +42,10 @@ struct Console {
 
 impl Console {
     fn start(dir: &Dir) -> Console {
+        Console::start_env(dir, &[])
+    }
+
+    fn start_env(dir: &Dir, env: &[(&str, &str)]) -> Console {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
         let addr = format!("127.0.0.1:{port}");
         let mut child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
@@ -50,6 +54,8 @@ impl Console {
             .env_remove("STEPWISE_LOG")
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
+            .env("STEPWISE_KNOWBE4_RATE", "off")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -467,4 +473,40 @@ fn token_commands_refuse_bad_input() {
     assert_eq!(revoked.code, 0, "{revoked:?}");
     let again = stepwise(dir.path(), &["token", "revoke", "ci", "--state", "state.db"]);
     assert!(again.code == 1 && again.stderr.contains("no token named 'ci'"), "{again:?}");
+}
+
+#[test]
+fn cancel_stops_a_running_run() {
+    // Each KnowBe4 call takes a minute: the run is certainly still going when cancelled.
+    let sim = SimProcess::start(&["knowbe4-sim", "--port", "0", "--no-limits", "--latency-ms", "60000"]);
+    let dir = Dir::new();
+    let process = format!(
+        "name: slow\nconnections:\n  kb4:\n    type: knowbe4\n    token: {{ env: KB4_TOKEN }}\n    base_url: {}\nstart:\n  type: connector\n  connection: kb4\n  object: user\n  action: list\n  next: done\nsteps:\n  done:\n    type: stop\n",
+        sim.url()
+    );
+    dir.write("procs/slow.yaml", process);
+    let tokens = Tokens::make(&dir);
+    let console = Console::start_env(&dir, &[("KB4_TOKEN", "sandbox-token")]);
+    let (status, answer) = console.ask("POST", "/api/v1/processes/slow/runs", &tokens.operator, "");
+    assert_eq!(status, 202, "{answer}");
+    let run_id = serde_json::from_str::<Value>(&answer).unwrap()["run_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/runs/{run_id}");
+    console.until("the run to start", || {
+        (console.json(&path, &tokens.viewer)["run"]["status"] == "INPROCESS").then_some(())
+    });
+    let cancel = format!("{path}/cancel");
+    let (status, answer) = console.ask("POST", &cancel, &tokens.viewer, "");
+    assert_eq!(status, 403, "{answer}");
+    let (status, answer) = console.ask("POST", &cancel, &tokens.operator, "");
+    assert_eq!(status, 202, "{answer}");
+    let run = console.until("the run to end", || {
+        let run = console.json(&path, &tokens.viewer)["run"].clone();
+        (run["status"] != "INPROCESS").then_some(run)
+    });
+    assert_eq!(run["status"], "ABORTED", "{run}");
+    assert!(run["error"].as_str().is_some_and(|e| e.contains("cancelled by 'ops' from the console")), "{run}");
+    let (status, answer) = console.ask("POST", &cancel, &tokens.operator, "");
+    assert_eq!(status, 409, "{answer}");
+    let audit = console.json("/api/v1/audit?limit=1", &tokens.admin);
+    assert_eq!((audit[0]["action"].as_str(), audit[0]["target"].as_str()), (Some("cancel"), Some(run_id.as_str())));
 }
