@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::support::{Dir, SimProcess, http_with, stepwise};
+use crate::support::{Dir, SimProcess, http_full, stepwise};
 
 const PATIENCE: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(100);
@@ -107,11 +107,19 @@ impl Console {
         if let Some(auth) = &auth {
             headers.push(("Authorization", auth));
         }
-        if !body.is_empty() {
+        if !body.is_empty() && !extra.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
             headers.push(("Content-Type", "application/json"));
         }
         headers.extend_from_slice(extra);
-        http_with(self.port, method, path, &headers, body)
+        http_full(self.port, method, path, &headers, body).map(|(status, _, body)| (status, body))
+    }
+
+    /// A request with headers only (a browser's): status, head and body.
+    fn browse(&self, method: &str, path: &str, extra: &[(&str, &str)], body: &str) -> (u16, String, String) {
+        let host = format!("127.0.0.1:{}", self.port);
+        let mut headers: Vec<(&str, &str)> = vec![("Host", &host)];
+        headers.extend_from_slice(extra);
+        http_full(self.port, method, path, &headers, body).unwrap_or_else(|| panic!("{method} {path}: no answer"))
     }
 
     /// A request that must answer: status and body.
@@ -171,6 +179,12 @@ fn table(run_id: &str) -> Vec<(&'static str, String, &'static str, [u16; 5])> {
     let read = [401, 401, 200, 200, 200];
     vec![
         ("GET", "/health".into(), "", open),
+        ("GET", "/login".into(), "", open),
+        ("POST", "/login".into(), "token=stw_wrong", [401; 5]),
+        ("GET", "/".into(), "", read),
+        ("GET", "/runs?process=manual&status=".into(), "", read),
+        ("GET", format!("/runs/{run_id}"), "", read),
+        ("POST", "/logout".into(), "", [401, 401, 303, 303, 303]),
         ("GET", "/metrics".into(), "", read),
         ("GET", "/api/v1/openapi.json".into(), "", read),
         ("GET", "/api/v1/processes".into(), "", read),
@@ -254,8 +268,10 @@ fn every_route_answers_every_role_as_documented() {
     let mut wrong = Vec::new();
     for (method, path, body, expected) in table(&run_id) {
         for (who, want) in EVERYONE.into_iter().zip(expected) {
+            let form = [("Content-Type", "application/x-www-form-urlencoded")];
+            let extra: &[(&str, &str)] = if path == "/login" { &form } else { &[] };
             let (got, answer) = console
-                .call(method, &path, tokens.of(who), &[], body)
+                .call(method, &path, tokens.of(who), extra, body)
                 .unwrap_or_else(|| panic!("{method} {path}: no answer"));
             if got != want {
                 wrong.push(format!("{method} {path} as {who:?}: {got}, expected {want}: {answer}"));
@@ -435,6 +451,12 @@ fn first_start_makes_an_admin_token_once() {
     });
     let token = log.split("/login?token=").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap().to_owned();
     assert!(token.starts_with("stw_"), "{log}");
+    // The login address opens the sign-in form, which trades the token for a session.
+    let (status, _, _) = console.browse("GET", &format!("/login?token={token}"), &[("Accept", "text/html")], "");
+    assert_eq!(status, 200);
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, head, _) = console.browse("POST", "/login", &form, &format!("token={token}"));
+    assert!(status == 303 && header(&head, "set-cookie").is_some(), "{head}");
     let listed = console.json("/api/v1/tokens", &token);
     assert_eq!(listed[0]["name"], "admin", "{listed}");
     assert_eq!(listed[0]["role"], "admin", "{listed}");
@@ -509,4 +531,70 @@ fn cancel_stops_a_running_run() {
     assert_eq!(status, 409, "{answer}");
     let audit = console.json("/api/v1/audit?limit=1", &tokens.admin);
     assert_eq!((audit[0]["action"].as_str(), audit[0]["target"].as_str()), (Some("cancel"), Some(run_id.as_str())));
+}
+
+/// The value of header `name` in an answer's head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+#[test]
+fn a_browser_signs_in_and_reads_pages() {
+    let dir = Dir::new();
+    dir.write("procs/manual.yaml", fast("manual", ""));
+    let tokens = Tokens::make(&dir);
+    let console = Console::start(&dir);
+    let done = run_to_end(&console, &tokens.operator, "manual", "");
+    let run_id = done["run"]["run_id"].as_str().unwrap().to_owned();
+    let html = ("Accept", "text/html");
+    // Without a session a browser is sent to the sign-in page.
+    let (status, head, _) = console.browse("GET", "/", &[html], "");
+    assert_eq!((status, header(&head, "location")), (303, Some("/login")), "{head}");
+    let (status, head, body) = console.browse("GET", "/login", &[html], "");
+    assert_eq!(status, 200, "{body}");
+    assert!(header(&head, "content-security-policy").is_some_and(|csp| csp.contains("default-src 'none'")), "{head}");
+    assert!(!body.contains("<script") && !body.contains(" style="), "{body}");
+    // Signing in from another origin is refused; from the console's own, a cookie.
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let sign_in = format!("token={}", tokens.viewer);
+    let (status, _, _) = console.browse("POST", "/login", &[form, ("Origin", "http://evil.example")], &sign_in);
+    assert_eq!(status, 403);
+    let (status, _, _) = console.browse("POST", "/login", &[form], "token=stw_wrong");
+    assert_eq!(status, 401);
+    let (status, head, body) = console.browse("POST", "/login", &[form], &sign_in);
+    assert_eq!((status, header(&head, "location")), (303, Some("/")), "{head}\n{body}");
+    let set_cookie = header(&head, "set-cookie").unwrap_or_else(|| panic!("{head}"));
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    assert!(!set_cookie.contains(&tokens.viewer), "the cookie is a session id, not the token");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let with_cookie = [html, ("Cookie", cookie.as_str())];
+    // The pages, with filters in the URL.
+    let (status, head, body) = console.browse("GET", "/", &with_cookie, "");
+    assert!(status == 200 && body.contains("manual") && body.contains("view (viewer)"), "{status} {body}");
+    assert!(header(&head, "content-security-policy").is_some(), "{head}");
+    let (status, _, body) =
+        console.browse("GET", "/runs?process=manual&status=COMPLETE&trigger=&since=", &with_cookie, "");
+    assert!(status == 200 && body.contains(&run_id), "{status} {body}");
+    let (status, _, body) = console.browse("GET", "/runs?process=manual&status=ERROR", &with_cookie, "");
+    assert!(status == 200 && !body.contains(&run_id) && body.contains("No run matches."), "{status} {body}");
+    let (status, _, body) = console.browse("GET", &format!("/runs/{run_id}"), &with_cookie, "");
+    assert!(status == 200 && body.contains("COMPLETE") && body.contains("done"), "{status} {body}");
+    // A viewer's session may not act; a session's state change needs the console's origin.
+    let (status, _, _) = console.browse("POST", "/api/v1/processes/manual/pause", &with_cookie, "");
+    assert_eq!(status, 403);
+    let (status, _, _) =
+        console.browse("POST", "/logout", &[("Cookie", cookie.as_str()), ("Sec-Fetch-Site", "cross-site")], "");
+    assert_eq!(status, 403);
+    // Signing out ends the session; so does revoking its token.
+    let (status, head, _) = console.browse("POST", "/logout", &[("Cookie", cookie.as_str())], "");
+    assert_eq!((status, header(&head, "location")), (303, Some("/login")), "{head}");
+    assert_eq!(console.browse("GET", "/api/v1/runs", &[("Cookie", cookie.as_str())], "").0, 401);
+    let (_, head, _) = console.browse("POST", "/login", &[form], &sign_in);
+    let cookie = header(&head, "set-cookie").unwrap().split(';').next().unwrap().to_owned();
+    assert_eq!(console.browse("GET", "/api/v1/runs", &[("Cookie", cookie.as_str())], "").0, 200);
+    assert_eq!(stepwise(dir.path(), &["token", "revoke", "view", "--state", "state.db"]).code, 0);
+    assert_eq!(console.browse("GET", "/api/v1/runs", &[("Cookie", cookie.as_str())], "").0, 401);
 }

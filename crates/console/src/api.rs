@@ -69,12 +69,12 @@ pub(crate) async fn processes(State(console): State<Shared>) -> ApiResult {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RunsQuery {
-    process: Option<String>,
-    status: Option<String>,
-    trigger: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    limit: Option<usize>,
+    pub(crate) process: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) trigger: Option<String>,
+    pub(crate) since: Option<String>,
+    pub(crate) until: Option<String>,
+    pub(crate) limit: Option<String>,
 }
 
 fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -86,17 +86,37 @@ fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, Api
     .transpose()
 }
 
+fn limit(text: Option<&str>) -> Result<usize, ApiError> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_request(format!("'limit' must be 1 to {MAX_LIMIT}"))),
+    }
+}
+
 impl RunsQuery {
-    fn filter(&self) -> Result<ListFilter, ApiError> {
+    /// The same query without empty fields (an HTML form sends every field).
+    pub(crate) fn without_empty(self) -> RunsQuery {
+        let keep = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+        RunsQuery {
+            process: keep(self.process),
+            status: keep(self.status),
+            trigger: keep(self.trigger),
+            since: keep(self.since),
+            until: keep(self.until),
+            limit: keep(self.limit),
+        }
+    }
+
+    pub(crate) fn filter(&self) -> Result<ListFilter, ApiError> {
         let status = match &self.status {
             Some(s) => Some(s.parse::<RunStatus>().map_err(ApiError::bad_request)?.as_str().to_owned()),
             None => None,
         };
         let trigger = self.trigger.as_deref().map(str::parse::<Trigger>).transpose().map_err(ApiError::bad_request)?;
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if limit == 0 || limit > MAX_LIMIT {
-            return Err(ApiError::bad_request(format!("'limit' must be 1 to {MAX_LIMIT}")));
-        }
+        let limit = limit(self.limit.as_deref())?;
         Ok(ListFilter {
             process: self.process.clone(),
             status,
@@ -223,7 +243,7 @@ pub(crate) async fn resume(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LimitQuery {
-    limit: Option<usize>,
+    limit: Option<String>,
 }
 
 pub(crate) async fn audit_trail(
@@ -231,11 +251,7 @@ pub(crate) async fn audit_trail(
     query: Result<Query<LimitQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(format!("'limit' must be 1 to {MAX_LIMIT}")));
-    }
-    Ok(Json(console.store.audit(limit).await?).into_response())
+    Ok(Json(console.store.audit(limit(query.limit.as_deref())?).await?).into_response())
 }
 
 pub(crate) async fn tokens(State(console): State<Shared>) -> ApiResult {

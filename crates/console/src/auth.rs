@@ -52,22 +52,66 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Every route but `/health`: a known token (401 otherwise), and state changes only from the
-/// console's own origin (403 otherwise). The caller goes into the request's extensions.
-pub(crate) async fn authenticate(State(console): State<Shared>, mut request: Request, next: Next) -> Response {
-    let Some(token) = bearer(request.headers()) else {
-        return ApiError::unauthorized("a token is required: send 'Authorization: Bearer TOKEN'").into_response();
+/// Who calls: a bearer token, or a browser session (which stands for its token while the
+/// token exists).
+async fn caller(console: &Shared, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    if let Some(token) = bearer(headers) {
+        let record = console.store.authenticate(&crate::token::hash(token), chrono::Utc::now()).await?;
+        return record.map(Caller::from).ok_or_else(|| ApiError::unauthorized("unknown or revoked token"));
+    }
+    let Some(id) = crate::session::cookie(headers) else {
+        return Err(ApiError::unauthorized(
+            "a token is required: send 'Authorization: Bearer TOKEN' or sign in at /login",
+        ));
     };
-    let record = match console.store.authenticate(&crate::token::hash(token), chrono::Utc::now()).await {
-        Ok(Some(record)) => record,
-        Ok(None) => return ApiError::unauthorized("unknown or revoked token").into_response(),
-        Err(error) => return ApiError::from(error).into_response(),
+    let name = console
+        .sessions
+        .token_name(id)
+        .ok_or_else(|| ApiError::unauthorized("session expired; sign in again at /login"))?;
+    match console.store.tokens().await?.into_iter().find(|t| t.name == name) {
+        Some(record) => Ok(Caller::from(record)),
+        None => {
+            console.sessions.close(id);
+            Err(ApiError::unauthorized("the session's token was revoked; sign in again at /login"))
+        }
+    }
+}
+
+impl From<store::TokenRecord> for Caller {
+    fn from(record: store::TokenRecord) -> Caller {
+        Caller { name: record.name, role: record.role, view_data: record.view_data }
+    }
+}
+
+/// Whether a browser asked for a page (it is sent to `/login` rather than answered 401).
+fn wants_page(request: &Request) -> bool {
+    let accepts_html =
+        request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    request.method() == Method::GET && accepts_html && !request.uri().path().starts_with("/api/")
+}
+
+/// Every route but `/health` and `/login`: a known token or session (401 otherwise), and state
+/// changes only from the console's own origin (403 otherwise). The caller goes into the
+/// request's extensions.
+pub(crate) async fn authenticate(State(console): State<Shared>, mut request: Request, next: Next) -> Response {
+    let caller = match caller(&console, request.headers()).await {
+        Ok(caller) => caller,
+        Err(_) if wants_page(&request) => return axum::response::Redirect::to("/login").into_response(),
+        Err(error) => return error.into_response(),
     };
     if !is_safe(request.method()) && cross_origin(request.headers()) {
-        tracing::warn!(message = "Cross-origin state change refused.", caller = %record.name, path = %request.uri().path());
+        tracing::warn!(message = "Cross-origin state change refused.", caller = %caller.name, path = %request.uri().path());
         return ApiError::forbidden("cross-origin requests may not change state").into_response();
     }
-    request.extensions_mut().insert(Caller { name: record.name, role: record.role, view_data: record.view_data });
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+/// 403 for a state change a browser sends from another origin (the open `POST /login`).
+pub(crate) async fn same_origin(request: Request, next: Next) -> Response {
+    if !is_safe(request.method()) && cross_origin(request.headers()) {
+        return ApiError::forbidden("cross-origin requests may not change state").into_response();
+    }
     next.run(request).await
 }
 

@@ -1,6 +1,7 @@
 //! The console of `stepwise serve --listen ADDR` (process format section 9): one axum router
-//! with `/health` (open), `/metrics` and the HTTP API under `/api/v1/`, every route but
-//! `/health` behind a bearer token whose role must allow it.
+//! with `/health` (open), `/login` (open: a token traded for a session cookie), the pages
+//! (`pages.rs`), `/metrics` and the HTTP API under `/api/v1/`, every other route behind a
+//! bearer token or a session whose role must allow it.
 //!
 //! * Reads come from the run store ([`store::Store`]): runs, steps, logs, tokens, the audit
 //!   trail. Actions go to the store (a run now is a queued manual run, as `stepwise trigger`
@@ -17,6 +18,8 @@
 mod api;
 mod auth;
 mod error;
+mod pages;
+mod session;
 pub mod token;
 
 use std::future::Future;
@@ -37,6 +40,7 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 pub(crate) struct Console {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) control: scheduler::Control,
+    pub(crate) sessions: session::Sessions,
 }
 
 pub(crate) type Shared = Arc<Console>;
@@ -56,6 +60,10 @@ pub struct RouteInfo {
 fn protected() -> Vec<(Method, &'static str, Role, MethodRouter<Shared>)> {
     use Role::{Admin, Operator, Viewer};
     vec![
+        (Method::GET, "/", Viewer, get(pages::processes)),
+        (Method::GET, "/runs", Viewer, get(pages::runs)),
+        (Method::GET, "/runs/{run_id}", Viewer, get(pages::run)),
+        (Method::POST, "/logout", Viewer, post(pages::logout)),
         (Method::GET, "/metrics", Viewer, get(metrics)),
         (Method::GET, "/api/v1/openapi.json", Viewer, get(openapi)),
         (Method::GET, "/api/v1/processes", Viewer, get(api::processes)),
@@ -74,21 +82,26 @@ fn protected() -> Vec<(Method, &'static str, Role, MethodRouter<Shared>)> {
 
 /// Every route of the console with its role.
 pub fn routes() -> Vec<RouteInfo> {
-    let mut routes = vec![RouteInfo { method: Method::GET, path: "/health", role: None }];
+    let mut routes = vec![
+        RouteInfo { method: Method::GET, path: "/health", role: None },
+        RouteInfo { method: Method::GET, path: "/login", role: None },
+        RouteInfo { method: Method::POST, path: "/login", role: None },
+    ];
     routes.extend(protected().into_iter().map(|(method, path, role, _)| RouteInfo { method, path, role: Some(role) }));
     routes
 }
 
 /// The console's router on `store`, steering the serve loop through `control`.
 pub fn router(store: Arc<dyn Store>, control: scheduler::Control) -> Router {
-    let console: Shared = Arc::new(Console { store, control });
+    let console: Shared = Arc::new(Console { store, control, sessions: session::Sessions::default() });
     let mut api = Router::new();
     for (_, path, role, handler) in protected() {
         let check = axum::middleware::from_fn(move |request, next| auth::require(role, request, next));
         api = api.route(path, handler.route_layer(check));
     }
     let api = api.layer(axum::middleware::from_fn_with_state(console.clone(), auth::authenticate));
-    Router::new().route("/health", get(health)).merge(api).with_state(console)
+    let login = get(pages::login_page).post(pages::login).route_layer(axum::middleware::from_fn(auth::same_origin));
+    Router::new().route("/health", get(health)).route("/login", login).merge(api).with_state(console)
 }
 
 async fn health(axum::extract::State(console): axum::extract::State<Shared>) -> impl IntoResponse {
