@@ -96,7 +96,9 @@ fn wants_page(request: &Request) -> bool {
 pub(crate) async fn authenticate(State(console): State<Shared>, mut request: Request, next: Next) -> Response {
     let caller = match caller(&console, request.headers()).await {
         Ok(caller) => caller,
-        Err(_) if wants_page(&request) => return axum::response::Redirect::to("/login").into_response(),
+        Err(error) if error.is_unauthorized() && wants_page(&request) => {
+            return axum::response::Redirect::to("/login").into_response();
+        }
         Err(error) => return error.into_response(),
     };
     if !is_safe(request.method()) && cross_origin(request.headers()) {

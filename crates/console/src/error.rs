@@ -16,6 +16,11 @@ impl ApiError {
         ApiError { status, message: message.into() }
     }
 
+    /// Whether the caller is unknown (401), as opposed to the store failing.
+    pub(crate) fn is_unauthorized(&self) -> bool {
+        self.status == StatusCode::UNAUTHORIZED
+    }
+
     pub(crate) fn unauthorized(message: &str) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, message)
     }
