@@ -21,6 +21,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Type;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
+mod access;
+
+use crate::access::{AuditEntry, NewToken, Paused, TokenRecord};
 use crate::model::{
     Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap, RunEnd, RunRecord,
     RunStart, StepRecord,
@@ -34,8 +37,11 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DB_FILE_NAME: &str = "history.db";
 
 /// The migrations: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 2] =
-    [include_str!("../migrations/sqlite/0001_initial.sql"), include_str!("../migrations/sqlite/0002_run_store.sql")];
+const MIGRATIONS: [&str; 3] = [
+    include_str!("../migrations/sqlite/0001_initial.sql"),
+    include_str!("../migrations/sqlite/0002_run_store.sql"),
+    include_str!("../migrations/sqlite/0003_console.sql"),
+];
 
 /// The schema version this code writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -271,6 +277,20 @@ impl Store for SqliteStore {
             if let Some(status) = &filter.status {
                 args.push(status);
                 sql.push_str(&format!(" AND status = ?{}", args.len()));
+            }
+            let trigger = filter.trigger.map(|t| t.as_str());
+            if let Some(trigger) = &trigger {
+                args.push(trigger);
+                sql.push_str(&format!(" AND trigger = ?{}", args.len()));
+            }
+            let (since, until) = (filter.since.map(ts), filter.until.map(ts));
+            if let Some(since) = &since {
+                args.push(since);
+                sql.push_str(&format!(" AND COALESCE(started_at, queued_at) >= ?{}", args.len()));
+            }
+            if let Some(until) = &until {
+                args.push(until);
+                sql.push_str(&format!(" AND COALESCE(started_at, queued_at) < ?{}", args.len()));
             }
             sql.push_str(" ORDER BY COALESCE(started_at, queued_at) DESC, run_id DESC");
             let limit = filter.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
@@ -584,6 +604,48 @@ impl Store for SqliteStore {
             Ok(lines)
         })
         .await
+    }
+
+    async fn create_token(&self, token: &NewToken) -> Result<(), StoreError> {
+        let token = token.clone();
+        self.with(move |conn| access::create_token(conn, &token)).await
+    }
+
+    async fn create_first_token(&self, token: &NewToken) -> Result<bool, StoreError> {
+        let token = token.clone();
+        self.with(move |conn| access::create_first_token(conn, &token)).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.with(|conn| access::tokens(conn)).await
+    }
+
+    async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.with(move |conn| access::revoke_token(conn, &name)).await
+    }
+
+    async fn authenticate(&self, hash: &str, at: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError> {
+        let hash = hash.to_owned();
+        self.with(move |conn| access::authenticate(conn, &hash, at)).await
+    }
+
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let entry = entry.clone();
+        self.with(move |conn| access::record_audit(conn, &entry)).await
+    }
+
+    async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.with(move |conn| access::audit(conn, limit)).await
+    }
+
+    async fn set_paused(&self, process: &str, by: Option<&str>, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let (process, by) = (process.to_owned(), by.map(str::to_owned));
+        self.with(move |conn| access::set_paused(conn, &process, by.as_deref(), at)).await
+    }
+
+    async fn paused(&self) -> Result<Vec<Paused>, StoreError> {
+        self.with(|conn| access::paused(conn)).await
     }
 }
 

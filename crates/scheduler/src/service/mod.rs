@@ -43,6 +43,12 @@
 //! * On start, alone on its store, the service closes runs a previous service left
 //!   `INPROCESS` ([`store::Store::mark_abandoned_as_aborted`]) and discards queued runs of
 //!   processes it does not hold, with the reason.
+//! * **Pause.** The store keeps paused processes ([`store::Store::paused`]); a paused process's
+//!   fires pass unrecorded (resuming catches none of them up). The node reads them at start, at
+//!   every reload and when its [`Control`] says they changed.
+//! * **Control** ([`serve_with`]): a [`Control`] handle lists the processes held, renders
+//!   `/health` and `/metrics` for whoever serves HTTP (the console) and cancels runs going on
+//!   this node.
 //! * **HTTP** (when `listen` is set): `GET /health` (200, JSON; `status` is `degraded` and
 //!   `invalid_files` lists each rejected file with why while any is invalid) and `GET /metrics` (Prometheus
 //!   text: `stepwise_runs_total{process,status}`, `stepwise_run_duration_seconds{process}`
@@ -50,6 +56,7 @@
 //!   offered, `stepwise_runs_in_progress`, `stepwise_processes_loaded`,
 //!   `stepwise_schedules_active`).
 
+mod control;
 mod files;
 mod http;
 mod runs;
@@ -66,6 +73,8 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::{DateTime, Utc};
 use store::{RunEnd, RunStatus, StepRecord, Store, StoreError, Trigger};
 use tokio::task::JoinSet;
+
+pub use control::{Control, ControlHook, ProcessView, ScheduleView, Stopped, control};
 
 use crate::schedule::{CatchUp, Overlap, Schedule, ScheduleSpec};
 
@@ -248,6 +257,18 @@ pub async fn serve(
     runner: Arc<dyn ProcessRunner>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServiceError> {
+    let (_, hook) = control(&config.node);
+    serve_with(config, loader, runner, shutdown, hook).await
+}
+
+/// [`serve`], steered through the [`Control`] that `hook` belongs to.
+pub async fn serve_with(
+    config: ServiceConfig,
+    loader: Arc<dyn ProcessLoader>,
+    runner: Arc<dyn ProcessRunner>,
+    shutdown: impl Future<Output = ()> + Send,
+    hook: ControlHook,
+) -> Result<(), ServiceError> {
     if let Err(source) = std::fs::read_dir(&config.dir) {
         return Err(ServiceError::ReadDir { path: config.dir.clone(), source });
     }
@@ -256,7 +277,7 @@ pub async fn serve(
     if aborted > 0 {
         tracing::warn!(message = "Marked runs abandoned by a previous service as ABORTED.", count = aborted);
     }
-    let metrics = Arc::new(http::Metrics::default());
+    let metrics = hook.metrics.clone();
     let http = match config.listen {
         Some(addr) => Some(http::start_http(addr, metrics.clone(), config.node.clone()).await?),
         None => None,
@@ -304,6 +325,8 @@ pub async fn serve(
         last_renewed: Instant::now(),
         other_version_logged: HashSet::new(),
         shutting_down: false,
+        commands: hook.commands,
+        paused: HashSet::new(),
     };
     service.run(shutdown).await;
     runs_runtime.shutdown_background();
@@ -458,4 +481,8 @@ struct Service {
     /// Queued runs of another version of a process, already logged.
     other_version_logged: HashSet<String>,
     shutting_down: bool,
+    /// Commands of the [`Control`] (the console).
+    commands: tokio::sync::mpsc::Receiver<control::Command>,
+    /// Processes whose schedules are paused (from the store).
+    paused: HashSet<String>,
 }

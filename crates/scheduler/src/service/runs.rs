@@ -39,6 +39,7 @@ fn store_overlap(overlap: Overlap) -> store::Overlap {
 
 impl Service {
     pub(super) async fn run(&mut self, shutdown: impl Future<Output = ()> + Send) {
+        self.read_paused().await;
         self.scan().await;
         self.discard_unserved().await;
         let mut shutdown = std::pin::pin!(shutdown);
@@ -78,7 +79,11 @@ impl Service {
                 // Recorded ends free their processes (overlap): queued runs may now be taken.
                 Some(_) = self.completions.join_next(), if !self.completions.is_empty() => self.claim_wanted = true,
                 _ = leases.tick() => self.keep_leases().await,
-                _ = reload.tick() => self.scan().await,
+                _ = reload.tick() => {
+                    self.scan().await;
+                    self.read_paused().await;
+                }
+                Some(command) = self.commands.recv() => self.on_command(command).await,
                 _ = claims.tick() => self.claim_wanted = true,
                 () = tokio::time::sleep(sleep) => {}
             }
@@ -264,6 +269,8 @@ impl Service {
 
     /// Offers the pending fires to the store; the ones it cannot take stay pending.
     async fn flush_fires(&mut self) {
+        // A paused process's fires (catch-up ones too) pass unrecorded; resuming catches none up.
+        self.pending_fires.retain(|f| !self.paused.contains(&f.process.name));
         if self.pending_fires.is_empty() {
             return;
         }
@@ -493,7 +500,7 @@ impl Service {
         }
     }
 
-    fn cancel_runs(&self, which: impl Fn(&RunningRun) -> bool, reason: &str) {
+    pub(super) fn cancel_runs(&self, which: impl Fn(&RunningRun) -> bool, reason: &str) {
         for run in self.running.values().filter(|r| which(r)) {
             if run.cancel.borrow().is_none() {
                 tracing::warn!(message = "Cancelling a run.", run_id = %run.run_id, process = %run.process, reason);
