@@ -84,6 +84,9 @@ pub const MAX_CATCH_UP: usize = 1000;
 /// The loop never sleeps longer than this, so it notices wall-clock changes.
 pub const MAX_SLEEP: Duration = Duration::from_secs(30);
 
+/// The most threads the runs' runtime has (one per worker up to this).
+pub const MAX_RUN_THREADS: usize = 64;
+
 /// The smallest reload interval; shorter ones are raised to it.
 pub const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -283,8 +286,12 @@ pub async fn serve_with(
         None => None,
     };
     // Runs get a runtime of their own: a step that burns CPU occupies its threads, never the
-    // ones that fire schedules, renew leases and answer /health.
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+    // ones that fire schedules, renew leases and answer /health. One thread per worker (up to
+    // MAX_RUN_THREADS), not per core: runs that burn CPU then share the cores with the others
+    // (the operating system's scheduler is fair), instead of holding every thread while the
+    // runs of other processes wait.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = config.workers.max(cores).clamp(2, MAX_RUN_THREADS);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(bytes) = config.run_stack_bytes {
         builder.thread_stack_size(bytes);
