@@ -425,3 +425,35 @@ fn trigger_refuses_undeclared_properties_and_a_node_fails_a_run_queued_by_name_w
     assert_eq!(run["status"], "ERROR", "{run}");
     assert!(run["error"].as_str().unwrap().contains("declares no property 'gruop'"), "{run}");
 }
+
+#[test]
+fn an_error_document_of_a_document_without_data_has_input_null() {
+    let dir = Dir::new();
+    dir.write("out/taken.txt", "already here");
+    let p = dir.write(
+        "p.yaml",
+        r#"name: p
+connections:
+  files: {type: disk, directory: out}
+start: {type: no_data, next: write}
+steps:
+  write:
+    type: connector
+    connection: files
+    action: send
+    file_name: [{static: taken.txt}]
+    error_response: true
+    next: keep
+  keep:
+    type: connector
+    connection: files
+    action: send
+    file_name: [{static: error.json}]
+"#,
+    );
+    let run = stepwise(dir.path(), &["run", p.to_str().unwrap(), "--no-history"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let error: Value = serde_json::from_str(&dir.read("out/error.json")).unwrap();
+    assert_eq!(error["error"]["input"], Value::Null, "{error}");
+    assert_eq!(error["error"]["step"], "write", "{error}");
+}

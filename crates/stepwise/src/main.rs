@@ -2,11 +2,13 @@
 //! prints, and maps outcomes to exit codes.
 
 mod commands;
+mod listen;
 mod load;
 mod proctests;
 mod sandbox;
 mod scheduling;
 mod testmode;
+mod tokens;
 mod trigger;
 
 use std::process::ExitCode;
@@ -42,6 +44,8 @@ enum Command {
     Trigger(trigger::TriggerArgs),
     /// Run process tests (`*.test.yaml`) with mocked connections; prints `N passed, N failed`.
     Test(proctests::TestArgs),
+    /// Create, list and revoke the console's API tokens.
+    Token(tokens::TokenArgs),
     /// The KnowBe4 simulator (GraphQL at /graphql), for tests, demos and benchmarks.
     #[command(name = "knowbe4-sim")]
     KnowBe4Sim(knowbe4_sim::Args),
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::History(args) => scheduling::history(args),
         Command::Trigger(args) => trigger::trigger(args),
         Command::Test(args) => proctests::test(args),
+        Command::Token(args) => tokens::token(args),
         Command::KnowBe4Sim(args) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(knowbe4_sim::serve_forever(args)).map_err(anyhow::Error::from))
