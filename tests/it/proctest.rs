@@ -228,3 +228,62 @@ fn changing_a_shipped_mapping_makes_its_test_fail() {
     assert!(run.stdout.contains("FAIL tests/offboard-leavers.test.yaml: a known leaver is archived"), "{run:?}");
     assert!(run.stdout.contains("step 'archive': the documents that entered differ"), "{run:?}");
 }
+
+/// The attributes of every element named `name`, in order.
+fn elements(xml: &str, name: &str) -> Vec<std::collections::HashMap<String, String>> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut out = Vec::new();
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == name.as_bytes() => {
+                let attrs = e
+                    .attributes()
+                    .map(|a| {
+                        let a = a.expect("attribute");
+                        let value = a.unescape_value().expect("value").into_owned();
+                        (String::from_utf8_lossy(a.key.as_ref()).into_owned(), value)
+                    })
+                    .collect();
+                out.push(attrs);
+            }
+            Event::Eof => return out,
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn junit_xml_reads_back_with_one_testcase_per_case() {
+    let dir = Dir::new();
+    dir.write("p.yaml", PROCESS);
+    dir.write(
+        "p.test.yaml",
+        r#"
+process: p.yaml
+cases:
+  - name: refused <before> any request & counted
+    start: [{ firstName: Ann }]
+    mocks: { kb4: { answers: [] } }
+    expect: { requests: { kb4: { count: 0 } } }
+  - name: expects the wrong status
+    start: [{ firstName: Ann }]
+    mocks: { kb4: { answers: [] } }
+    expect: { status: ERROR }
+"#,
+    );
+    let run = stepwise(dir.path(), &["test", "p.test.yaml", "--junit", "report.xml"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let xml = dir.read("report.xml");
+    let suites = elements(&xml, "testsuites");
+    assert_eq!((suites[0]["tests"].as_str(), suites[0]["failures"].as_str()), ("2", "1"), "{xml}");
+    let suite = elements(&xml, "testsuite");
+    assert_eq!(suite.len(), 1, "{xml}");
+    assert_eq!(suite[0]["name"], "p.test.yaml");
+    let cases = elements(&xml, "testcase");
+    let names: Vec<&str> = cases.iter().map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["refused <before> any request & counted", "expects the wrong status"], "{xml}");
+    let failures = elements(&xml, "failure");
+    assert_eq!(failures.len(), 1, "{xml}");
+    assert_eq!(failures[0]["message"], "status: expected ERROR, got COMPLETE_WARN", "{xml}");
+}

@@ -7,6 +7,7 @@
 
 pub mod assert;
 pub mod format;
+pub mod junit;
 pub mod load;
 pub mod mock;
 pub mod run;

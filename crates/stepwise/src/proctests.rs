@@ -1,6 +1,6 @@
 //! `stepwise test`: finds test files, loads them all (any invalid one is a usage error, exit 2,
 //! before anything runs), runs their cases (crate `proctest`), prints one line per case and
-//! `N passed, N failed` last.
+//! `N passed, N failed` last; `--junit FILE` also writes JUnit XML.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,6 +14,9 @@ pub struct TestArgs {
     /// Test files (`*.test.yaml`) or directories searched recursively for them.
     #[arg(default_value = "processes")]
     paths: Vec<PathBuf>,
+    /// Also write the results as JUnit XML to FILE (for CI systems).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
 }
 
 pub fn test(args: TestArgs) -> anyhow::Result<u8> {
@@ -61,6 +64,10 @@ pub fn test(args: TestArgs) -> anyhow::Result<u8> {
         for f in &r.failures {
             writeln!(stdout, "  {}", f.render().replace('\n', "\n  "))?;
         }
+    }
+    if let Some(path) = &args.junit {
+        let xml = proctest::junit::render(&results).context("cannot write the JUnit report")?;
+        std::fs::write(path, xml).with_context(|| format!("cannot write '{}'", path.display()))?;
     }
     let failed = results.iter().filter(|r| !r.passed()).count();
     writeln!(stdout, "{} passed, {failed} failed", results.len() - failed)?;
