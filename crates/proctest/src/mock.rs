@@ -133,3 +133,39 @@ impl Transport for MockTransport {
         Ok(Answer { status, headers: HeaderMap::new(), body: body.into() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_graphql_operation_is_the_first_field_asked_for() {
+        assert_eq!(graphql_operation("query($p: Int!) { users(page: $p) { id } }").as_deref(), Some("users"));
+        assert_eq!(
+            graphql_operation("mutation { userArchive(userIds: [1]) { node { id } } }").as_deref(),
+            Some("userArchive")
+        );
+        assert_eq!(graphql_operation("no braces"), None);
+    }
+
+    #[test]
+    fn containment_is_by_keys_for_objects_and_by_position_for_arrays() {
+        let actual = json!({"a": 1, "b": {"c": [1, {"d": 2, "e": 3}]}});
+        assert!(contains(&actual, &json!({"b": {"c": [1, {"d": 2}]}})));
+        assert!(!contains(&actual, &json!({"b": {"c": [1]}})), "arrays keep their length");
+        assert!(!contains(&actual, &json!({"a": 2})));
+        assert!(!contains(&actual, &json!({"z": null})), "a missing key is not null");
+    }
+
+    #[test]
+    fn the_bundled_schema_compiles_and_refuses_a_reply_with_a_body_and_a_fault() {
+        let schema: Value = serde_json::from_str(crate::TEST_SCHEMA).unwrap();
+        let v = jsonschema::draft7::new(&schema).unwrap();
+        let file = |reply: Value| json!({"process": "p.yaml", "cases": [{"name": "c", "mocks": {"k": {"answers": [{"reply": reply}]}}}]});
+        assert!(v.is_valid(&file(json!({"body": {}}))));
+        assert!(v.is_valid(&file(json!({"status": 404, "message": "gone"}))));
+        assert!(v.is_valid(&file(json!({"fault": "reset"}))));
+        assert!(!v.is_valid(&file(json!({"body": {}, "fault": "reset"}))));
+        assert!(!v.is_valid(&file(json!({"status": 404}))));
+    }
+}
