@@ -321,3 +321,77 @@ fn errors_name_their_kind_and_their_connection() {
         "{run:?}"
     );
 }
+
+#[test]
+fn validate_checks_connector_parameters_and_disk_paths_at_their_lines() {
+    let dir = Dir::new();
+    let p = dir.write(
+        "p.yaml",
+        r#"name: bad-params
+connections:
+  kb: {type: knowbe4, token: {env: KB_TOKEN}}
+  boomi: {type: boomi_platform, account_id: acme-AB12CD, email: a@example.com, token: {env: BOOMI_TOKEN}}
+  files: {type: disk, directory: out}
+start: {type: no_data, next: list}
+steps:
+  list:
+    type: connector
+    connection: kb
+    object: user
+    action: list
+    parameters:
+      status: {static: RETIRED}
+      group: {static: "abc"}
+      colour: {process_property: colour}
+      search: {process_property: who}
+    next: create
+  create:
+    type: connector
+    connection: kb
+    object: user
+    action: create
+    parameters:
+      email: {current_data: true}
+    next: grants
+  grants:
+    type: connector
+    connection: boomi
+    object: account_user_role
+    action: list
+    parameters:
+      email: {static: a@example.com}
+      userId: {static: a@example.com}
+    next: read
+  read:
+    type: connector
+    connection: files
+    action: get
+    pattern: ../secrets/*.json
+    next: write
+  write:
+    type: connector
+    connection: files
+    action: send
+    file_name: [{static: "../"}, {static: "x.json"}]
+"#,
+    );
+    let out = stepwise(dir.path(), &["validate", p.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let expected = [
+        "p.yaml:14:7: error: step 'list': parameter 'status': value 'RETIRED' is not one of ACTIVE, ARCHIVED, ALL",
+        "p.yaml:15:7: error: step 'list': parameter 'group': value 'abc' is not of type integer",
+        "p.yaml:16:7: error: step 'list': 'user.list' has no parameter 'colour'; known: status, type, group",
+        "p.yaml:25:7: error: step 'create': 'user.create' takes no parameters: its input is the document",
+        "p.yaml:33:7: error: step 'grants': 'account_user_role.list' has no parameter 'email'; known: userId, roleId",
+        "p.yaml:40:5: error: step 'read': pattern '../secrets/*.json' must stay inside the connection's directory",
+        "p.yaml:46:5: error: step 'write': file name '../x.json' must be a plain file name inside the connection's",
+    ];
+    for line in expected {
+        assert!(out.stdout.contains(line) || out.stderr.contains(line), "missing {line:?} in {out:?}");
+    }
+    let errors = out.stdout.lines().chain(out.stderr.lines()).filter(|l| l.contains(": error: ")).count();
+    assert_eq!(errors, expected.len(), "a dynamic value ('search') is not judged before the run: {out:?}");
+    // `run` refuses the process before any step (exit 2).
+    let run = stepwise(dir.path(), &["run", p.to_str().unwrap(), "--no-history"]);
+    assert_eq!(run.code, 2, "{run:?}");
+}

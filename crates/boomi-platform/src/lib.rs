@@ -58,6 +58,11 @@ impl ConnectorFactory for BoomiPlatformFactory {
         ops::OPERATIONS
     }
 
+    fn check_call(&self, call: &compiler::StaticCall<'_>) -> Vec<compiler::CallProblem> {
+        schemas::SCHEMAS
+            .check_call(call, |_, parameters| serde_json::Value::Object(schemas::parameters_json(parameters)))
+    }
+
     fn connect(
         &self,
         name: &str,

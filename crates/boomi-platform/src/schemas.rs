@@ -34,7 +34,9 @@ fn one(field: impl Into<String>, reason: &str) -> Vec<FieldError> {
     vec![FieldError { field: field.into(), reason: reason.to_owned() }]
 }
 
-fn parameters_json(parameters: &IndexMap<String, String>) -> Map<String, Value> {
+/// The step parameters as the JSON object the schema validates (Boomi's query arguments are
+/// strings).
+pub(crate) fn parameters_json(parameters: &IndexMap<String, String>) -> Map<String, Value> {
     parameters.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
 }
 

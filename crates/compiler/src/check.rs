@@ -412,62 +412,7 @@ impl Ctx<'_> {
             }
         };
         self.used_connections.push(c.connection.clone());
-        if !connection_type.is_empty() {
-            match self.catalog.operations(connection_type) {
-                None => self.err(
-                    step,
-                    format!("{base}/connection"),
-                    format!("no connector is registered for connection type '{connection_type}'"),
-                ),
-                Some(ops) => {
-                    let object = c.object.as_deref().unwrap_or("");
-                    let has_objects = ops.iter().any(|o| !o.object.is_empty());
-                    if has_objects && object.is_empty() {
-                        self.err(
-                            step,
-                            format!("{base}/action"),
-                            format!("a '{connection_type}' step needs an 'object'"),
-                        );
-                    } else if !has_objects && !object.is_empty() {
-                        self.err(
-                            step,
-                            format!("{base}/object"),
-                            format!("a '{connection_type}' connection has no objects; remove 'object'"),
-                        );
-                    } else if !ops.iter().any(|o| o.object == object && o.action == c.action) {
-                        if has_objects && !ops.iter().any(|o| o.object == object) {
-                            let mut objects: Vec<&str> = ops.iter().map(|o| o.object).collect();
-                            objects.dedup();
-                            let hint = did_you_mean(object, objects.iter().copied())
-                                .map(|s| format!(" (did you mean '{s}'?)"))
-                                .unwrap_or_default();
-                            self.err(
-                                step,
-                                format!("{base}/object"),
-                                format!(
-                                    "'{connection_type}' has no object '{object}'{hint}; known: {}",
-                                    objects.join(", ")
-                                ),
-                            );
-                        } else {
-                            let actions: Vec<&str> =
-                                ops.iter().filter(|o| o.object == object).map(|o| o.action).collect();
-                            let what =
-                                if object.is_empty() { String::new() } else { format!(" for object '{object}'") };
-                            self.err(
-                                step,
-                                format!("{base}/action"),
-                                format!(
-                                    "'{connection_type}' has no action '{}'{what}; known: {}",
-                                    c.action,
-                                    actions.join(", ")
-                                ),
-                            );
-                        }
-                    }
-                }
-            }
-        }
+        let known_operation = !connection_type.is_empty() && self.operation(step, &base, connection_type, c);
         let is_disk = connection_type == "disk";
         if !is_disk && !connection_type.is_empty() {
             for (key, present) in
@@ -489,7 +434,7 @@ impl Ctx<'_> {
             parameters.push((name.clone(), param));
         }
         let file_name = self.params(step, &format!("{base}/file_name"), c.file_name.as_deref().unwrap_or(&[]));
-        ConnectorCall {
+        let call = ConnectorCall {
             connection: c.connection.clone(),
             connection_type,
             object: c.object.clone(),
@@ -499,6 +444,71 @@ impl Ctx<'_> {
             format: c.format,
             pattern: c.pattern.clone(),
             file_name,
+        };
+        if known_operation {
+            self.check_call(step, &base, &call);
+        }
+        call
+    }
+
+    /// Checks that a connector is registered for `connection_type` and has the step's (object,
+    /// action); true if so.
+    fn operation(&mut self, step: &str, base: &str, connection_type: &str, c: &ConnectorSpec) -> bool {
+        let Some(ops) = self.catalog.operations(connection_type) else {
+            self.err(
+                step,
+                format!("{base}/connection"),
+                format!("no connector is registered for connection type '{connection_type}'"),
+            );
+            return false;
+        };
+        let object = c.object.as_deref().unwrap_or("");
+        let has_objects = ops.iter().any(|o| !o.object.is_empty());
+        let (field, message) = if has_objects && object.is_empty() {
+            ("action", format!("a '{connection_type}' step needs an 'object'"))
+        } else if !has_objects && !object.is_empty() {
+            ("object", format!("a '{connection_type}' connection has no objects; remove 'object'"))
+        } else if ops.iter().any(|o| o.object == object && o.action == c.action) {
+            return true;
+        } else if has_objects && !ops.iter().any(|o| o.object == object) {
+            let mut objects: Vec<&str> = ops.iter().map(|o| o.object).collect();
+            objects.dedup();
+            let hint = did_you_mean(object, objects.iter().copied())
+                .map(|s| format!(" (did you mean '{s}'?)"))
+                .unwrap_or_default();
+            ("object", format!("'{connection_type}' has no object '{object}'{hint}; known: {}", objects.join(", ")))
+        } else {
+            let actions: Vec<&str> = ops.iter().filter(|o| o.object == object).map(|o| o.action).collect();
+            let what = if object.is_empty() { String::new() } else { format!(" for object '{object}'") };
+            ("action", format!("'{connection_type}' has no action '{}'{what}; known: {}", c.action, actions.join(", ")))
+        };
+        self.err(step, format!("{base}/{field}"), message);
+        false
+    }
+
+    /// Asks the connector what it can tell of the step before a run (parameters against the
+    /// action's schema, files outside the connection's directory), each at its field.
+    fn check_call(&mut self, step: &str, base: &str, call: &ConnectorCall) {
+        fn static_value(p: &Param) -> Option<&str> {
+            match &p.source {
+                ParamSource::Static(v) if p.escape.is_none() => Some(v.as_str()),
+                _ => None,
+            }
+        }
+        let file_name: Option<Vec<&str>> = call.file_name.iter().map(static_value).collect();
+        let view = crate::StaticCall {
+            object: call.object.as_deref().unwrap_or(""),
+            action: &call.action,
+            parameters: call.parameters.iter().map(|(n, p)| (n.as_str(), static_value(p))).collect(),
+            pattern: call.pattern.as_deref(),
+            file_name: file_name.filter(|parts| !parts.is_empty()).map(|parts| parts.concat()),
+        };
+        for problem in self.catalog.check_call(call.connection_type, &view) {
+            let field = match problem.field.strip_prefix("parameters/") {
+                Some(name) => format!("parameters/{}", spec::escape_pointer(name)),
+                None => problem.field,
+            };
+            self.err(step, format!("{base}/{field}"), problem.message);
         }
     }
 }

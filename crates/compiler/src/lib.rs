@@ -23,6 +23,33 @@ pub use spec::Location;
 pub trait Catalog {
     /// `None` when no connector is registered for the connection type.
     fn operations(&self, connection_type: &str) -> Option<&[Operation]>;
+
+    /// What the connector can tell of a step of a known (object, action) before any run: unknown
+    /// parameters, static values its schema refuses, files outside its directory. None by default.
+    fn check_call(&self, connection_type: &str, call: &StaticCall<'_>) -> Vec<CallProblem> {
+        let _ = (connection_type, call);
+        Vec::new()
+    }
+}
+
+/// A connector step as `validate` knows it: what is fixed in the file, before any document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticCall<'a> {
+    pub object: &'a str,
+    pub action: &'a str,
+    /// Each parameter's name and, when its source is `static`, its value.
+    pub parameters: Vec<(&'a str, Option<&'a str>)>,
+    pub pattern: Option<&'a str>,
+    /// The file name, when every part of `file_name` is static.
+    pub file_name: Option<String>,
+}
+
+/// A problem a connector found in a [`StaticCall`]: the step field it is about (`parameters`,
+/// `parameters/NAME`, `pattern` or `file_name`) and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallProblem {
+    pub field: String,
+    pub message: String,
 }
 
 /// One (object, action) pair a connector supports. Connectors without objects (disk) use `""`.

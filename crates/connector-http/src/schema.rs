@@ -261,6 +261,77 @@ impl SchemaSet {
     }
 }
 
+/// How a connector turns step parameters into the JSON its schema validates.
+pub type ParametersJson = fn(&Value, &IndexMap<String, String>) -> Value;
+
+impl SchemaSet {
+    /// What `validate` can know of a step's parameters from the action's schema: parameters
+    /// given to an action whose input is the document, unknown names, required ones missing,
+    /// and static values the schema refuses (after `convert`, the connector's conversion).
+    pub fn check_call(&self, call: &compiler::StaticCall<'_>, convert: ParametersJson) -> Vec<compiler::CallProblem> {
+        let Ok(input) = self.get(call.object, call.action) else { return Vec::new() };
+        let op = format!("{}.{}", call.object, call.action);
+        let problem = |field: String, message: String| compiler::CallProblem { field, message };
+        if input.source == InputSource::Document {
+            let takes = format!("'{op}' takes no parameters: its input is the document");
+            return call.parameters.iter().map(|(n, _)| problem(format!("parameters/{n}"), takes.clone())).collect();
+        }
+        let raw = input.schema.raw();
+        let known: Vec<&str> = raw
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut problems = Vec::new();
+        for (name, _) in call.parameters.iter().filter(|(n, _)| !known.contains(n)) {
+            let list =
+                if known.is_empty() { "it takes none".to_owned() } else { format!("known: {}", known.join(", ")) };
+            problems.push(problem(format!("parameters/{name}"), format!("'{op}' has no parameter '{name}'; {list}")));
+        }
+        if input.source == InputSource::Parameters {
+            let given = |r: &&str| call.parameters.iter().any(|(n, _)| n == r);
+            for name in required(raw).filter(|r| !given(r)) {
+                problems.push(problem("parameters".to_owned(), format!("'{op}' needs the parameter '{name}'")));
+            }
+        }
+        let statics: IndexMap<String, String> = call
+            .parameters
+            .iter()
+            .filter(|(n, _)| known.contains(n))
+            .filter_map(|(n, v)| v.map(|v| ((*n).to_owned(), v.to_owned())))
+            .collect();
+        for error in input.schema.validate(&convert(raw, &statics)) {
+            let name = error.field.split('/').next().unwrap_or_default();
+            if let Some(value) = statics.get(name).filter(|_| error.reason != "required") {
+                let why = refusal(raw, name, &error.reason);
+                problems
+                    .push(problem(format!("parameters/{name}"), format!("parameter '{name}': value '{value}' {why}")));
+            }
+        }
+        problems
+    }
+}
+
+fn required(schema: &Value) -> impl Iterator<Item = &str> {
+    schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
+}
+
+/// Why a parameter's value is refused, in words: the allowed values of an `enum`, the type, or
+/// the schema keyword.
+fn refusal(schema: &Value, name: &str, keyword: &str) -> String {
+    let property = schema.pointer(&format!("/properties/{}", name.replace('~', "~0").replace('/', "~1")));
+    let get = |key: &str| property.and_then(|p| p.get(key).or_else(|| p.pointer(&format!("/items/{key}"))));
+    match (keyword, get(keyword)) {
+        ("enum", Some(Value::Array(values))) => {
+            let values: Vec<String> = values.iter().map(|v| v.as_str().map_or(v.to_string(), str::to_owned)).collect();
+            format!("is not one of {}", values.join(", "))
+        }
+        ("type", Some(Value::String(ty))) => format!("is not of type {ty}"),
+        (keyword, Some(limit)) if !limit.is_object() => format!("breaks the schema's '{keyword}' ({limit})"),
+        (keyword, _) => format!("breaks the schema's '{keyword}'"),
+    }
+}
+
 /// The error of an input that does not match its schema (the engine normally catches these
 /// through the connector's `validate` before `execute`).
 pub fn invalid_input(details: Vec<FieldError>) -> engine::ApiError {

@@ -352,6 +352,12 @@ pub trait ConnectorFactory: Send + Sync {
     fn connection_type(&self) -> &'static str;
     /// The (object, action) pairs, for `stepwise validate`.
     fn operations(&self) -> &'static [Operation];
+    /// What `validate` can know of a step of one of [`Self::operations`] before a run (see
+    /// [`compiler::Catalog::check_call`]). None by default.
+    fn check_call(&self, call: &compiler::StaticCall<'_>) -> Vec<compiler::CallProblem> {
+        let _ = call;
+        Vec::new()
+    }
     fn connect(
         &self,
         name: &str,
@@ -393,5 +399,9 @@ impl fmt::Debug for Registry {
 impl Catalog for Registry {
     fn operations(&self, connection_type: &str) -> Option<&[Operation]> {
         self.get(connection_type).map(|f| f.operations())
+    }
+
+    fn check_call(&self, connection_type: &str, call: &compiler::StaticCall<'_>) -> Vec<compiler::CallProblem> {
+        self.get(connection_type).map(|f| f.check_call(call)).unwrap_or_default()
     }
 }

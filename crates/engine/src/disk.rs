@@ -33,6 +33,29 @@ impl ConnectorFactory for DiskFactory {
         OPERATIONS
     }
 
+    /// A static `pattern` that leaves the directory or does not parse, and a static `file_name`
+    /// that is not a plain file name, are known before any run.
+    fn check_call(&self, call: &compiler::StaticCall<'_>) -> Vec<compiler::CallProblem> {
+        let mut problems = Vec::new();
+        let mut problem = |field: &str, message: String| {
+            problems.push(compiler::CallProblem { field: field.to_owned(), message });
+        };
+        if let Some(pattern) = call.pattern
+            && let Err(message) = check_pattern(pattern)
+        {
+            problem("pattern", message);
+        }
+        if let Some(name) = &call.file_name
+            && check_name(name).is_err()
+        {
+            problem(
+                "file_name",
+                format!("file name '{name}' must be a plain file name inside the connection's directory"),
+            );
+        }
+        problems
+    }
+
     fn connect(
         &self,
         name: &str,
@@ -70,10 +93,7 @@ fn data_error(message: String) -> ApiError {
 
 impl Disk {
     fn files(&self, pattern: &str) -> Result<Vec<PathBuf>, ApiError> {
-        let escapes = Path::new(pattern).components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
-        if escapes {
-            return Err(io_error(format!("pattern '{pattern}' must stay inside the connection's directory")));
-        }
+        check_pattern(pattern).map_err(io_error)?;
         if !self.directory.is_dir() {
             return Err(io_error(format!("directory '{}' does not exist", self.directory.display())));
         }
@@ -208,6 +228,15 @@ fn exists(path: &Path) -> ApiError {
         message: format!("'{}' already exists; it was not overwritten", path.display()),
         details: vec![FieldError { field: "file_name".to_owned(), reason: "already exists".to_owned() }],
     }
+}
+
+/// A `get` pattern must stay inside the connection's directory and be a glob pattern.
+fn check_pattern(pattern: &str) -> Result<(), String> {
+    let escapes = Path::new(pattern).components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+    if escapes {
+        return Err(format!("pattern '{pattern}' must stay inside the connection's directory"));
+    }
+    glob::Pattern::new(pattern).map(|_| ()).map_err(|e| format!("bad pattern '{pattern}': {e}"))
 }
 
 /// A file name must name a file directly inside the connection's directory.

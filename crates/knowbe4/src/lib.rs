@@ -55,6 +55,10 @@ impl ConnectorFactory for KnowBe4Factory {
         ops::OPERATIONS
     }
 
+    fn check_call(&self, call: &compiler::StaticCall<'_>) -> Vec<compiler::CallProblem> {
+        schemas::SCHEMAS.check_call(call, schemas::parameters_json)
+    }
+
     fn connect(
         &self,
         name: &str,

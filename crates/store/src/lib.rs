@@ -188,6 +188,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Records the end of a run leased to `node`; discards it if the node lost the lease.
     async fn complete(&self, node: &str, end: &RunEnd) -> Result<Completion, StoreError>;
 
+    /// [`Store::complete`] for several ends of `node`'s runs; a store may record them in one
+    /// transaction. The answers are in the order of `ends`.
+    async fn complete_many(&self, node: &str, ends: &[RunEnd]) -> Vec<Result<Completion, StoreError>> {
+        let mut out = Vec::with_capacity(ends.len());
+        for end in ends {
+            out.push(self.complete(node, end).await);
+        }
+        out
+    }
+
     /// Marks `ABORTED` (node lost) every `INPROCESS` run whose lease ran out; returns their
     /// `(run id, node)`.
     async fn expire_leases(&self) -> Result<Vec<(String, String)>, StoreError>;

@@ -461,27 +461,39 @@ impl Store for SqliteStore {
     }
 
     async fn complete(&self, node: &str, end: &RunEnd) -> Result<Completion, StoreError> {
-        if !end.status.is_final() {
-            return Err(StoreError::InvalidStatus(end.status.to_string()));
-        }
-        let node = node.to_owned();
-        let end = end.clone();
+        let (node, end) = (node.to_owned(), end.clone());
         self.with(move |conn| {
             let tx = immediate(conn)?;
-            if write_end(&tx, &end, Some(&node))? > 0 {
-                tx.commit()?;
-                return Ok(Completion::Recorded);
-            }
-            let closed_by: Option<Option<String>> = tx
-                .query_row("SELECT closed_by FROM runs WHERE run_id = ?1", params![end.run_id], |row| row.get(0))
-                .optional()?;
-            match closed_by {
-                None => Err(StoreError::UnknownRun(end.run_id.clone())),
-                Some(Some(by)) if by == node => Ok(Completion::Recorded),
-                Some(_) => Ok(Completion::Discarded),
-            }
+            let outcome = complete_in(&tx, &node, &end)?;
+            tx.commit()?;
+            outcome
         })
         .await
+    }
+
+    async fn complete_many(&self, node: &str, ends: &[RunEnd]) -> Vec<Result<Completion, StoreError>> {
+        // One transaction for all, as `fire_many`: one commit for the runs that ended together.
+        let node = node.to_owned();
+        let ends = ends.to_vec();
+        let count = ends.len();
+        let result = self
+            .with(move |conn| {
+                let tx = immediate(conn)?;
+                let mut out = Vec::with_capacity(ends.len());
+                for end in &ends {
+                    out.push(complete_in(&tx, &node, end)?);
+                }
+                tx.commit()?;
+                Ok(out)
+            })
+            .await;
+        match result {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                let message = error.to_string();
+                (0..count).map(|_| Err(StoreError::Batch(message.clone()))).collect()
+            }
+        }
     }
 
     async fn expire_leases(&self) -> Result<Vec<(String, String)>, StoreError> {
@@ -640,6 +652,25 @@ fn candidate_from_row(row: &Row<'_>) -> rusqlite::Result<Candidate> {
         },
         overlap: Overlap::parse(&overlap),
         content_hash: row.get(6)?,
+    })
+}
+
+/// Records one end inside `tx`: `Ok(Err(..))` is that end's own answer (an invalid status, an
+/// unknown run), `Err` a database error that fails the whole transaction.
+fn complete_in(tx: &Transaction<'_>, node: &str, end: &RunEnd) -> Result<Result<Completion, StoreError>, StoreError> {
+    if !end.status.is_final() {
+        return Ok(Err(StoreError::InvalidStatus(end.status.to_string())));
+    }
+    if write_end(tx, end, Some(node))? > 0 {
+        return Ok(Ok(Completion::Recorded));
+    }
+    let closed_by: Option<Option<String>> = tx
+        .query_row("SELECT closed_by FROM runs WHERE run_id = ?1", params![end.run_id], |row| row.get(0))
+        .optional()?;
+    Ok(match closed_by {
+        None => Err(StoreError::UnknownRun(end.run_id.clone())),
+        Some(Some(by)) if by == node => Ok(Completion::Recorded),
+        Some(_) => Ok(Completion::Discarded),
     })
 }
 

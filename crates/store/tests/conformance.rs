@@ -72,6 +72,7 @@ conformance!(
     catch_up_runs_wait_their_turn,
     lost_leases_abort_runs_and_discard_late_results,
     completes_idempotently,
+    completes_a_batch_with_an_answer_per_end,
     keeps_schedule_state_monotonic,
     manual_runs_carry_overrides,
     discards_queued_runs_with_a_reason,
@@ -375,6 +376,28 @@ async fn completes_idempotently(store: Dyn) {
     assert_eq!(store.complete("b", &end(&run.run_id, RunStatus::Error)).await.unwrap(), Completion::Discarded);
     let (rec, steps) = store.get(&run.run_id).await.unwrap().unwrap();
     assert_eq!((rec.status.as_str(), rec.node.as_deref(), steps.len()), ("COMPLETE", Some("a"), 2));
+}
+
+async fn completes_a_batch_with_an_answer_per_end(store: Dyn) {
+    store.fire(&fire("p", at(0), Overlap::Allow, "a")).await.unwrap();
+    store.fire(&fire("p", at(1), Overlap::Allow, "a")).await.unwrap();
+    let runs = store.claim(&claim("a", &["p"], 2)).await.unwrap().runs;
+    assert_eq!(runs.len(), 2);
+    let ends = [
+        end(&runs[0].run_id, RunStatus::Complete),
+        end("no-such-run", RunStatus::Complete),
+        end(&runs[1].run_id, RunStatus::Error),
+    ];
+    let outcomes = store.complete_many("a", &ends).await;
+    assert!(matches!(outcomes[0], Ok(Completion::Recorded)), "{outcomes:?}");
+    assert!(matches!(&outcomes[1], Err(store::StoreError::UnknownRun(id)) if id == "no-such-run"), "{outcomes:?}");
+    assert!(matches!(outcomes[2], Ok(Completion::Recorded)), "{outcomes:?}");
+    assert_eq!(status_of(&store, &runs[0].run_id).await, "COMPLETE");
+    assert_eq!(status_of(&store, &runs[1].run_id).await, "ERROR");
+    // Another node's batch for the same runs is discarded, end by end.
+    let late = store.complete_many("b", &[end(&runs[0].run_id, RunStatus::Error)]).await;
+    assert!(matches!(late[0], Ok(Completion::Discarded)), "{late:?}");
+    assert_eq!(status_of(&store, &runs[0].run_id).await, "COMPLETE");
 }
 
 async fn keeps_schedule_state_monotonic(store: Dyn) {

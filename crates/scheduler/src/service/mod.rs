@@ -298,6 +298,8 @@ pub async fn serve(
         running: HashMap::new(),
         pending_fires: Vec::new(),
         completions: JoinSet::new(),
+        pending_ends: Vec::new(),
+        claim_wanted: true,
         dirty: Vec::new(),
         last_renewed: Instant::now(),
         other_version_logged: HashSet::new(),
@@ -441,8 +443,14 @@ struct Service {
     running: HashMap<tokio::task::Id, RunningRun>,
     /// Fires not yet taken by the store (offered again until it takes them).
     pending_fires: Vec<PendingFire>,
-    /// Run ends being written to the store.
+    /// Batches of run ends being written to the store.
     completions: JoinSet<()>,
+    /// Run ends not yet handed to a writer (written together once per loop iteration).
+    pending_ends: Vec<RunEnd>,
+    /// Whether the queue may hold a run this node can take: set by queued fires, ended runs
+    /// and the claim interval (other nodes, `stepwise trigger`), so that the loop asks the store
+    /// only then, not on every wake-up.
+    claim_wanted: bool,
     /// Watermarks to save: `(process, schedule key, instant)`.
     dirty: Vec<(String, String, DateTime<Utc>)>,
     /// When the leases of this node's runs were last renewed.

@@ -54,7 +54,10 @@ impl Service {
             self.fire_due(Utc::now());
             self.flush_fires().await;
             self.save_watermarks().await;
-            self.claim().await;
+            self.flush_ends();
+            if std::mem::take(&mut self.claim_wanted) {
+                self.claim().await;
+            }
             let mut sleep = match self.earliest_next() {
                 Some(next) => (next - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(MAX_SLEEP),
                 None => MAX_SLEEP,
@@ -66,12 +69,16 @@ impl Service {
                 biased;
                 () = &mut shutdown => break,
                 Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
+                    // Every run that has ended by now, so that their ends are written together.
                     self.on_done(done).await;
+                    while let Some(done) = self.tasks.try_join_next_with_id() {
+                        self.on_done(done).await;
+                    }
                 }
                 Some(_) = self.completions.join_next(), if !self.completions.is_empty() => {}
                 _ = leases.tick() => self.keep_leases().await,
                 _ = reload.tick() => self.scan().await,
-                _ = claims.tick() => {}
+                _ = claims.tick() => self.claim_wanted = true,
                 () = tokio::time::sleep(sleep) => {}
             }
         }
@@ -133,6 +140,7 @@ impl Service {
             }
         }
         // Ends not recorded yet get a last chance (the store may be unreachable).
+        self.flush_ends();
         let deadline = tokio::time::Instant::now() + CANCEL_WAIT * 2;
         while !self.completions.is_empty() {
             tokio::select! {
@@ -296,6 +304,7 @@ impl Service {
             let name = &pending.process.name;
             match result {
                 Ok(FireOutcome::Queued) => {
+                    self.claim_wanted = true;
                     tracing::debug!(message = "Fire queued.", process = %name, scheduled_for = %pending.at);
                 }
                 Ok(FireOutcome::Discarded(reason)) => {
@@ -353,6 +362,8 @@ impl Service {
                 );
             }
         }
+        // All free workers filled: more may wait, to be taken as runs end.
+        self.claim_wanted = claimed.runs.len() >= free;
         for run in claimed.runs {
             self.start_run(run);
         }
@@ -426,44 +437,20 @@ impl Service {
         self.complete(outcome.into_end(info.run_id));
     }
 
-    /// Records a run's end in a task of its own (the loop never waits for the store), trying
-    /// again until the store takes it.
+    /// Keeps a run's end to be recorded with the others of this loop iteration; a worker is
+    /// free again.
     fn complete(&mut self, end: RunEnd) {
-        let store = self.store.clone();
-        let node = self.config.node.clone();
-        self.completions.spawn(async move {
-            let mut failures = 0u32;
-            loop {
-                match store.complete(&node, &end).await {
-                    Ok(Completion::Recorded) => return,
-                    Ok(Completion::Discarded) => {
-                        tracing::warn!(
-                            message = "Late result discarded: this node lost the run's lease and the run was closed as ABORTED.",
-                            run_id = %end.run_id,
-                            status = %end.status,
-                        );
-                        let message = format!(
-                            "late result {} from node '{node}' discarded: the node had lost the run's lease",
-                            end.status
-                        );
-                        let line = LogLine { at: Utc::now(), level: "warn".to_owned(), node: node.clone(), message };
-                        let _ = store.append_log(&end.run_id, &line).await;
-                        return;
-                    }
-                    Err(store::StoreError::UnknownRun(run_id)) => {
-                        tracing::error!(message = "The store does not know a run that ended.", run_id = %run_id);
-                        return;
-                    }
-                    Err(error) => {
-                        failures += 1;
-                        if failures == 1 || failures.is_multiple_of(60) {
-                            tracing::error!(message = "Cannot record the end of a run; trying again.", run_id = %end.run_id, %error);
-                        }
-                        tokio::time::sleep(RETRY).await;
-                    }
-                }
-            }
-        });
+        self.pending_ends.push(end);
+        self.claim_wanted = true;
+    }
+
+    /// Records the pending run ends in a task of their own (the loop never waits for the store).
+    fn flush_ends(&mut self) {
+        if self.pending_ends.is_empty() {
+            return;
+        }
+        let ends = std::mem::take(&mut self.pending_ends);
+        self.completions.spawn(record_ends(self.store.clone(), self.config.node.clone(), ends));
     }
 
     /// Renews the leases of this node's runs (cancelling the ones it lost) and closes the runs of
@@ -535,4 +522,46 @@ impl Service {
             tracing::error!(message = "Cannot save last fired instants; a restart may offer fires again.", %error);
         }
     }
+}
+
+/// Records run ends of `node`, trying the ones the store could not take again until it does.
+async fn record_ends(store: std::sync::Arc<dyn store::Store>, node: String, mut ends: Vec<RunEnd>) {
+    let mut failures = 0u32;
+    while !ends.is_empty() {
+        let outcomes = store.complete_many(&node, &ends).await;
+        let mut again = Vec::new();
+        let mut last_error = None;
+        for (end, outcome) in ends.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(Completion::Recorded) => {}
+                Ok(Completion::Discarded) => late_result_discarded(store.as_ref(), &node, &end).await,
+                Err(store::StoreError::UnknownRun(run_id)) => {
+                    tracing::error!(message = "The store does not know a run that ended.", run_id = %run_id);
+                }
+                Err(error) => {
+                    last_error = Some(error);
+                    again.push(end);
+                }
+            }
+        }
+        ends = again;
+        if let Some(error) = last_error {
+            failures += 1;
+            if failures == 1 || failures.is_multiple_of(60) {
+                tracing::error!(message = "Cannot record the ends of runs; trying again.", count = ends.len(), %error);
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+}
+
+async fn late_result_discarded(store: &dyn store::Store, node: &str, end: &RunEnd) {
+    tracing::warn!(
+        message = "Late result discarded: this node lost the run's lease and the run was closed as ABORTED.",
+        run_id = %end.run_id,
+        status = %end.status,
+    );
+    let message = format!("late result {} from node '{node}' discarded: the node had lost the run's lease", end.status);
+    let line = LogLine { at: Utc::now(), level: "warn".to_owned(), node: node.to_owned(), message };
+    let _ = store.append_log(&end.run_id, &line).await;
 }
