@@ -98,7 +98,16 @@ impl StoreBudget {
         let mut error = String::new();
         for _ in 0..2 {
             let (store, key, limits) = (self.store.clone(), self.key.clone(), self.limits.clone());
-            match self.runtime.spawn(async move { store.reserve_rate(&key, &limits).await }).await {
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            self.runtime.spawn(async move {
+                let result = store.reserve_rate(&key, &limits).await;
+                // The caller went away (its run was cancelled) while the slot was granted: give
+                // it back rather than let it count until the in-flight cap.
+                if let Err(Ok(Reservation::Granted(slot))) = answer.send(result) {
+                    let _ = store.finish_rate(&key, slot).await;
+                }
+            });
+            match answered.await {
                 Ok(Ok(reservation)) => return Ok(reservation),
                 Ok(Err(e)) => error = e.to_string(),
                 Err(e) => error = e.to_string(),
