@@ -45,3 +45,26 @@ pub fn limits_of(pacer: &Pacer) -> (Vec<(u32, Duration)>, Duration, Duration) {
     let windows = pacer.windows().iter().map(|w| (w.limit, w.per)).collect();
     (windows, pacer.min_interval(), pacer.margin())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pacer::Window;
+
+    #[test]
+    fn without_a_source_budgets_are_this_process_pacers() {
+        let a = shared_budget("budget-test k", || Pacer::new(vec![Window::per_second(4)]));
+        let b = shared_pacer("budget-test k", Pacer::unlimited);
+        assert!(std::ptr::addr_eq(Arc::as_ptr(&a), Arc::as_ptr(&b)));
+    }
+
+    #[test]
+    fn limits_of_a_pacer_are_its_windows_spacing_and_margin() {
+        let pacer = Pacer::new(vec![Window::per_second(4), Window::per_minute(50)])
+            .with_min_interval(Duration::from_millis(250))
+            .with_margin(Duration::from_millis(20));
+        let (windows, min_interval, margin) = limits_of(&pacer);
+        assert_eq!(windows, vec![(4, Duration::from_secs(1)), (50, Duration::from_secs(60))]);
+        assert_eq!((min_interval, margin), (Duration::from_millis(250), Duration::from_millis(20)));
+    }
+}

@@ -57,6 +57,10 @@ struct StoreBudgets {
 
 impl BudgetSource for StoreBudgets {
     fn budget(&self, key: &str, local: Arc<Pacer>) -> Arc<dyn RateBudget> {
+        if local.windows().is_empty() && local.min_interval().is_zero() {
+            // Pacing is switched off (`STEPWISE_KNOWBE4_RATE=off`): nothing to share.
+            return local;
+        }
         let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
         budgets
             .entry(key.to_owned())
