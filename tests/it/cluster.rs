@@ -9,7 +9,6 @@
 //! The tests compare recorded instants, statuses and nodes, never durations.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, sleep};
@@ -92,17 +91,7 @@ impl Node {
             .stderr(Stdio::piped())
             .spawn()
             .expect("starting stepwise serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = log.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
+        let (log, reader) = crate::support::capture_stderr(&mut child);
         Node { name: name.to_owned(), child, log, reader: Some(reader) }
     }
 

@@ -395,3 +395,65 @@ steps:
     let run = stepwise(dir.path(), &["run", p.to_str().unwrap(), "--no-history"]);
     assert_eq!(run.code, 2, "{run:?}");
 }
+
+#[test]
+fn trigger_refuses_undeclared_properties_and_a_node_fails_a_run_queued_by_name_with_one() {
+    let dir = Dir::new();
+    std::fs::create_dir_all(dir.join("procs")).unwrap();
+    dir.write("procs/p.yaml", ONE_PROPERTY);
+    let by_file = stepwise(dir.path(), &["trigger", "procs/p.yaml", "--set", "gruop=7", "--state", "state.db"]);
+    assert_ne!(by_file.code, 0, "{by_file:?}");
+    assert!(by_file.stderr.contains("declares no property 'gruop' (its properties are 'group')"), "{by_file:?}");
+    assert!(by_file.stdout.is_empty(), "nothing was queued: {by_file:?}");
+
+    // By name, the file is not read: the node that holds it refuses the run.
+    let by_name = stepwise(dir.path(), &["trigger", "p", "--set", "gruop=7", "--state", "state.db"]);
+    assert_eq!(by_name.code, 0, "{by_name:?}");
+    let run_id = by_name.stdout.trim().to_owned();
+    let served = Served::start(&dir, "procs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let run = loop {
+        let history = stepwise(dir.path(), &["history", "--json", "--state", "state.db"]);
+        let runs: Value = serde_json::from_str(&history.stdout).unwrap_or(Value::Null);
+        let run = runs.as_array().and_then(|r| r.iter().find(|r| r["run_id"] == run_id.as_str())).cloned();
+        if let Some(run) = run.filter(|r| r["status"] != "QUEUED" && r["status"] != "INPROCESS") {
+            break run;
+        }
+        assert!(std::time::Instant::now() < deadline, "the run never ended; log:\n{}", served.log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(run["status"], "ERROR", "{run}");
+    assert!(run["error"].as_str().unwrap().contains("declares no property 'gruop'"), "{run}");
+}
+
+#[test]
+fn an_error_document_of_a_document_without_data_has_input_null() {
+    let dir = Dir::new();
+    dir.write("out/taken.txt", "already here");
+    let p = dir.write(
+        "p.yaml",
+        r#"name: p
+connections:
+  files: {type: disk, directory: out}
+start: {type: no_data, next: write}
+steps:
+  write:
+    type: connector
+    connection: files
+    action: send
+    file_name: [{static: taken.txt}]
+    error_response: true
+    next: keep
+  keep:
+    type: connector
+    connection: files
+    action: send
+    file_name: [{static: error.json}]
+"#,
+    );
+    let run = stepwise(dir.path(), &["run", p.to_str().unwrap(), "--no-history"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let error: Value = serde_json::from_str(&dir.read("out/error.json")).unwrap();
+    assert_eq!(error["error"]["input"], Value::Null, "{error}");
+    assert_eq!(error["error"]["step"], "write", "{error}");
+}

@@ -24,7 +24,6 @@
 //! compare recorded instants and statuses.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, sleep};
@@ -980,17 +979,7 @@ impl Serve {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("starting stepwise serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = log.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
+        let (log, reader) = crate::support::capture_stderr(&mut child);
         Serve { child, log, reader: Some(reader) }
     }
 

@@ -171,3 +171,20 @@ impl Drop for SimProcess {
         let _ = self.child.wait();
     }
 }
+
+/// A child's stderr, read line by line into a shared string as it comes (so a test can wait for
+/// a line while the child runs), and the thread that reads it.
+pub fn capture_stderr(child: &mut Child) -> (std::sync::Arc<std::sync::Mutex<String>>, std::thread::JoinHandle<()>) {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = log.clone();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    (log, reader)
+}

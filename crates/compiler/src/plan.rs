@@ -23,6 +23,27 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Why `--set` names a property the process does not declare (a typo would silently run
+    /// with the default), listing the declared ones; `None` when every name is declared.
+    pub fn undeclared_overrides(&self, set: &[(String, String)]) -> Option<String> {
+        let unknown: Vec<&str> =
+            set.iter().map(|(k, _)| k.as_str()).filter(|k| !self.properties.contains_key(*k)).collect();
+        if unknown.is_empty() {
+            return None;
+        }
+        let names = unknown.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+        let declared = if self.properties.is_empty() {
+            "the process declares no properties".to_owned()
+        } else {
+            let list = self.properties.keys().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+            format!("its properties are {list}")
+        };
+        let noun = if unknown.len() == 1 { "property" } else { "properties" };
+        Some(format!("--set: the process declares no {noun} {names} ({declared})"))
+    }
+}
+
+impl Plan {
     pub fn step(&self, idx: NodeIndex) -> &Step {
         &self.graph[idx]
     }

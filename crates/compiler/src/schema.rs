@@ -89,7 +89,7 @@ pub fn check(value: &serde_json::Value) -> Vec<Diagnostic> {
                             None => format!("unknown key '{key}'"),
                         }
                     };
-                    out.push(Diagnostic::error(step.as_deref(), child, msg));
+                    out.push(Diagnostic::error(step.as_deref(), child, naming_connection(&pointer, msg)));
                 }
                 continue;
             }
@@ -165,9 +165,20 @@ pub fn check(value: &serde_json::Value) -> Vec<Diagnostic> {
                 if field.is_empty() { error.to_string() } else { format!("'{field}': {error}") }
             }
         };
+        let message = naming_connection(&pointer, message);
         out.push(Diagnostic::error(step.as_deref(), pointer, message));
     }
     out
+}
+
+/// A message about a connection's field names the connection, as steps' messages name the step.
+fn naming_connection(pointer: &str, message: String) -> String {
+    match pointer.strip_prefix("/connections/").map(|rest| rest.split('/').next().unwrap_or_default()) {
+        Some(name) if !name.is_empty() => {
+            format!("connection '{}': {message}", name.replace("~1", "/").replace("~0", "~"))
+        }
+        _ => message,
+    }
 }
 
 /// What the compiler calls the parameter at `pointer`: `parameter 2` in a list, `parameter 'id'`

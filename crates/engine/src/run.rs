@@ -912,7 +912,12 @@ impl<'p> Exec<'p> {
         if let Some(stats) = self.stats.iter_mut().find(|s| s.step == op.step) {
             stats.error_documents += 1;
         }
-        let input_json = input.json().unwrap_or_else(|_| serde_json::Value::String(input.text().into_owned()));
+        // No data reads as JSON `null`, as everywhere else (the document of a `no_data` start).
+        let input_json = if crate::params::is_blank(&input.data) {
+            serde_json::Value::Null
+        } else {
+            input.json().unwrap_or_else(|_| serde_json::Value::String(input.text().into_owned()))
+        };
         let message = self.env.redactor.redact(&err.message);
         let body = serde_json::json!({
             "error": {

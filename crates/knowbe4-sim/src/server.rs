@@ -218,6 +218,11 @@ pub(crate) async fn gate(
 async fn fault_before(shared: &Shared, conn: &Conn, fault: Fault) -> Result<bool, Response> {
     shared.stats.gate.fault(fault.as_str());
     tracing::debug!(fault = fault.as_str(), "injecting fault");
+    fault_answer(shared, conn, fault).await
+}
+
+/// What a fault does to a request (not counted: the caller counts it once).
+async fn fault_answer(shared: &Shared, conn: &Conn, fault: Fault) -> Result<bool, Response> {
     match fault {
         Fault::InternalError => {
             Err(json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({ "message": "Internal server error" })))
@@ -249,7 +254,7 @@ async fn fault_after(shared: &Shared, conn: &Conn, fault: Fault, resp: Response,
             resp
         }
         Fault::Malformed => truncate(resp, bytes),
-        other => match fault_before(shared, conn, other).await {
+        other => match fault_answer(shared, conn, other).await {
             Err(answer) => answer,
             Ok(_) => resp,
         },

@@ -142,7 +142,7 @@ fn run_here(args: RunArgs) -> anyhow::Result<u8> {
         eprintln!("{name}: the process is invalid; nothing was run");
         return Ok(2);
     };
-    if let Some(message) = undeclared_overrides(&plan, &args.set) {
+    if let Some(message) = plan.undeclared_overrides(&args.set) {
         eprintln!("{name}: error: {message}; nothing was run");
         return Ok(2);
     }
@@ -228,25 +228,6 @@ fn run_here(args: RunArgs) -> anyhow::Result<u8> {
         engine::RunStatus::Complete | engine::RunStatus::CompleteWarn => 0,
         _ => 1,
     })
-}
-
-/// Why `--set` names a property the process does not declare (a typo would silently run with the
-/// default), listing the declared ones; `None` when every name is declared.
-fn undeclared_overrides(plan: &compiler::Plan, set: &[(String, String)]) -> Option<String> {
-    let unknown: Vec<&str> =
-        set.iter().map(|(k, _)| k.as_str()).filter(|k| !plan.properties.contains_key(*k)).collect();
-    if unknown.is_empty() {
-        return None;
-    }
-    let names = unknown.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
-    let declared = if plan.properties.is_empty() {
-        "the process declares no properties".to_owned()
-    } else {
-        let list = plan.properties.keys().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
-        format!("its properties are {list}")
-    };
-    let noun = if unknown.len() == 1 { "property" } else { "properties" };
-    Some(format!("--set: the process declares no {noun} {names} ({declared})"))
 }
 
 /// Compiles `file`, or prints why it cannot be read (`FILE: error: ...`) and gives `None`: for

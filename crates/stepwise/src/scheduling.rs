@@ -342,6 +342,13 @@ impl scheduler::ProcessRunner for Runner {
             outcome.error = Some("the process was not loaded".to_owned());
             return outcome;
         };
+        // A manual run queued by name (`trigger NAME --set ...`) is checked here, by the node
+        // that holds the file: a misspelt property never runs with the default.
+        if let Some(message) = plan.undeclared_overrides(&request.overrides) {
+            let mut outcome = scheduler::RunOutcome::new(store::RunStatus::Error);
+            outcome.error = Some(message);
+            return outcome;
+        }
         let base_dir = process.path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let env = engine::ConnectEnv { base_dir, sandbox: self.sandbox.clone(), ..engine::ConnectEnv::default() };
         // The service's cancel signal (lease lost, or the grace period over at shutdown) reaches

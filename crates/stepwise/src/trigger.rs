@@ -33,7 +33,7 @@ pub struct TriggerArgs {
 }
 
 /// The process name and the version a file stands for; `None` when `process` is no file.
-fn from_file(process: &str) -> anyhow::Result<Option<(String, String)>> {
+fn from_file(process: &str, set: &[(String, String)]) -> anyhow::Result<Option<(String, String)>> {
     let path = PathBuf::from(process);
     let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
     if !path.is_file() {
@@ -52,12 +52,15 @@ fn from_file(process: &str) -> anyhow::Result<Option<(String, String)>> {
     let Some(plan) = compiled.plan else {
         anyhow::bail!("{process}: the process is invalid; nothing was queued");
     };
+    if let Some(message) = plan.undeclared_overrides(set) {
+        anyhow::bail!("{process}: {message}; nothing was queued");
+    }
     Ok(Some((plan.name.clone(), crate::scheduling::content_hash(&bytes))))
 }
 
 pub fn trigger(args: TriggerArgs) -> anyhow::Result<u8> {
     let url = args.store.url()?;
-    let (process, content_hash) = match from_file(&args.process)? {
+    let (process, content_hash) = match from_file(&args.process, &args.set)? {
         Some((name, hash)) => (name, Some(hash)),
         None => (args.process.clone(), None),
     };

@@ -129,6 +129,18 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The answers of a batch written in one transaction: each item's own, or the transaction's
+/// error for every item.
+fn per_item<T>(result: Result<Vec<Result<T, StoreError>>, StoreError>, count: usize) -> Vec<Result<T, StoreError>> {
+    match result {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            let message = error.to_string();
+            (0..count).map(|_| Err(StoreError::Batch(message.clone()))).collect()
+        }
+    }
+}
+
 fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
     Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
 }
@@ -357,18 +369,12 @@ impl Store for SqliteStore {
         let result = self
             .with(move |conn| {
                 let tx = immediate(conn)?;
-                let outcomes = fires.iter().map(|fire| fire_in(&tx, fire)).collect::<Result<Vec<_>, _>>()?;
+                let outcomes = fires.iter().map(|fire| fire_in(&tx, fire).map(Ok)).collect::<Result<Vec<_>, _>>()?;
                 tx.commit()?;
                 Ok(outcomes)
             })
             .await;
-        match result {
-            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-            Err(error) => {
-                let message = error.to_string();
-                (0..count).map(|_| Err(StoreError::Batch(message.clone()))).collect()
-            }
-        }
+        per_item(result, count)
     }
 
     async fn enqueue(&self, run: &NewRun) -> Result<(), StoreError> {
@@ -487,13 +493,7 @@ impl Store for SqliteStore {
                 Ok(out)
             })
             .await;
-        match result {
-            Ok(outcomes) => outcomes,
-            Err(error) => {
-                let message = error.to_string();
-                (0..count).map(|_| Err(StoreError::Batch(message.clone()))).collect()
-            }
-        }
+        per_item(result, count)
     }
 
     async fn expire_leases(&self) -> Result<Vec<(String, String)>, StoreError> {

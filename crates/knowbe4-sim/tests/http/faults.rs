@@ -77,3 +77,14 @@ async fn invalid_fault_rate_is_refused() {
     let err = knowbe4_sim::start(SimConfig { fault_rate: 1.5, ..config() }).await.err();
     assert!(matches!(err, Some(knowbe4_sim::SimError::Config(_))));
 }
+
+#[tokio::test]
+async fn a_scripted_fault_after_the_commit_is_counted_once() {
+    let rule: sim_net::ScriptedFault = "users:1:after-503".parse().unwrap();
+    let sim = Sim::start(SimConfig { fault_script: vec![rule], ..config() }).await;
+    assert_eq!(outcome(&sim).await, Outcome::Status(503));
+    assert_eq!(outcome(&sim).await, Outcome::Ok);
+    let stats = sim.stats().await;
+    assert_eq!(stats["faults"], json!(1), "{stats}");
+    assert_eq!(stats["faults_by_kind"], json!({"503": 1}), "{stats}");
+}
