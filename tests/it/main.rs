@@ -7,6 +7,7 @@ mod boomi;
 mod bounds;
 mod cli;
 mod cluster;
+mod console;
 mod engine;
 mod graph_render;
 mod knowbe4;

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::Value;
 
-use crate::support::{Dir, Run, SimProcess, http_get, stepwise, stepwise_env};
+use crate::support::{Dir, Run, SimProcess, http_get, http_with, stepwise, stepwise_env};
 
 /// A token the simulator accepts.
 const TOKEN: &str = "sandbox-token";
@@ -466,6 +466,10 @@ fn health_and_metrics() {
     dir.write("procs/m.yaml", fast("m", &every_second("")));
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
+    let made = stepwise(dir.path(), &["token", "create", "scraper", "--role", "viewer", "--state", "state.db"]);
+    assert_eq!(made.code, 0, "{made:?}");
+    let auth = format!("Bearer {}", made.stdout.trim());
+    let metrics_get = || http_with(port, "GET", "/metrics", &[("Host", "test"), ("Authorization", &auth)], "");
     let mut serve = Serve::start(&dir, "info", 30, &["--listen", &addr]);
     let (status, body) = serve.until("/health", || http_get(port, "/health"));
     assert_eq!(status, 200, "{body}");
@@ -473,7 +477,7 @@ fn health_and_metrics() {
     assert_eq!(health["status"], "ok", "{body}");
     serve.until("a run of m", || history(&dir, &["--process", "m"]).into_iter().next());
     let metrics = serve.until("stepwise_runs_total for m", || {
-        http_get(port, "/metrics").map(|(_, body)| body).filter(|b| b.contains("stepwise_runs_total{process=\"m\""))
+        metrics_get().map(|(_, body)| body).filter(|b| b.contains("stepwise_runs_total{process=\"m\""))
     });
     let line = metrics
         .lines()
@@ -493,7 +497,9 @@ fn health_and_metrics() {
     }
     let health: Value = serde_json::from_str(&http_get(port, "/health").expect("/health").1).unwrap();
     assert_eq!((health["processes"].as_u64(), health["schedules"].as_u64()), (Some(1), Some(1)), "{health}");
-    assert_eq!(http_get(port, "/nope").map(|(s, _)| s), Some(404));
+    // /metrics needs a token (the console's rules); /health does not.
+    assert_eq!(http_get(port, "/metrics").map(|(s, _)| s), Some(401));
+    assert_eq!(http_get(port, "/nope").map(|(s, _)| s), Some(401));
     assert_eq!(serve.terminate(), 0, "{}", serve.log());
 }
 

@@ -3,10 +3,12 @@
 
 mod budgets;
 mod commands;
+mod listen;
 mod load;
 mod sandbox;
 mod scheduling;
 mod testmode;
+mod tokens;
 mod trigger;
 
 use std::process::ExitCode;
@@ -40,6 +42,8 @@ enum Command {
     History(scheduling::HistoryArgs),
     /// Queue a manual run for any node serving the process; prints its run id.
     Trigger(trigger::TriggerArgs),
+    /// Create, list and revoke the console's API tokens.
+    Token(tokens::TokenArgs),
     /// The KnowBe4 simulator (GraphQL at /graphql), for tests, demos and benchmarks.
     #[command(name = "knowbe4-sim")]
     KnowBe4Sim(knowbe4_sim::Args),
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => scheduling::serve(args),
         Command::History(args) => scheduling::history(args),
         Command::Trigger(args) => trigger::trigger(args),
+        Command::Token(args) => tokens::token(args),
         Command::KnowBe4Sim(args) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(knowbe4_sim::serve_forever(args)).map_err(anyhow::Error::from))

@@ -273,9 +273,13 @@ pub struct ServeArgs {
     /// recorded ABORTED (node lost) within this plus 10 seconds.
     #[arg(long, value_name = "S", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     lease_secs: u64,
-    /// Serve /health and /metrics on this address (e.g. 127.0.0.1:9464).
+    /// Serve the console (HTTP API under /api/v1/, /health, /metrics) on this address (e.g.
+    /// 127.0.0.1:9464); every route but /health needs a token (`stepwise token create`).
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
+    /// Allow --listen on a non-loopback address without TLS (tokens cross the network in clear).
+    #[arg(long, requires = "listen")]
+    insecure_http: bool,
     /// Seconds running runs may take to finish after SIGTERM.
     #[arg(long, default_value_t = 30)]
     grace_secs: u64,
@@ -396,16 +400,25 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             let signal = signal.await;
             tracing::info!(signal, "Shutdown requested; no new runs start.");
         };
+        if let Some(addr) = args.listen {
+            crate::listen::check_address(addr, args.insecure_http)?;
+        }
         warn_if_no_process_files(&args.dir);
         let store = store::open(&url).await?;
         // A cluster's nodes share rate budgets through the store.
         crate::budgets::install(&store);
         let sandbox = if args.sandbox { Some(crate::sandbox::Sandbox::start().await?) } else { None };
         let registry = registry();
+        let node = args.node.clone().unwrap_or_else(store::default_node_name);
+        let (control, hook) = scheduler::control(&node);
+        let console = match args.listen {
+            Some(addr) => Some(crate::listen::start(addr, store.clone(), control).await?),
+            None => None,
+        };
         let config = scheduler::ServiceConfig {
             dir: args.dir.clone(),
             store: store.clone(),
-            node: args.node.clone().unwrap_or_else(store::default_node_name),
+            node,
             workers: usize::try_from(args.workers).unwrap_or(1),
             lease: Duration::from_secs(args.lease_secs),
             grace: Duration::from_secs(args.grace_secs),
@@ -413,7 +426,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             claim_interval: scheduler::service::DEFAULT_CLAIM_INTERVAL,
             // Runs go on the runs' threads: their stacks hold the deepest plan the compiler accepts.
             run_stack_bytes: Some(engine::RUN_STACK_BYTES),
-            listen: args.listen,
+            // The console serves /health and /metrics (through the control) with the API.
+            listen: None,
         };
         let loader = Arc::new(Loader { registry: registry.clone() });
         let runner = Arc::new(Runner {
@@ -421,7 +435,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default(),
             service: tokio::runtime::Handle::current(),
         });
-        let result = scheduler::serve(config, loader, runner, shutdown).await;
+        let result = scheduler::serve_with(config, loader, runner, shutdown, hook).await;
+        if let Some(console) = console {
+            console.stop().await;
+        }
         if let Some(s) = sandbox {
             s.shutdown().await;
         }
@@ -543,7 +560,8 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
             }
             return Ok(0);
         }
-        let filter = ListFilter { process: args.process.clone(), status, limit: Some(args.limit) };
+        let filter =
+            ListFilter { process: args.process.clone(), status, limit: Some(args.limit), ..Default::default() };
         let runs = store.list(&filter).await?;
         if args.json {
             writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?;

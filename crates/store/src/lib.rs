@@ -15,6 +15,7 @@
 //!
 //! Both implementations pass one conformance suite (`tests/conformance.rs`).
 
+mod access;
 mod model;
 mod postgres;
 mod postgres_rate;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use access::{AuditEntry, NewToken, Paused, Role, TokenRecord};
 pub use model::{
     Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap, RunEnd, RunRecord,
     RunStart, RunStatus, StepRecord, Trigger, default_node_name,
@@ -92,6 +94,9 @@ pub enum StoreError {
     /// `record_end` for a run that was never started.
     #[error("unknown run '{0}'")]
     UnknownRun(String),
+    /// A token name that is already taken.
+    #[error("a token named '{0}' already exists")]
+    DuplicateToken(String),
     /// A run id that is already recorded.
     #[error("run '{0}' is already recorded")]
     DuplicateRun(String),
@@ -238,6 +243,34 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         let _ = (budget, hold);
         Err(StoreError::Unsupported("rate budgets"))
     }
+
+    /// Records a token; a name already taken is refused ([`StoreError::DuplicateToken`]).
+    async fn create_token(&self, token: &NewToken) -> Result<(), StoreError>;
+
+    /// Records `token` only if the store holds no token at all; whether it did.
+    async fn create_first_token(&self, token: &NewToken) -> Result<bool, StoreError>;
+
+    /// Every token, by name (never their hashes).
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Deletes the token `name`; whether there was one.
+    async fn revoke_token(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// The token whose SHA-256 hash is `hash`, recording that it was used at `at`.
+    async fn authenticate(&self, hash: &str, at: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Appends a line to the audit trail.
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// The audit trail, newest first, at most `limit` lines.
+    async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Pauses the schedules of `process` (`by`: who), or resumes them (`None`). Pausing a
+    /// paused process keeps the first record.
+    async fn set_paused(&self, process: &str, by: Option<&str>, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// The paused processes, by name.
+    async fn paused(&self) -> Result<Vec<Paused>, StoreError>;
 }
 
 /// A parsed store URL.

@@ -252,6 +252,12 @@ pub struct ListFilter {
     pub process: Option<String>,
     /// Only runs with this status (e.g. `ERROR`).
     pub status: Option<String>,
+    /// Only runs with this trigger.
+    pub trigger: Option<Trigger>,
+    /// Only runs that started (or, queued, were queued) at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only runs that started (or were queued) before this instant.
+    pub until: Option<DateTime<Utc>>,
     /// At most this many (the newest).
     pub limit: Option<usize>,
 }

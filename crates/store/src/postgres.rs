@@ -21,6 +21,9 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
+mod access;
+
+use crate::access::{AuditEntry, NewToken, Paused, TokenRecord};
 use crate::model::{
     Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap, RunEnd, RunRecord,
     RunStart, StepRecord, Trigger,
@@ -232,11 +235,19 @@ impl Store for PgStore {
 
     async fn list(&self, filter: &ListFilter) -> Result<Vec<RunRecord>, StoreError> {
         let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE ($1::text IS NULL OR process = $1)");
-        sql.push_str(" AND ($2::text IS NULL OR status = $2) ORDER BY sort_at DESC NULLS LAST, run_id DESC");
-        sql.push_str(" LIMIT $3");
+        sql.push_str(" AND ($2::text IS NULL OR status = $2) AND ($4::text IS NULL OR trigger = $4)");
+        sql.push_str(" AND ($5::timestamptz IS NULL OR sort_at >= $5) AND ($6::timestamptz IS NULL OR sort_at < $6)");
+        sql.push_str(" ORDER BY sort_at DESC NULLS LAST, run_id DESC LIMIT $3");
         let limit = filter.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-        let rows =
-            sqlx::query(&sql).bind(&filter.process).bind(&filter.status).bind(limit).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(&filter.process)
+            .bind(&filter.status)
+            .bind(limit)
+            .bind(filter.trigger.map(|t| t.as_str()))
+            .bind(filter.since)
+            .bind(filter.until)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.iter().map(run_from_row).collect::<Result<_, _>>()?)
     }
 
@@ -481,8 +492,10 @@ impl Store for PgStore {
         }
         if !claimed.runs.is_empty() {
             let ids: Vec<&str> = claimed.runs.iter().map(|r| r.run_id.as_str()).collect();
+            // Started once the busy check above saw the process free, not when the node asked:
+            // a run of the process that ended meanwhile on another node ended before this.
             sqlx::query(
-                "UPDATE runs SET status = 'INPROCESS', node = $2, started_at = $3,
+                "UPDATE runs SET status = 'INPROCESS', node = $2, started_at = GREATEST($3, clock_timestamp()),
                      lease_until = now() + make_interval(secs => $4)
                  WHERE run_id = ANY($1)",
             )
@@ -603,5 +616,41 @@ impl Store for PgStore {
 
     async fn hold_rate(&self, budget: &str, hold: &RateHold) -> Result<(), StoreError> {
         crate::postgres_rate::hold(&self.pool, budget, hold).await
+    }
+
+    async fn create_token(&self, token: &NewToken) -> Result<(), StoreError> {
+        access::create_token(&self.pool, token).await
+    }
+
+    async fn create_first_token(&self, token: &NewToken) -> Result<bool, StoreError> {
+        access::create_first_token(&self.pool, token).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        access::tokens(&self.pool).await
+    }
+
+    async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+        access::revoke_token(&self.pool, name).await
+    }
+
+    async fn authenticate(&self, hash: &str, at: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError> {
+        access::authenticate(&self.pool, hash, at).await
+    }
+
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        access::record_audit(&self.pool, entry).await
+    }
+
+    async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        access::audit(&self.pool, limit).await
+    }
+
+    async fn set_paused(&self, process: &str, by: Option<&str>, at: DateTime<Utc>) -> Result<(), StoreError> {
+        access::set_paused(&self.pool, process, by, at).await
+    }
+
+    async fn paused(&self) -> Result<Vec<Paused>, StoreError> {
+        access::paused(&self.pool).await
     }
 }

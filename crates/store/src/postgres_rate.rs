@@ -1,5 +1,5 @@
 //! Rate budgets on PostgreSQL: one statement per reservation (the `rate_reserve` function of
-//! migration 0002, which locks the budget's row), instants on the database's clock.
+//! migration 0003, which locks the budget's row), instants on the database's clock.
 
 use std::time::Duration;
 

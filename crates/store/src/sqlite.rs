@@ -21,6 +21,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Type;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
+mod access;
+
+use crate::access::{AuditEntry, NewToken, Paused, TokenRecord};
 use crate::model::{
     Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap, RunEnd, RunRecord,
     RunStart, StepRecord,
@@ -34,8 +37,11 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DB_FILE_NAME: &str = "history.db";
 
 /// The migrations: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 2] =
-    [include_str!("../migrations/sqlite/0001_initial.sql"), include_str!("../migrations/sqlite/0002_run_store.sql")];
+const MIGRATIONS: [&str; 3] = [
+    include_str!("../migrations/sqlite/0001_initial.sql"),
+    include_str!("../migrations/sqlite/0002_run_store.sql"),
+    include_str!("../migrations/sqlite/0003_console.sql"),
+];
 
 /// The schema version this code writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -127,6 +133,22 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     // A panic while holding the lock cannot leave a transaction half-applied (rusqlite rolls
     // back on drop), so a poisoned connection is still usable.
     conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs a statement of the hot paths (fires, claims, ends) through the connection's cache of
+/// prepared statements, instead of parsing its SQL again on every call.
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// [`exec`] for a query of one row.
+fn query_one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
 }
 
 /// The answers of a batch written in one transaction: each item's own, or the transaction's
@@ -255,6 +277,20 @@ impl Store for SqliteStore {
             if let Some(status) = &filter.status {
                 args.push(status);
                 sql.push_str(&format!(" AND status = ?{}", args.len()));
+            }
+            let trigger = filter.trigger.map(|t| t.as_str());
+            if let Some(trigger) = &trigger {
+                args.push(trigger);
+                sql.push_str(&format!(" AND trigger = ?{}", args.len()));
+            }
+            let (since, until) = (filter.since.map(ts), filter.until.map(ts));
+            if let Some(since) = &since {
+                args.push(since);
+                sql.push_str(&format!(" AND COALESCE(started_at, queued_at) >= ?{}", args.len()));
+            }
+            if let Some(until) = &until {
+                args.push(until);
+                sql.push_str(&format!(" AND COALESCE(started_at, queued_at) < ?{}", args.len()));
             }
             sql.push_str(" ORDER BY COALESCE(started_at, queued_at) DESC, run_id DESC");
             let limit = filter.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
@@ -430,7 +466,8 @@ impl Store for SqliteStore {
                 if candidate.overlap != Overlap::Allow && busy.contains(&candidate.run.process) {
                     continue;
                 }
-                tx.execute(
+                exec(
+                    &tx,
                     "UPDATE runs SET status = 'INPROCESS', node = ?2, owner = ?3, started_at = ?4, lease_until = ?5
                      WHERE run_id = ?1 AND status = 'QUEUED'",
                     params![candidate.run.run_id, claim.node, own_owner(), ts(claim.now), lease_until],
@@ -568,12 +605,55 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn create_token(&self, token: &NewToken) -> Result<(), StoreError> {
+        let token = token.clone();
+        self.with(move |conn| access::create_token(conn, &token)).await
+    }
+
+    async fn create_first_token(&self, token: &NewToken) -> Result<bool, StoreError> {
+        let token = token.clone();
+        self.with(move |conn| access::create_first_token(conn, &token)).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.with(|conn| access::tokens(conn)).await
+    }
+
+    async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.with(move |conn| access::revoke_token(conn, &name)).await
+    }
+
+    async fn authenticate(&self, hash: &str, at: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError> {
+        let hash = hash.to_owned();
+        self.with(move |conn| access::authenticate(conn, &hash, at)).await
+    }
+
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let entry = entry.clone();
+        self.with(move |conn| access::record_audit(conn, &entry)).await
+    }
+
+    async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.with(move |conn| access::audit(conn, limit)).await
+    }
+
+    async fn set_paused(&self, process: &str, by: Option<&str>, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let (process, by) = (process.to_owned(), by.map(str::to_owned));
+        self.with(move |conn| access::set_paused(conn, &process, by.as_deref(), at)).await
+    }
+
+    async fn paused(&self) -> Result<Vec<Paused>, StoreError> {
+        self.with(|conn| access::paused(conn)).await
+    }
 }
 
 /// Records one fire in `tx` (see [`Store::fire`]).
 fn fire_in(tx: &Transaction<'_>, fire: &Fire) -> Result<FireOutcome, StoreError> {
     let fire = fire.clone();
-    let inserted = tx.execute(
+    let inserted = exec(
+        tx,
         "INSERT INTO fires (process, schedule, instant, run_id) VALUES (?1, ?2, ?3, ?4)
  ON CONFLICT DO NOTHING",
         params![fire.process, fire.schedule, ts(fire.instant), fire.run_id],
@@ -581,7 +661,8 @@ fn fire_in(tx: &Transaction<'_>, fire: &Fire) -> Result<FireOutcome, StoreError>
     if inserted == 0 {
         return Ok(FireOutcome::Duplicate);
     }
-    let (running, waiting): (i64, i64) = tx.query_row(
+    let (running, waiting): (i64, i64) = query_one(
+        tx,
         "SELECT COALESCE(SUM(status = 'INPROCESS'), 0), COALESCE(SUM(status = 'QUEUED'), 0)
  FROM runs WHERE process = ?1 AND status IN ('INPROCESS', 'QUEUED')",
         params![fire.process],
@@ -590,7 +671,7 @@ fn fire_in(tx: &Transaction<'_>, fire: &Fire) -> Result<FireOutcome, StoreError>
     let outcome = crate::model::decide_fire(&fire, running as u64, waiting as u64);
     match &outcome {
         FireOutcome::Queued => {
-            tx.execute(
+            exec(tx,
         "INSERT INTO runs (run_id, process, trigger, scheduled_for, queued_at, status, content_hash, overlap, node)
          VALUES (?1, ?2, 'schedule', ?3, ?4, 'QUEUED', ?5, ?6, NULL)",
         params![
@@ -605,7 +686,7 @@ fn fire_in(tx: &Transaction<'_>, fire: &Fire) -> Result<FireOutcome, StoreError>
     .map_err(|e| duplicate_or(e, &fire.run_id))?;
         }
         FireOutcome::Discarded(reason) => {
-            tx.execute(
+            exec(tx,
         "INSERT INTO runs (run_id, process, trigger, scheduled_for, started_at, ended_at, status, content_hash, node, error)
          VALUES (?1, ?2, 'schedule', ?3, ?4, ?4, 'DISCARDED', ?5, ?6, ?7)",
         params![
@@ -683,7 +764,8 @@ fn write_end(tx: &Transaction<'_>, end: &RunEnd, node: Option<&str>) -> Result<u
              documents_error = ?6, error = ?7, owner = NULL, lease_until = NULL, closed_by = COALESCE(?8, closed_by)
          WHERE run_id = ?1{guard}"
     );
-    let updated = tx.execute(
+    let updated = exec(
+        tx,
         &sql,
         params![
             end.run_id,
@@ -699,8 +781,8 @@ fn write_end(tx: &Transaction<'_>, end: &RunEnd, node: Option<&str>) -> Result<u
     if updated == 0 {
         return Ok(0);
     }
-    tx.execute("DELETE FROM run_steps WHERE run_id = ?1", params![end.run_id])?;
-    let mut insert = tx.prepare(
+    exec(tx, "DELETE FROM run_steps WHERE run_id = ?1", params![end.run_id])?;
+    let mut insert = tx.prepare_cached(
         "INSERT INTO run_steps (run_id, ordinal, step, documents_in, documents_out, documents_error, millis)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use store::{
-    Claim, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap, RateHold, RateLimits, Reservation,
-    RunEnd, RunStart, RunStatus, SqliteStore, StepRecord, Store, StoreError, Trigger,
+    AuditEntry, Claim, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, NewToken, Overlap, RateHold,
+    RateLimits, Reservation, Role, RunEnd, RunStart, RunStatus, SqliteStore, StepRecord, Store, StoreError, Trigger,
 };
 
 #[path = "support/postgres.rs"]
@@ -80,6 +80,10 @@ conformance!(
     prunes_ended_runs,
     shares_rate_budgets_between_nodes,
     counts_rate_slots_in_flight_until_answered,
+    keeps_tokens_by_hash,
+    creates_a_first_token_once,
+    keeps_an_audit_trail,
+    pauses_and_resumes_processes,
 );
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -188,6 +192,13 @@ async fn lists_newest_first_with_filters(store: Dyn) {
     assert_eq!(done.iter().map(|r| &r.run_id).collect::<Vec<_>>(), [&ids[0]]);
     let two = store.list(&ListFilter { limit: Some(2), ..ListFilter::default() }).await.unwrap();
     assert_eq!(two.iter().map(|r| &r.run_id).collect::<Vec<_>>(), [&ids[3], &ids[2]]);
+    let window = ListFilter { since: Some(at(1)), until: Some(at(3)), ..ListFilter::default() };
+    let inside = store.list(&window).await.unwrap();
+    assert_eq!(inside.iter().map(|r| &r.run_id).collect::<Vec<_>>(), [&ids[2], &ids[1]]);
+    let manual = ListFilter { trigger: Some(Trigger::Manual), ..ListFilter::default() };
+    assert_eq!(store.list(&manual).await.unwrap().len(), 5);
+    let scheduled = ListFilter { trigger: Some(Trigger::Schedule), ..ListFilter::default() };
+    assert_eq!(store.list(&scheduled).await.unwrap().len(), 0);
 }
 
 async fn refuses_bad_ends_and_duplicates(store: Dyn) {
@@ -570,4 +581,79 @@ async fn counts_rate_slots_in_flight_until_answered(store: Dyn) {
     assert!(matches!(store.reserve_rate("svc f2", &uncapped).await.unwrap(), Reservation::Granted(_)));
     tokio::time::sleep(short * 3).await;
     assert!(matches!(store.reserve_rate("svc f2", &uncapped).await.unwrap(), Reservation::Granted(_)), "past the cap");
+}
+
+fn token(name: &str, hash: &str, role: Role) -> NewToken {
+    NewToken { name: name.to_owned(), hash: hash.to_owned(), role, view_data: role == Role::Admin, created_at: at(10) }
+}
+
+async fn keeps_tokens_by_hash(store: Dyn) {
+    store.create_token(&token("ci", "h1", Role::Operator)).await.unwrap();
+    store.create_token(&token("alice", "h2", Role::Admin)).await.unwrap();
+    let err = store.create_token(&token("ci", "h3", Role::Viewer)).await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateToken(ref name) if name == "ci"), "{err}");
+    assert_eq!(store.authenticate("nope", at(20)).await.unwrap(), None);
+    let found = store.authenticate("h1", at(20)).await.unwrap().unwrap();
+    assert_eq!((found.name.as_str(), found.role, found.view_data), ("ci", Role::Operator, false));
+    assert_eq!(found.last_used_at, Some(at(20)));
+    let listed = store.tokens().await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["alice", "ci"]);
+    assert_eq!(listed[0].last_used_at, None);
+    assert_eq!(listed[1].last_used_at, Some(at(20)));
+    assert_eq!(listed[1].created_at, at(10));
+    assert!(store.revoke_token("ci").await.unwrap());
+    assert!(!store.revoke_token("ci").await.unwrap());
+    assert_eq!(store.authenticate("h1", at(30)).await.unwrap(), None);
+}
+
+async fn creates_a_first_token_once(store: Dyn) {
+    let attempts: Vec<_> = (0..6)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create_first_token(&token("admin", &format!("h{i}"), Role::Admin)).await })
+        })
+        .collect();
+    let mut created = 0;
+    for attempt in attempts {
+        if attempt.await.unwrap().unwrap() {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(store.tokens().await.unwrap().len(), 1);
+    assert!(!store.create_first_token(&token("other", "hx", Role::Admin)).await.unwrap());
+}
+
+async fn keeps_an_audit_trail(store: Dyn) {
+    for (i, action) in ["pause", "run_now", "cancel"].into_iter().enumerate() {
+        let entry = AuditEntry {
+            at: at(100 + i as i64),
+            actor: "ci".to_owned(),
+            action: action.to_owned(),
+            target: "p".to_owned(),
+            detail: (action == "run_now").then(|| "run r1".to_owned()),
+        };
+        store.record_audit(&entry).await.unwrap();
+    }
+    let trail = store.audit(2).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["cancel", "run_now"]);
+    assert_eq!(trail[1].detail.as_deref(), Some("run r1"));
+    assert_eq!(trail[1].at, at(101));
+    assert_eq!(store.audit(100).await.unwrap().len(), 3);
+}
+
+async fn pauses_and_resumes_processes(store: Dyn) {
+    store.set_paused("b", Some("ci"), at(5)).await.unwrap();
+    store.set_paused("a", Some("alice"), at(6)).await.unwrap();
+    store.set_paused("a", Some("bob"), at(7)).await.unwrap();
+    let paused = store.paused().await.unwrap();
+    let seen: Vec<(&str, &str)> = paused.iter().map(|p| (p.process.as_str(), p.paused_by.as_str())).collect();
+    assert_eq!(seen, [("a", "alice"), ("b", "ci")]);
+    assert_eq!(paused[0].paused_at, at(6));
+    store.set_paused("a", None, at(8)).await.unwrap();
+    store.set_paused("never", None, at(8)).await.unwrap();
+    let left: Vec<String> = store.paused().await.unwrap().into_iter().map(|p| p.process).collect();
+    assert_eq!(left, ["b"]);
 }

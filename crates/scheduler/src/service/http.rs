@@ -85,7 +85,7 @@ impl Metrics {
     }
 
     /// The `/health` body: `status` is `degraded` while some process file is invalid.
-    fn health(&self, node: &str) -> serde_json::Value {
+    pub(super) fn health(&self, node: &str) -> serde_json::Value {
         let invalid = self.invalid.lock().unwrap_or_else(|e| e.into_inner());
         let files: Vec<serde_json::Value> = invalid
             .iter()
@@ -111,7 +111,7 @@ impl Metrics {
         durations.entry(process.to_owned()).or_insert_with(|| Histogram::new(&DURATION_BUCKETS)).observe(secs);
     }
 
-    fn render(&self) -> String {
+    pub(super) fn render(&self) -> String {
         let mut out = String::new();
         out.push_str("# HELP stepwise_runs_total Runs ended (or discarded) by the service, by process and status.\n");
         out.push_str("# TYPE stepwise_runs_total counter\n");

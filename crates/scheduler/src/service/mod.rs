@@ -43,6 +43,12 @@
 //! * On start, alone on its store, the service closes runs a previous service left
 //!   `INPROCESS` ([`store::Store::mark_abandoned_as_aborted`]) and discards queued runs of
 //!   processes it does not hold, with the reason.
+//! * **Pause.** The store keeps paused processes ([`store::Store::paused`]); a paused process's
+//!   fires pass unrecorded (resuming catches none of them up). The node reads them at start, at
+//!   every reload and when its [`Control`] says they changed.
+//! * **Control** ([`serve_with`]): a [`Control`] handle lists the processes held, renders
+//!   `/health` and `/metrics` for whoever serves HTTP (the console) and cancels runs going on
+//!   this node.
 //! * **HTTP** (when `listen` is set): `GET /health` (200, JSON; `status` is `degraded` and
 //!   `invalid_files` lists each rejected file with why while any is invalid) and `GET /metrics` (Prometheus
 //!   text: `stepwise_runs_total{process,status}`, `stepwise_run_duration_seconds{process}`
@@ -50,6 +56,7 @@
 //!   offered, `stepwise_runs_in_progress`, `stepwise_processes_loaded`,
 //!   `stepwise_schedules_active`).
 
+mod control;
 mod files;
 mod http;
 mod runs;
@@ -67,6 +74,8 @@ use chrono::{DateTime, Utc};
 use store::{RunEnd, RunStatus, StepRecord, Store, StoreError, Trigger};
 use tokio::task::JoinSet;
 
+pub use control::{Control, ControlHook, ProcessView, ScheduleView, Stopped, control};
+
 use crate::schedule::{CatchUp, Overlap, Schedule, ScheduleSpec};
 
 /// At most this many missed fires of one schedule are run by `catch_up: all`.
@@ -74,6 +83,9 @@ pub const MAX_CATCH_UP: usize = 1000;
 
 /// The loop never sleeps longer than this, so it notices wall-clock changes.
 pub const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+/// The most threads the runs' runtime has (one per worker up to this).
+pub const MAX_RUN_THREADS: usize = 64;
 
 /// The smallest reload interval; shorter ones are raised to it.
 pub const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(50);
@@ -248,6 +260,18 @@ pub async fn serve(
     runner: Arc<dyn ProcessRunner>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServiceError> {
+    let (_, hook) = control(&config.node);
+    serve_with(config, loader, runner, shutdown, hook).await
+}
+
+/// [`serve`], steered through the [`Control`] that `hook` belongs to.
+pub async fn serve_with(
+    config: ServiceConfig,
+    loader: Arc<dyn ProcessLoader>,
+    runner: Arc<dyn ProcessRunner>,
+    shutdown: impl Future<Output = ()> + Send,
+    hook: ControlHook,
+) -> Result<(), ServiceError> {
     if let Err(source) = std::fs::read_dir(&config.dir) {
         return Err(ServiceError::ReadDir { path: config.dir.clone(), source });
     }
@@ -256,14 +280,18 @@ pub async fn serve(
     if aborted > 0 {
         tracing::warn!(message = "Marked runs abandoned by a previous service as ABORTED.", count = aborted);
     }
-    let metrics = Arc::new(http::Metrics::default());
+    let metrics = hook.metrics.clone();
     let http = match config.listen {
         Some(addr) => Some(http::start_http(addr, metrics.clone(), config.node.clone()).await?),
         None => None,
     };
     // Runs get a runtime of their own: a step that burns CPU occupies its threads, never the
-    // ones that fire schedules, renew leases and answer /health.
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+    // ones that fire schedules, renew leases and answer /health. One thread per worker (up to
+    // MAX_RUN_THREADS), not per core: runs that burn CPU then share the cores with the others
+    // (the operating system's scheduler is fair), instead of holding every thread while the
+    // runs of other processes wait.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = config.workers.max(cores).clamp(2, MAX_RUN_THREADS);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(bytes) = config.run_stack_bytes {
         builder.thread_stack_size(bytes);
@@ -304,6 +332,8 @@ pub async fn serve(
         last_renewed: Instant::now(),
         other_version_logged: HashSet::new(),
         shutting_down: false,
+        commands: hook.commands,
+        paused: HashSet::new(),
     };
     service.run(shutdown).await;
     runs_runtime.shutdown_background();
@@ -447,7 +477,7 @@ struct Service {
     completions: JoinSet<()>,
     /// Run ends not yet handed to a writer (written together once per loop iteration).
     pending_ends: Vec<RunEnd>,
-    /// Whether the queue may hold a run this node can take: set by queued fires, ended runs
+    /// Whether the queue may hold a run this node can take: set by queued fires, recorded ends
     /// and the claim interval (other nodes, `stepwise trigger`), so that the loop asks the store
     /// only then, not on every wake-up.
     claim_wanted: bool,
@@ -458,4 +488,8 @@ struct Service {
     /// Queued runs of another version of a process, already logged.
     other_version_logged: HashSet<String>,
     shutting_down: bool,
+    /// Commands of the [`Control`] (the console).
+    commands: tokio::sync::mpsc::Receiver<control::Command>,
+    /// Processes whose schedules are paused (from the store).
+    paused: HashSet<String>,
 }

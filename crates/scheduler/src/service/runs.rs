@@ -39,6 +39,7 @@ fn store_overlap(overlap: Overlap) -> store::Overlap {
 
 impl Service {
     pub(super) async fn run(&mut self, shutdown: impl Future<Output = ()> + Send) {
+        self.read_paused().await;
         self.scan().await;
         self.discard_unserved().await;
         let mut shutdown = std::pin::pin!(shutdown);
@@ -75,9 +76,14 @@ impl Service {
                         self.on_done(done).await;
                     }
                 }
-                Some(_) = self.completions.join_next(), if !self.completions.is_empty() => {}
+                // Recorded ends free their processes (overlap): queued runs may now be taken.
+                Some(_) = self.completions.join_next(), if !self.completions.is_empty() => self.claim_wanted = true,
                 _ = leases.tick() => self.keep_leases().await,
-                _ = reload.tick() => self.scan().await,
+                _ = reload.tick() => {
+                    self.scan().await;
+                    self.read_paused().await;
+                }
+                Some(command) = self.commands.recv() => self.on_command(command).await,
                 _ = claims.tick() => self.claim_wanted = true,
                 () = tokio::time::sleep(sleep) => {}
             }
@@ -263,6 +269,8 @@ impl Service {
 
     /// Offers the pending fires to the store; the ones it cannot take stay pending.
     async fn flush_fires(&mut self) {
+        // A paused process's fires (catch-up ones too) pass unrecorded; resuming catches none up.
+        self.pending_fires.retain(|f| !self.paused.contains(&f.process.name));
         if self.pending_fires.is_empty() {
             return;
         }
@@ -438,7 +446,7 @@ impl Service {
     }
 
     /// Keeps a run's end to be recorded with the others of this loop iteration; a worker is
-    /// free again.
+    /// free again (and, once the end is recorded, the process: see the loop).
     fn complete(&mut self, end: RunEnd) {
         self.pending_ends.push(end);
         self.claim_wanted = true;
@@ -492,7 +500,7 @@ impl Service {
         }
     }
 
-    fn cancel_runs(&self, which: impl Fn(&RunningRun) -> bool, reason: &str) {
+    pub(super) fn cancel_runs(&self, which: impl Fn(&RunningRun) -> bool, reason: &str) {
         for run in self.running.values().filter(|r| which(r)) {
             if run.cancel.borrow().is_none() {
                 tracing::warn!(message = "Cancelling a run.", run_id = %run.run_id, process = %run.process, reason);

@@ -203,7 +203,7 @@ impl Env {
     }
 
     async fn runs(&self, process: &str, status: &str) -> usize {
-        let filter = ListFilter { process: Some(process.into()), status: Some(status.into()), limit: None };
+        let filter = ListFilter { process: Some(process.into()), status: Some(status.into()), ..Default::default() };
         self.history().list(&filter).await.unwrap().len()
     }
 }

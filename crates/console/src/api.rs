@@ -1,0 +1,306 @@
+//! The handlers of `/api/v1/`. Runs are the store's records, serialised as `history --json`
+//! prints them.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store::{AuditEntry, ListFilter, NewRun, Role, RunStatus, Trigger};
+
+use crate::Shared;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// Runs listed when the request says no `limit`.
+pub const DEFAULT_LIMIT: usize = 100;
+/// The most runs (or audit lines) one request lists.
+pub const MAX_LIMIT: usize = 1000;
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Writes the audit line first: an action that cannot be recorded does not happen.
+async fn audit(
+    console: &Shared,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+    detail: Option<String>,
+) -> Result<(), ApiError> {
+    let entry = AuditEntry {
+        at: Utc::now(),
+        actor: caller.name.clone(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        detail,
+    };
+    console.store.record_audit(&entry).await?;
+    tracing::info!(message = "Console action.", actor = %entry.actor, action, target);
+    Ok(())
+}
+
+/// The process `name` as this node holds it, or 404.
+async fn held(console: &Shared, name: &str) -> Result<scheduler::ProcessView, ApiError> {
+    let processes = console.control.processes().await?;
+    processes
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("no process '{name}' is served here")))
+}
+
+pub(crate) async fn processes(State(console): State<Shared>) -> ApiResult {
+    let mut out = Vec::new();
+    for process in console.control.processes().await? {
+        let filter = ListFilter { process: Some(process.name.clone()), limit: Some(1), ..ListFilter::default() };
+        let last = console.store.list(&filter).await?.into_iter().next();
+        let mut value = serde_json::to_value(&process).unwrap_or(Value::Null);
+        value["last_run"] = serde_json::to_value(last).unwrap_or(Value::Null);
+        out.push(value);
+    }
+    Ok(Json(out).into_response())
+}
+
+/// `GET /api/v1/runs` query parameters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RunsQuery {
+    pub(crate) process: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) trigger: Option<String>,
+    pub(crate) since: Option<String>,
+    pub(crate) until: Option<String>,
+    pub(crate) limit: Option<String>,
+}
+
+fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    text.map(|t| {
+        DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| ApiError::bad_request(format!("'{field}': '{t}' is no RFC 3339 instant: {e}")))
+    })
+    .transpose()
+}
+
+fn limit(text: Option<&str>) -> Result<usize, ApiError> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_request(format!("'limit' must be 1 to {MAX_LIMIT}"))),
+    }
+}
+
+impl RunsQuery {
+    /// The same query without empty fields (an HTML form sends every field).
+    pub(crate) fn without_empty(self) -> RunsQuery {
+        let keep = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+        RunsQuery {
+            process: keep(self.process),
+            status: keep(self.status),
+            trigger: keep(self.trigger),
+            since: keep(self.since),
+            until: keep(self.until),
+            limit: keep(self.limit),
+        }
+    }
+
+    pub(crate) fn filter(&self) -> Result<ListFilter, ApiError> {
+        let status = match &self.status {
+            Some(s) => Some(s.parse::<RunStatus>().map_err(ApiError::bad_request)?.as_str().to_owned()),
+            None => None,
+        };
+        let trigger = self.trigger.as_deref().map(str::parse::<Trigger>).transpose().map_err(ApiError::bad_request)?;
+        let limit = limit(self.limit.as_deref())?;
+        Ok(ListFilter {
+            process: self.process.clone(),
+            status,
+            trigger,
+            since: instant("since", self.since.as_deref())?,
+            until: instant("until", self.until.as_deref())?,
+            limit: Some(limit),
+        })
+    }
+}
+
+pub(crate) async fn runs(
+    State(console): State<Shared>,
+    query: Result<Query<RunsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let runs = console.store.list(&query.filter()?).await?;
+    Ok(Json(runs).into_response())
+}
+
+pub(crate) async fn run(State(console): State<Shared>, Path(run_id): Path<String>) -> ApiResult {
+    let (run, steps) =
+        console.store.get(&run_id).await?.ok_or_else(|| ApiError::not_found(format!("no run '{run_id}'")))?;
+    let logs = console.store.logs(&run_id).await?;
+    Ok(Json(json!({"run": run, "steps": steps, "logs": logs})).into_response())
+}
+
+/// `POST /api/v1/processes/{name}/runs` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunNow {
+    #[serde(default)]
+    properties: BTreeMap<String, Value>,
+}
+
+fn overrides(body: &Bytes) -> Result<Vec<(String, String)>, ApiError> {
+    let request: RunNow = if body.iter().all(u8::is_ascii_whitespace) {
+        RunNow::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))?
+    };
+    request
+        .properties
+        .into_iter()
+        .map(|(name, value)| match value {
+            Value::String(s) => Ok((name, s)),
+            Value::Number(_) | Value::Bool(_) => Ok((name, value.to_string())),
+            _ => Err(ApiError::bad_request(format!("property '{name}': expected a string, number or boolean"))),
+        })
+        .collect()
+}
+
+pub(crate) async fn run_now(
+    State(console): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let overrides = overrides(&body)?;
+    let process = held(&console, &name).await?;
+    let run = NewRun {
+        run_id: uuid::Uuid::now_v7().to_string(),
+        process: process.name.clone(),
+        trigger: Trigger::Manual,
+        overrides,
+        content_hash: Some(process.content_hash.clone()),
+        queued_at: Utc::now(),
+    };
+    let names: Vec<&str> = run.overrides.iter().map(|(n, _)| n.as_str()).collect();
+    let detail = format!("run {}; properties: [{}]", run.run_id, names.join(", "));
+    audit(&console, &caller, "run_now", &name, Some(detail)).await?;
+    console.store.enqueue(&run).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"run_id": run.run_id}))).into_response())
+}
+
+pub(crate) async fn cancel(
+    State(console): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Path(run_id): Path<String>,
+) -> ApiResult {
+    let (run, _) =
+        console.store.get(&run_id).await?.ok_or_else(|| ApiError::not_found(format!("no run '{run_id}'")))?;
+    if run.status != RunStatus::InProcess.as_str() {
+        return Err(ApiError::conflict(format!(
+            "run '{run_id}' is {}; only a running run can be cancelled",
+            run.status
+        )));
+    }
+    audit(&console, &caller, "cancel", &run_id, None).await?;
+    let reason = format!("cancelled by '{}' from the console", caller.name);
+    if !console.control.cancel(&run_id, &reason).await? {
+        let node = run.node.unwrap_or_default();
+        return Err(ApiError::conflict(format!("run '{run_id}' is not running on this node (it runs on '{node}')")));
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({"run_id": run_id, "status": "cancelling"}))).into_response())
+}
+
+async fn set_paused(console: Shared, caller: Caller, name: String, pause: bool) -> ApiResult {
+    held(&console, &name).await?;
+    audit(&console, &caller, if pause { "pause" } else { "resume" }, &name, None).await?;
+    let by = pause.then_some(caller.name.as_str());
+    console.store.set_paused(&name, by, Utc::now()).await?;
+    console.control.paused_changed().await?;
+    Ok(Json(json!({"process": name, "paused": pause})).into_response())
+}
+
+pub(crate) async fn pause(
+    State(console): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult {
+    set_paused(console, caller, name, true).await
+}
+
+pub(crate) async fn resume(
+    State(console): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult {
+    set_paused(console, caller, name, false).await
+}
+
+/// `?limit=` of the audit trail.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitQuery {
+    limit: Option<String>,
+}
+
+pub(crate) async fn audit_trail(
+    State(console): State<Shared>,
+    query: Result<Query<LimitQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Ok(Json(console.store.audit(limit(query.limit.as_deref())?).await?).into_response())
+}
+
+pub(crate) async fn tokens(State(console): State<Shared>) -> ApiResult {
+    Ok(Json(console.store.tokens().await?).into_response())
+}
+
+/// `POST /api/v1/tokens` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTokenRequest {
+    name: String,
+    role: String,
+    #[serde(default)]
+    view_data: bool,
+}
+
+pub(crate) async fn create_token(
+    State(console): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> ApiResult {
+    let request: NewTokenRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
+    crate::token::check_name(&request.name).map_err(ApiError::bad_request)?;
+    let role: Role = request.role.parse().map_err(ApiError::bad_request)?;
+    let detail = format!("role {role}{}", if request.view_data { ", view data" } else { "" });
+    audit(&console, &caller, "token_create", &request.name, Some(detail)).await?;
+    let (token, record) = crate::token::issue(&request.name, role, request.view_data);
+    match console.store.create_token(&record).await {
+        Err(store::StoreError::DuplicateToken(name)) => {
+            Err(ApiError::conflict(format!("a token named '{name}' already exists")))
+        }
+        Err(error) => Err(error.into()),
+        Ok(()) => Ok((
+            StatusCode::CREATED,
+            Json(json!({"name": record.name, "role": role, "view_data": record.view_data, "token": token})),
+        )
+            .into_response()),
+    }
+}
+
+pub(crate) async fn revoke_token(
+    State(console): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult {
+    audit(&console, &caller, "token_revoke", &name, None).await?;
+    if !console.store.revoke_token(&name).await? {
+        return Err(ApiError::not_found(format!("no token named '{name}'")));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

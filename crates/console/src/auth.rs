@@ -1,0 +1,163 @@
+//! Who is calling (a bearer token looked up by its hash), what their role lets them do, and
+//! refusing state changes that a browser sends from another origin.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use store::Role;
+
+use crate::Shared;
+use crate::error::ApiError;
+
+/// The caller of a request, known from its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's name.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// Whether it may see document contents.
+    pub view_data: bool,
+}
+
+/// The token of `Authorization: Bearer TOKEN`.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Whether a browser sent the request from a page of another origin: `Sec-Fetch-Site` other
+/// than `same-origin` or `none`, or an `Origin` whose host is not the request's `Host`.
+pub(crate) fn cross_origin(headers: &HeaderMap) -> bool {
+    let text = |name| headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
+    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site"))
+        && !matches!(site, "same-origin" | "none")
+    {
+        return true;
+    }
+    let Some(origin) = text(header::ORIGIN) else {
+        return false;
+    };
+    let authority = origin.split_once("://").map(|(_, rest)| rest.trim_end_matches('/'));
+    match (authority, text(header::HOST)) {
+        (Some(authority), Some(host)) => !authority.eq_ignore_ascii_case(host),
+        _ => true,
+    }
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Who calls: a bearer token, or a browser session (which stands for its token while the
+/// token exists).
+async fn caller(console: &Shared, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    if let Some(token) = bearer(headers) {
+        let record = console.store.authenticate(&crate::token::hash(token), chrono::Utc::now()).await?;
+        return record.map(Caller::from).ok_or_else(|| ApiError::unauthorized("unknown or revoked token"));
+    }
+    let Some(id) = crate::session::cookie(headers) else {
+        return Err(ApiError::unauthorized(
+            "a token is required: send 'Authorization: Bearer TOKEN' or sign in at /login",
+        ));
+    };
+    let name = console
+        .sessions
+        .token_name(id)
+        .ok_or_else(|| ApiError::unauthorized("session expired; sign in again at /login"))?;
+    match console.store.tokens().await?.into_iter().find(|t| t.name == name) {
+        Some(record) => Ok(Caller::from(record)),
+        None => {
+            console.sessions.close(id);
+            Err(ApiError::unauthorized("the session's token was revoked; sign in again at /login"))
+        }
+    }
+}
+
+impl From<store::TokenRecord> for Caller {
+    fn from(record: store::TokenRecord) -> Caller {
+        Caller { name: record.name, role: record.role, view_data: record.view_data }
+    }
+}
+
+/// Whether a browser asked for a page (it is sent to `/login` rather than answered 401).
+fn wants_page(request: &Request) -> bool {
+    let accepts_html =
+        request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    request.method() == Method::GET && accepts_html && !request.uri().path().starts_with("/api/")
+}
+
+/// Every route but `/health` and `/login`: a known token or session (401 otherwise), and state
+/// changes only from the console's own origin (403 otherwise). The caller goes into the
+/// request's extensions.
+pub(crate) async fn authenticate(State(console): State<Shared>, mut request: Request, next: Next) -> Response {
+    let caller = match caller(&console, request.headers()).await {
+        Ok(caller) => caller,
+        Err(error) if error.is_unauthorized() && wants_page(&request) => {
+            return axum::response::Redirect::to("/login").into_response();
+        }
+        Err(error) => return error.into_response(),
+    };
+    if !is_safe(request.method()) && cross_origin(request.headers()) {
+        tracing::warn!(message = "Cross-origin state change refused.", caller = %caller.name, path = %request.uri().path());
+        return ApiError::forbidden("cross-origin requests may not change state").into_response();
+    }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+/// 403 for a state change a browser sends from another origin (the open `POST /login`).
+pub(crate) async fn same_origin(request: Request, next: Next) -> Response {
+    if !is_safe(request.method()) && cross_origin(request.headers()) {
+        return ApiError::forbidden("cross-origin requests may not change state").into_response();
+    }
+    next.run(request).await
+}
+
+/// 403 unless the caller's role is at least `role`.
+pub(crate) async fn require(role: Role, request: Request, next: Next) -> Response {
+    match request.extensions().get::<Caller>() {
+        Some(caller) if caller.role >= role => next.run(request).await,
+        Some(caller) => {
+            ApiError::forbidden(&format!("this needs the {role} role; token '{}' is {}", caller.name, caller.role))
+                .into_response()
+        }
+        None => ApiError::unauthorized("a token is required").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn reads_bearer_tokens() {
+        assert_eq!(bearer(&headers(&[("authorization", "Bearer abc")])), Some("abc"));
+        assert_eq!(bearer(&headers(&[("authorization", "bearer  abc ")])), Some("abc"));
+        assert_eq!(bearer(&headers(&[("authorization", "Basic abc")])), None);
+        assert_eq!(bearer(&headers(&[("authorization", "Bearer ")])), None);
+        assert_eq!(bearer(&headers(&[])), None);
+    }
+
+    #[test]
+    fn tells_cross_origin_requests() {
+        assert!(!cross_origin(&headers(&[("host", "127.0.0.1:8080")])));
+        assert!(!cross_origin(&headers(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080")])));
+        assert!(!cross_origin(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(cross_origin(&headers(&[("host", "127.0.0.1:8080"), ("origin", "http://evil.example")])));
+        assert!(cross_origin(&headers(&[("host", "127.0.0.1:8080"), ("origin", "null")])));
+        assert!(cross_origin(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(cross_origin(&headers(&[("sec-fetch-site", "same-site")])));
+    }
+}

@@ -1,0 +1,136 @@
+//! The console of `stepwise serve --listen ADDR` (process format section 9): one axum router
+//! with `/health` (open), `/login` (open: a token traded for a session cookie), the pages
+//! (`pages.rs`), `/metrics` and the HTTP API under `/api/v1/`, every other route behind a
+//! bearer token or a session whose role must allow it.
+//!
+//! * Reads come from the run store ([`store::Store`]): runs, steps, logs, tokens, the audit
+//!   trail. Actions go to the store (a run now is a queued manual run, as `stepwise trigger`
+//!   queues; pause and resume are kept there) and to the serve loop through its narrow
+//!   [`scheduler::Control`] (the processes it holds, cancelling a run, re-reading pauses).
+//! * Every action is written to the audit trail before it happens.
+//! * State changes never happen on GET, and are refused (403) when a browser sends them from
+//!   another origin.
+//! * Tokens are random, shown once and stored as their SHA-256 ([`token`]).
+//!
+//! **API Boundary:** the routes and their roles are [`routes`]; `openapi.json` describes
+//! exactly these (a test keeps them in step).
+
+mod api;
+mod auth;
+mod error;
+mod pages;
+mod session;
+pub mod token;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{Method, header};
+use axum::response::IntoResponse;
+use axum::routing::{MethodRouter, delete, get, post};
+use store::{Role, Store, StoreError};
+
+pub use auth::Caller;
+
+/// The OpenAPI document of the routes, served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// What the handlers share.
+pub(crate) struct Console {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) control: scheduler::Control,
+    pub(crate) sessions: session::Sessions,
+}
+
+pub(crate) type Shared = Arc<Console>;
+
+/// A route of the console and the weakest role that may use it (`None`: open).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    /// The HTTP method.
+    pub method: Method,
+    /// The path, with `{name}` parameters.
+    pub path: &'static str,
+    /// Who may use it.
+    pub role: Option<Role>,
+}
+
+/// The routes behind a token: method, path, weakest role, handler.
+fn protected() -> Vec<(Method, &'static str, Role, MethodRouter<Shared>)> {
+    use Role::{Admin, Operator, Viewer};
+    vec![
+        (Method::GET, "/", Viewer, get(pages::processes)),
+        (Method::GET, "/runs", Viewer, get(pages::runs)),
+        (Method::GET, "/runs/{run_id}", Viewer, get(pages::run)),
+        (Method::POST, "/logout", Viewer, post(pages::logout)),
+        (Method::GET, "/metrics", Viewer, get(metrics)),
+        (Method::GET, "/api/v1/openapi.json", Viewer, get(openapi)),
+        (Method::GET, "/api/v1/processes", Viewer, get(api::processes)),
+        (Method::POST, "/api/v1/processes/{name}/runs", Operator, post(api::run_now)),
+        (Method::POST, "/api/v1/processes/{name}/pause", Operator, post(api::pause)),
+        (Method::POST, "/api/v1/processes/{name}/resume", Operator, post(api::resume)),
+        (Method::GET, "/api/v1/runs", Viewer, get(api::runs)),
+        (Method::GET, "/api/v1/runs/{run_id}", Viewer, get(api::run)),
+        (Method::POST, "/api/v1/runs/{run_id}/cancel", Operator, post(api::cancel)),
+        (Method::GET, "/api/v1/audit", Admin, get(api::audit_trail)),
+        (Method::GET, "/api/v1/tokens", Admin, get(api::tokens)),
+        (Method::POST, "/api/v1/tokens", Admin, post(api::create_token)),
+        (Method::DELETE, "/api/v1/tokens/{name}", Admin, delete(api::revoke_token)),
+    ]
+}
+
+/// Every route of the console with its role.
+pub fn routes() -> Vec<RouteInfo> {
+    let mut routes = vec![
+        RouteInfo { method: Method::GET, path: "/health", role: None },
+        RouteInfo { method: Method::GET, path: "/login", role: None },
+        RouteInfo { method: Method::POST, path: "/login", role: None },
+    ];
+    routes.extend(protected().into_iter().map(|(method, path, role, _)| RouteInfo { method, path, role: Some(role) }));
+    routes
+}
+
+/// The console's router on `store`, steering the serve loop through `control`.
+pub fn router(store: Arc<dyn Store>, control: scheduler::Control) -> Router {
+    let console: Shared = Arc::new(Console { store, control, sessions: session::Sessions::default() });
+    let mut api = Router::new();
+    for (_, path, role, handler) in protected() {
+        let check = axum::middleware::from_fn(move |request, next| auth::require(role, request, next));
+        api = api.route(path, handler.route_layer(check));
+    }
+    let api = api.layer(axum::middleware::from_fn_with_state(console.clone(), auth::authenticate));
+    let login = get(pages::login_page).post(pages::login).route_layer(axum::middleware::from_fn(auth::same_origin));
+    Router::new().route("/health", get(health)).route("/login", login).merge(api).with_state(console)
+}
+
+async fn health(axum::extract::State(console): axum::extract::State<Shared>) -> impl IntoResponse {
+    axum::Json(console.control.health())
+}
+
+async fn metrics(axum::extract::State(console): axum::extract::State<Shared>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], console.control.metrics())
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// When the store holds no token: makes an admin token named `admin` and returns it (to be
+/// shown once). `None` when the store already holds a token.
+pub async fn first_token(store: &dyn Store) -> Result<Option<String>, StoreError> {
+    let (token, record) = token::issue("admin", Role::Admin, true);
+    Ok(store.create_first_token(&record).await?.then_some(token))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,600 @@
+//! The console of `stepwise serve --listen` (issue 16, process format section 9) through the
+//! real binary: every route against every role, cross-origin state changes refused, tokens
+//! never in an answer or the log, run now followed to its end, pause and resume of schedules,
+//! the first admin token, and plain HTTP refused off loopback. Checks compare statuses,
+//! counts and recorded instants, never durations.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::support::{Dir, SimProcess, http_full, stepwise};
+
+const PATIENCE: Duration = Duration::from_secs(90);
+const POLL: Duration = Duration::from_millis(100);
+
+/// A process that does nothing, with `schedules` (a YAML block, or empty).
+fn fast(name: &str, schedules: &str) -> String {
+    format!("name: {name}\n{schedules}start:\n  type: no_data\n  next: done\nsteps:\n  done:\n    type: stop\n")
+}
+
+const EVERY_SECOND: &str = "schedules:\n  - cron: \"* * * * * *\"\n";
+
+/// `stepwise token create NAME --role ROLE` on the directory's store: the token.
+fn create_token(dir: &Dir, name: &str, role: &str) -> String {
+    let out = stepwise(dir.path(), &["token", "create", name, "--role", role, "--state", "state.db"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    out.stdout.trim().to_owned()
+}
+
+/// A `stepwise serve procs --listen 127.0.0.1:PORT` in a directory; killed when dropped.
+struct Console {
+    child: Child,
+    port: u16,
+    log: Arc<Mutex<String>>,
+}
+
+impl Console {
+    fn start(dir: &Dir) -> Console {
+        Console::start_env(dir, &[])
+    }
+
+    fn start_env(dir: &Dir, env: &[(&str, &str)]) -> Console {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+            .current_dir(dir.path())
+            .args(["--log", "info", "serve", "procs", "--state", "state.db", "--reload-ms", "200", "--listen", &addr])
+            .env_remove("STEPWISE_LOG")
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .env("STEPWISE_KNOWBE4_RATE", "off")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting stepwise serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let console = Console { child, port, log };
+        console.until("/health", || console.call("GET", "/health", None, &[], "").filter(|(s, _)| *s == 200));
+        console
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Waits until `probe` gives a value; panics with the log after [`PATIENCE`].
+    fn until<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(value) = probe() {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", self.log());
+            sleep(POLL);
+        }
+    }
+
+    /// A request with an optional bearer token and extra headers.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        extra: &[(&str, &str)],
+        body: &str,
+    ) -> Option<(u16, String)> {
+        let host = format!("127.0.0.1:{}", self.port);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers: Vec<(&str, &str)> = vec![("Host", &host)];
+        if let Some(auth) = &auth {
+            headers.push(("Authorization", auth));
+        }
+        if !body.is_empty() && !extra.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+            headers.push(("Content-Type", "application/json"));
+        }
+        headers.extend_from_slice(extra);
+        http_full(self.port, method, path, &headers, body).map(|(status, _, body)| (status, body))
+    }
+
+    /// A request with headers only (a browser's): status, head and body.
+    fn browse(&self, method: &str, path: &str, extra: &[(&str, &str)], body: &str) -> (u16, String, String) {
+        let host = format!("127.0.0.1:{}", self.port);
+        let mut headers: Vec<(&str, &str)> = vec![("Host", &host)];
+        headers.extend_from_slice(extra);
+        http_full(self.port, method, path, &headers, body).unwrap_or_else(|| panic!("{method} {path}: no answer"))
+    }
+
+    /// A request that must answer: status and body.
+    fn ask(&self, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+        self.call(method, path, Some(token), &[], body).unwrap_or_else(|| panic!("{method} {path}: no answer"))
+    }
+
+    /// A GET that must answer 200 with JSON.
+    fn json(&self, path: &str, token: &str) -> Value {
+        let (status, body) = self.ask("GET", path, token, "");
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+    }
+
+    fn terminate(&mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("running kill");
+        assert!(status.success());
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for serve") {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "serve did not stop:\n{}", self.log());
+            sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Who calls: no token, an unknown one, or a role's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Nobody,
+    Unknown,
+    Viewer,
+    Operator,
+    Admin,
+}
+
+const EVERYONE: [Who; 5] = [Who::Nobody, Who::Unknown, Who::Viewer, Who::Operator, Who::Admin];
+
+/// The expected status of each route for each caller: `[nobody, unknown, viewer, operator,
+/// admin]`. The role's answers follow what its request does (a finished run cannot be
+/// cancelled: 409; a token name is made once: 201 then, for nobody else, 403).
+fn table(run_id: &str) -> Vec<(&'static str, String, &'static str, [u16; 5])> {
+    let run = |suffix: &str| format!("/api/v1/runs/{run_id}{suffix}");
+    let open = [200; 5];
+    let read = [401, 401, 200, 200, 200];
+    vec![
+        ("GET", "/health".into(), "", open),
+        ("GET", "/login".into(), "", open),
+        ("POST", "/login".into(), "token=stw_wrong", [401; 5]),
+        ("GET", "/".into(), "", read),
+        ("GET", "/runs?process=manual&status=".into(), "", read),
+        ("GET", format!("/runs/{run_id}"), "", read),
+        ("POST", "/logout".into(), "", [401, 401, 303, 303, 303]),
+        ("GET", "/metrics".into(), "", read),
+        ("GET", "/api/v1/openapi.json".into(), "", read),
+        ("GET", "/api/v1/processes".into(), "", read),
+        ("GET", "/api/v1/runs?process=manual&limit=5".into(), "", read),
+        ("GET", run(""), "", read),
+        (
+            "POST",
+            "/api/v1/processes/manual/runs".into(),
+            r#"{"properties": {"who": "table"}}"#,
+            [401, 401, 403, 202, 202],
+        ),
+        ("POST", "/api/v1/processes/manual/pause".into(), "", [401, 401, 403, 200, 200]),
+        ("POST", "/api/v1/processes/manual/resume".into(), "", [401, 401, 403, 200, 200]),
+        ("POST", run("/cancel"), "", [401, 401, 403, 409, 409]),
+        ("GET", "/api/v1/audit".into(), "", [401, 401, 403, 403, 200]),
+        ("GET", "/api/v1/tokens".into(), "", [401, 401, 403, 403, 200]),
+        ("POST", "/api/v1/tokens".into(), r#"{"name": "made", "role": "viewer"}"#, [401, 401, 403, 403, 201]),
+        ("DELETE", "/api/v1/tokens/victim".into(), "", [401, 401, 403, 403, 204]),
+    ]
+}
+
+/// The table's routes, as `openapi.json` spells them.
+fn templated(path: &str, run_id: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    path.replace(run_id, "{run_id}").replace("/manual/", "/{name}/").replace("/victim", "/{name}")
+}
+
+struct Tokens {
+    viewer: String,
+    operator: String,
+    admin: String,
+}
+
+impl Tokens {
+    fn make(dir: &Dir) -> Tokens {
+        let tokens = Tokens {
+            viewer: create_token(dir, "view", "viewer"),
+            operator: create_token(dir, "ops", "operator"),
+            admin: create_token(dir, "boss", "admin"),
+        };
+        create_token(dir, "victim", "viewer");
+        tokens
+    }
+
+    fn of(&self, who: Who) -> Option<&str> {
+        match who {
+            Who::Nobody => None,
+            Who::Unknown => Some("stw_not-a-token-anyone-was-given"),
+            Who::Viewer => Some(&self.viewer),
+            Who::Operator => Some(&self.operator),
+            Who::Admin => Some(&self.admin),
+        }
+    }
+
+    fn all(&self) -> [&str; 3] {
+        [&self.viewer, &self.operator, &self.admin]
+    }
+}
+
+/// Runs a manual run through the API and waits for it to end; its record.
+fn run_to_end(console: &Console, token: &str, process: &str, body: &str) -> Value {
+    let (status, answer) = console.ask("POST", &format!("/api/v1/processes/{process}/runs"), token, body);
+    assert_eq!(status, 202, "{answer}");
+    let run_id = serde_json::from_str::<Value>(&answer).unwrap()["run_id"].as_str().expect("run_id").to_owned();
+    console.until("the run to end", || {
+        let detail = console.json(&format!("/api/v1/runs/{run_id}"), token);
+        let status = detail["run"]["status"].as_str().unwrap_or_default().to_owned();
+        matches!(status.as_str(), "COMPLETE" | "COMPLETE_WARN" | "ERROR" | "ABORTED" | "DISCARDED").then_some(detail)
+    })
+}
+
+#[test]
+fn every_route_answers_every_role_as_documented() {
+    let dir = Dir::new();
+    dir.write("procs/manual.yaml", fast("manual", ""));
+    let tokens = Tokens::make(&dir);
+    let mut console = Console::start(&dir);
+    let done = run_to_end(&console, &tokens.operator, "manual", "");
+    let run_id = done["run"]["run_id"].as_str().unwrap().to_owned();
+    let mut bodies = Vec::new();
+    let mut wrong = Vec::new();
+    for (method, path, body, expected) in table(&run_id) {
+        for (who, want) in EVERYONE.into_iter().zip(expected) {
+            let form = [("Content-Type", "application/x-www-form-urlencoded")];
+            let extra: &[(&str, &str)] = if path == "/login" { &form } else { &[] };
+            let (got, answer) = console
+                .call(method, &path, tokens.of(who), extra, body)
+                .unwrap_or_else(|| panic!("{method} {path}: no answer"));
+            if got != want {
+                wrong.push(format!("{method} {path} as {who:?}: {got}, expected {want}: {answer}"));
+            }
+            bodies.push(answer);
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // The table covers every documented route, and only those.
+    let doc = console.json("/api/v1/openapi.json", &tokens.viewer);
+    let documented: BTreeSet<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| format!("{} {path}", m.to_uppercase())))
+        .collect();
+    let tested: BTreeSet<String> =
+        table(&run_id).iter().map(|(m, p, _, _)| format!("{m} {}", templated(p, &run_id))).collect();
+    assert_eq!(tested, documented);
+    // An unknown path behind the token wall: 401 without a token, 404 with one.
+    assert_eq!(console.call("GET", "/nope", None, &[], "").map(|r| r.0), Some(401));
+    assert_eq!(console.call("GET", "/nope", Some(&tokens.viewer), &[], "").map(|r| r.0), Some(404));
+    // No answer and no log line carries a token, not even the token list.
+    let listed = stepwise(dir.path(), &["token", "list", "--state", "state.db"]);
+    assert_eq!(listed.code, 0, "{listed:?}");
+    assert!(!listed.stdout.contains("victim") && listed.stdout.contains("made"), "{listed:?}");
+    assert_eq!(console.terminate(), 0, "{}", console.log());
+    let log = console.log();
+    for token in tokens.all() {
+        assert!(!log.contains(token), "a token in the log:\n{log}");
+        assert!(!listed.stdout.contains(token), "a token in `token list`");
+        for body in &bodies {
+            assert!(!body.contains(token), "a token in an answer: {body}");
+        }
+    }
+}
+
+#[test]
+fn cross_origin_state_changes_are_refused() {
+    let dir = Dir::new();
+    dir.write("procs/manual.yaml", fast("manual", ""));
+    let tokens = Tokens::make(&dir);
+    let console = Console::start(&dir);
+    let own = format!("http://127.0.0.1:{}", console.port);
+    for headers in [
+        vec![("Origin", "http://evil.example")],
+        vec![("Origin", "null")],
+        vec![("Sec-Fetch-Site", "cross-site")],
+        vec![("Origin", own.as_str()), ("Sec-Fetch-Site", "same-site")],
+    ] {
+        let answer = console.call("POST", "/api/v1/processes/manual/pause", Some(&tokens.admin), &headers, "");
+        assert_eq!(answer.as_ref().map(|r| r.0), Some(403), "{headers:?}: {answer:?}");
+        let answer = console.call("POST", "/api/v1/processes/manual/runs", Some(&tokens.admin), &headers, "");
+        assert_eq!(answer.as_ref().map(|r| r.0), Some(403), "{headers:?}: {answer:?}");
+    }
+    // Nothing changed: not paused, no run, nothing audited.
+    let processes = console.json("/api/v1/processes", &tokens.viewer);
+    assert_eq!(processes[0]["paused"], false, "{processes}");
+    assert_eq!(console.json("/api/v1/runs", &tokens.viewer), Value::Array(Vec::new()));
+    let audit = console.json("/api/v1/audit", &tokens.admin);
+    assert!(audit.as_array().unwrap().iter().all(|e| e["action"] == "token_create"), "{audit}");
+    // The console's own origin may.
+    let same = [("Origin", own.as_str()), ("Sec-Fetch-Site", "same-origin")];
+    let answer = console.call("POST", "/api/v1/processes/manual/pause", Some(&tokens.operator), &same, "");
+    assert_eq!(answer.as_ref().map(|r| r.0), Some(200), "{answer:?}");
+    // GET never changes state: a GET of an action's path is no route.
+    let answer = console.call("GET", "/api/v1/processes/manual/resume", Some(&tokens.admin), &[], "");
+    assert_eq!(answer.as_ref().map(|r| r.0), Some(405), "{answer:?}");
+    assert_eq!(console.json("/api/v1/processes", &tokens.viewer)[0]["paused"], true);
+}
+
+#[test]
+fn run_now_runs_and_is_audited() {
+    let dir = Dir::new();
+    dir.write("procs/manual.yaml", fast("manual", "properties:\n  region: us\n  n: \"1\"\n"));
+    let tokens = Tokens::make(&dir);
+    let console = Console::start(&dir);
+    let detail = run_to_end(&console, &tokens.operator, "manual", r#"{"properties": {"region": "eu", "n": 3}}"#);
+    let run = &detail["run"];
+    assert_eq!((run["status"].as_str(), run["trigger"].as_str()), (Some("COMPLETE"), Some("manual")), "{detail}");
+    assert!(detail["steps"].as_array().is_some_and(|s| !s.is_empty()), "{detail}");
+    // The run as `history --json` shows it.
+    let run_id = run["run_id"].as_str().unwrap();
+    let history = stepwise(dir.path(), &["history", run_id, "--json", "--state", "state.db"]);
+    assert_eq!(history.json()["run"], *run);
+    // Filters.
+    let listed = console.json("/api/v1/runs?process=manual&status=COMPLETE&trigger=manual&limit=1", &tokens.viewer);
+    assert_eq!(listed[0]["run_id"], run["run_id"], "{listed}");
+    let since = run["started_at"].as_str().unwrap().replace('+', "%2B");
+    assert_eq!(console.json(&format!("/api/v1/runs?until={since}"), &tokens.viewer), Value::Array(Vec::new()));
+    assert_eq!(console.json(&format!("/api/v1/runs?since={since}"), &tokens.viewer).as_array().map(Vec::len), Some(1));
+    for bad in ["status=NOPE", "trigger=cron", "since=yesterday", "limit=0", "colour=red"] {
+        let (status, body) = console.ask("GET", &format!("/api/v1/runs?{bad}"), &tokens.viewer, "");
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, body) = console.ask("POST", "/api/v1/processes/nope/runs", &tokens.operator, "");
+    assert_eq!(status, 404, "{body}");
+    let (status, body) =
+        console.ask("POST", "/api/v1/processes/manual/runs", &tokens.operator, r#"{"properties": {"x": [1]}}"#);
+    assert!(status == 400 && body.contains("property 'x'"), "{status} {body}");
+    let (status, _) = console.ask("GET", "/api/v1/runs/no-such-run", &tokens.viewer, "");
+    assert_eq!(status, 404);
+    // The audit trail names who, what, on what; property values stay out of it.
+    let audit = console.json("/api/v1/audit", &tokens.admin);
+    let entry = &audit[0];
+    assert_eq!(
+        (entry["actor"].as_str(), entry["action"].as_str(), entry["target"].as_str()),
+        (Some("ops"), Some("run_now"), Some("manual")),
+        "{audit}"
+    );
+    let detail = entry["detail"].as_str().unwrap();
+    assert!(detail.contains(run_id) && detail.contains("region") && !detail.contains("eu"), "{detail}");
+}
+
+/// The `scheduled_for` instants of `process`'s scheduled runs.
+fn fires(console: &Console, token: &str, process: &str) -> Vec<DateTime<Utc>> {
+    let runs = console.json(&format!("/api/v1/runs?process={process}&trigger=schedule&limit=1000"), token);
+    runs.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["scheduled_for"].as_str())
+        .map(|t| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc))
+        .collect()
+}
+
+#[test]
+fn pause_stops_fires_and_resume_restarts_them() {
+    let dir = Dir::new();
+    dir.write("procs/paused.yaml", fast("paused", EVERY_SECOND));
+    dir.write("procs/clock.yaml", fast("clock", EVERY_SECOND));
+    let tokens = Tokens::make(&dir);
+    let console = Console::start(&dir);
+    console.until("a fire of 'paused'", || (!fires(&console, &tokens.viewer, "paused").is_empty()).then_some(()));
+    let (status, body) = console.ask("POST", "/api/v1/processes/paused/pause", &tokens.operator, "");
+    assert_eq!(status, 200, "{body}");
+    let paused_at = Utc::now();
+    let processes = console.json("/api/v1/processes", &tokens.viewer);
+    let view = processes.as_array().unwrap().iter().find(|p| p["name"] == "paused").unwrap().clone();
+    assert_eq!(view["paused"], true, "{processes}");
+    // The other process keeps firing: wait for three of its fires after the pause.
+    console.until("three fires of 'clock' after the pause", || {
+        (fires(&console, &tokens.viewer, "clock").iter().filter(|t| **t > paused_at).count() >= 3).then_some(())
+    });
+    // A fire offered while the pause was being answered may land; none a second later.
+    let late: Vec<_> = fires(&console, &tokens.viewer, "paused")
+        .into_iter()
+        .filter(|t| *t > paused_at + chrono::Duration::seconds(1))
+        .collect();
+    assert!(late.is_empty(), "fires while paused: {late:?}");
+    let (status, body) = console.ask("POST", "/api/v1/processes/paused/resume", &tokens.operator, "");
+    assert_eq!(status, 200, "{body}");
+    let resumed_at = Utc::now();
+    console.until("a fire of 'paused' after resume", || {
+        fires(&console, &tokens.viewer, "paused").iter().any(|t| *t > resumed_at).then_some(())
+    });
+    let actions: Vec<String> = console
+        .json("/api/v1/audit", &tokens.admin)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        ["resume ops", "pause ops", "token_create cli", "token_create cli", "token_create cli", "token_create cli"]
+    );
+}
+
+#[test]
+fn first_start_makes_an_admin_token_once() {
+    let dir = Dir::new();
+    dir.write("procs/manual.yaml", fast("manual", ""));
+    let mut console = Console::start(&dir);
+    let log = console.until("the login address", || {
+        let log = console.log();
+        log.contains("/login?token=").then_some(log)
+    });
+    let token = log.split("/login?token=").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap().to_owned();
+    assert!(token.starts_with("stw_"), "{log}");
+    // The login address opens the sign-in form, which trades the token for a session.
+    let (status, _, _) = console.browse("GET", &format!("/login?token={token}"), &[("Accept", "text/html")], "");
+    assert_eq!(status, 200);
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, head, _) = console.browse("POST", "/login", &form, &format!("token={token}"));
+    assert!(status == 303 && header(&head, "set-cookie").is_some(), "{head}");
+    let listed = console.json("/api/v1/tokens", &token);
+    assert_eq!(listed[0]["name"], "admin", "{listed}");
+    assert_eq!(listed[0]["role"], "admin", "{listed}");
+    assert_eq!(console.terminate(), 0);
+    // The store holds a token now: a second start makes none.
+    let console = Console::start(&dir);
+    assert!(!console.log().contains("/login?token="), "{}", console.log());
+    assert_eq!(console.json("/api/v1/tokens", &token).as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn plain_http_off_loopback_is_refused() {
+    let dir = Dir::new();
+    dir.write("procs/manual.yaml", fast("manual", ""));
+    let out = stepwise(dir.path(), &["serve", "procs", "--state", "state.db", "--listen", "0.0.0.0:1"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("--insecure-http") && out.stderr.contains("0.0.0.0:1"), "{out:?}");
+}
+
+#[test]
+fn token_commands_refuse_bad_input() {
+    let dir = Dir::new();
+    let made = create_token(&dir, "ci", "operator");
+    assert!(made.starts_with("stw_"));
+    let again = stepwise(dir.path(), &["token", "create", "ci", "--role", "viewer", "--state", "state.db"]);
+    assert!(again.code == 1 && again.stderr.contains("already exists") && again.stdout.is_empty(), "{again:?}");
+    let bad_role = stepwise(dir.path(), &["token", "create", "x", "--role", "root", "--state", "state.db"]);
+    assert!(bad_role.code == 2 && bad_role.stderr.contains("unknown role 'root'"), "{bad_role:?}");
+    let bad_name = stepwise(dir.path(), &["token", "create", "a b", "--role", "viewer", "--state", "state.db"]);
+    assert!(bad_name.code == 2 && bad_name.stderr.contains("invalid token name 'a b'"), "{bad_name:?}");
+    let list = stepwise(dir.path(), &["token", "list", "--json", "--state", "state.db"]);
+    let listed = list.json();
+    assert_eq!((listed[0]["name"].as_str(), listed[0]["role"].as_str()), (Some("ci"), Some("operator")), "{list:?}");
+    assert!(!list.stdout.contains(&made));
+    let revoked = stepwise(dir.path(), &["token", "revoke", "ci", "--state", "state.db"]);
+    assert_eq!(revoked.code, 0, "{revoked:?}");
+    let again = stepwise(dir.path(), &["token", "revoke", "ci", "--state", "state.db"]);
+    assert!(again.code == 1 && again.stderr.contains("no token named 'ci'"), "{again:?}");
+}
+
+#[test]
+fn cancel_stops_a_running_run() {
+    // Each KnowBe4 call takes a minute: the run is certainly still going when cancelled.
+    let sim = SimProcess::start(&["knowbe4-sim", "--port", "0", "--no-limits", "--latency-ms", "60000"]);
+    let dir = Dir::new();
+    let process = format!(
+        "name: slow\nconnections:\n  kb4:\n    type: knowbe4\n    token: {{ env: KB4_TOKEN }}\n    base_url: {}\nstart:\n  type: connector\n  connection: kb4\n  object: user\n  action: list\n  next: done\nsteps:\n  done:\n    type: stop\n",
+        sim.url()
+    );
+    dir.write("procs/slow.yaml", process);
+    let tokens = Tokens::make(&dir);
+    let console = Console::start_env(&dir, &[("KB4_TOKEN", "sandbox-token")]);
+    let (status, answer) = console.ask("POST", "/api/v1/processes/slow/runs", &tokens.operator, "");
+    assert_eq!(status, 202, "{answer}");
+    let run_id = serde_json::from_str::<Value>(&answer).unwrap()["run_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/runs/{run_id}");
+    console.until("the run to start", || {
+        (console.json(&path, &tokens.viewer)["run"]["status"] == "INPROCESS").then_some(())
+    });
+    let cancel = format!("{path}/cancel");
+    let (status, answer) = console.ask("POST", &cancel, &tokens.viewer, "");
+    assert_eq!(status, 403, "{answer}");
+    let (status, answer) = console.ask("POST", &cancel, &tokens.operator, "");
+    assert_eq!(status, 202, "{answer}");
+    let run = console.until("the run to end", || {
+        let run = console.json(&path, &tokens.viewer)["run"].clone();
+        (run["status"] != "INPROCESS").then_some(run)
+    });
+    assert_eq!(run["status"], "ABORTED", "{run}");
+    assert!(run["error"].as_str().is_some_and(|e| e.contains("cancelled by 'ops' from the console")), "{run}");
+    let (status, answer) = console.ask("POST", &cancel, &tokens.operator, "");
+    assert_eq!(status, 409, "{answer}");
+    let audit = console.json("/api/v1/audit?limit=1", &tokens.admin);
+    assert_eq!((audit[0]["action"].as_str(), audit[0]["target"].as_str()), (Some("cancel"), Some(run_id.as_str())));
+}
+
+/// The value of header `name` in an answer's head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+#[test]
+fn a_browser_signs_in_and_reads_pages() {
+    let dir = Dir::new();
+    dir.write("procs/manual.yaml", fast("manual", ""));
+    let tokens = Tokens::make(&dir);
+    let console = Console::start(&dir);
+    let done = run_to_end(&console, &tokens.operator, "manual", "");
+    let run_id = done["run"]["run_id"].as_str().unwrap().to_owned();
+    let html = ("Accept", "text/html");
+    // Without a session a browser is sent to the sign-in page.
+    let (status, head, _) = console.browse("GET", "/", &[html], "");
+    assert_eq!((status, header(&head, "location")), (303, Some("/login")), "{head}");
+    let (status, head, body) = console.browse("GET", "/login", &[html], "");
+    assert_eq!(status, 200, "{body}");
+    assert!(header(&head, "content-security-policy").is_some_and(|csp| csp.contains("default-src 'none'")), "{head}");
+    assert!(!body.contains("<script") && !body.contains(" style="), "{body}");
+    // Signing in from another origin is refused; from the console's own, a cookie.
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let sign_in = format!("token={}", tokens.viewer);
+    let (status, _, _) = console.browse("POST", "/login", &[form, ("Origin", "http://evil.example")], &sign_in);
+    assert_eq!(status, 403);
+    let (status, _, _) = console.browse("POST", "/login", &[form], "token=stw_wrong");
+    assert_eq!(status, 401);
+    let (status, head, body) = console.browse("POST", "/login", &[form], &sign_in);
+    assert_eq!((status, header(&head, "location")), (303, Some("/")), "{head}\n{body}");
+    let set_cookie = header(&head, "set-cookie").unwrap_or_else(|| panic!("{head}"));
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    assert!(!set_cookie.contains(&tokens.viewer), "the cookie is a session id, not the token");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let with_cookie = [html, ("Cookie", cookie.as_str())];
+    // The pages, with filters in the URL.
+    let (status, head, body) = console.browse("GET", "/", &with_cookie, "");
+    assert!(status == 200 && body.contains("manual") && body.contains("view (viewer)"), "{status} {body}");
+    assert!(header(&head, "content-security-policy").is_some(), "{head}");
+    let (status, _, body) =
+        console.browse("GET", "/runs?process=manual&status=COMPLETE&trigger=&since=", &with_cookie, "");
+    assert!(status == 200 && body.contains(&run_id), "{status} {body}");
+    let (status, _, body) = console.browse("GET", "/runs?process=manual&status=ERROR", &with_cookie, "");
+    assert!(status == 200 && !body.contains(&run_id) && body.contains("No run matches."), "{status} {body}");
+    let (status, _, body) = console.browse("GET", &format!("/runs/{run_id}"), &with_cookie, "");
+    assert!(status == 200 && body.contains("COMPLETE") && body.contains("done"), "{status} {body}");
+    // A viewer's session may not act; a session's state change needs the console's origin.
+    let (status, _, _) = console.browse("POST", "/api/v1/processes/manual/pause", &with_cookie, "");
+    assert_eq!(status, 403);
+    let (status, _, _) =
+        console.browse("POST", "/logout", &[("Cookie", cookie.as_str()), ("Sec-Fetch-Site", "cross-site")], "");
+    assert_eq!(status, 403);
+    // Signing out ends the session; so does revoking its token.
+    let (status, head, _) = console.browse("POST", "/logout", &[("Cookie", cookie.as_str())], "");
+    assert_eq!((status, header(&head, "location")), (303, Some("/login")), "{head}");
+    assert_eq!(console.browse("GET", "/api/v1/runs", &[("Cookie", cookie.as_str())], "").0, 401);
+    let (_, head, _) = console.browse("POST", "/login", &[form], &sign_in);
+    let cookie = header(&head, "set-cookie").unwrap().split(';').next().unwrap().to_owned();
+    assert_eq!(console.browse("GET", "/api/v1/runs", &[("Cookie", cookie.as_str())], "").0, 200);
+    assert_eq!(stepwise(dir.path(), &["token", "revoke", "view", "--state", "state.db"]).code, 0);
+    assert_eq!(console.browse("GET", "/api/v1/runs", &[("Cookie", cookie.as_str())], "").0, 401);
+}
