@@ -236,6 +236,62 @@ fn serve_shutdown_stops_cpu_bound_work() {
     assert!(runs_with_status(&dir, "INPROCESS").is_empty());
 }
 
+fn started_at(run: &Value) -> chrono::DateTime<chrono::Utc> {
+    run["started_at"].as_str().and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("no started_at: {run}"))
+}
+
+/// Runs that burn CPU do not hold every thread of `serve`'s runs: with as many burning runs as
+/// the machine has cores (two here, and on CI), a quick process on its schedule still runs.
+#[test]
+fn cpu_bound_runs_leave_room_for_other_processes() {
+    let dir = Dir::new();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+    for i in 0..cores {
+        let burn = map_process("last(range(1e12))", "schedules: [{cron: '* * * * * *'}]\n");
+        dir.write(&format!("procs/burn{i}.yaml"), burn.replace("name: p", &format!("name: burn{i}")));
+    }
+    let quick = map_process("1", "schedules: [{cron: '* * * * * *'}]\n").replace("name: p", "name: quick");
+    dir.write("procs/quick.yaml", quick);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .current_dir(dir.path())
+        .args(["serve", "procs", "--state", "state.db", "--grace-secs", "0"])
+        .env_remove("STEPWISE_LOG")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting stepwise serve");
+    // Every burning process has a run going; then the quick one completes three runs that
+    // started after all of them.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let burning_since = loop {
+        let going = runs_with_status(&dir, "INPROCESS");
+        let burning: Vec<&Value> = going.iter().filter(|r| r["process"] != "quick").collect();
+        if burning.len() == cores {
+            break burning.iter().map(|r| started_at(r)).max().unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "the burning runs never all started: {going:#?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let quick_after = loop {
+        let done = runs_with_status(&dir, "COMPLETE");
+        let after: Vec<Value> =
+            done.into_iter().filter(|r| r["process"] == "quick" && started_at(r) > burning_since).collect();
+        if after.len() >= 3 {
+            break after;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the quick process did not run while {cores} runs burned CPU");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let still_burning = runs_with_status(&dir, "INPROCESS").iter().filter(|r| r["process"] != "quick").count();
+    signal(&child, "-TERM");
+    let _ = child.wait();
+    assert_eq!(still_burning, cores, "the burning runs went on meanwhile; quick runs: {quick_after:#?}");
+}
+
 /// A chain of `n` map steps after start.
 fn chain(n: usize) -> String {
     let mut s = String::from("name: chain\nstart: {type: no_data, next: s0}\nsteps:\n");

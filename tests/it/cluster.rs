@@ -61,11 +61,18 @@ struct Node {
 
 impl Node {
     fn start(dir: &Dir, url: &str, name: &str, extra: &[&str]) -> Node {
+        Node::start_env(dir, url, name, extra, &[])
+    }
+
+    /// [`Node::start`] with environment changes: `(name, Some(value))` sets, `(name, None)`
+    /// removes (after the defaults, which pace no KnowBe4 call).
+    fn start_env(dir: &Dir, url: &str, name: &str, extra: &[&str], env: &[(&str, Option<&str>)]) -> Node {
         // Each node names its connections, so that a test can cut one node's.
         let sep = if url.contains('?') { '&' } else { '?' };
         let url =
             if url.starts_with("postgres") { format!("{url}{sep}application_name={name}") } else { url.to_owned() };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stepwise"));
+        command
             .current_dir(dir.path())
             .args(["--log", "info", "serve", "procs", "--store", &url, "--node", name, "--reload-ms", "500"])
             .args(extra)
@@ -74,6 +81,11 @@ impl Node {
             .env("NO_COLOR", "1")
             .env("STEPWISE_KNOWBE4_RATE", "off")
             .env("KB4_TOKEN", TOKEN)
+            .envs(env.iter().filter_map(|(k, v)| v.map(|v| (*k, v))));
+        for (key, _) in env.iter().filter(|(_, v)| v.is_none()) {
+            command.env_remove(key);
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -535,4 +547,52 @@ fn run_records_in_postgres_and_store_urls_hide_passwords() {
     );
     let both = stepwise_in(&dir, &["history", "--store", &db.url, "--state", "x.db"]);
     assert_eq!(both.code, 2, "{}", both.stderr);
+}
+
+/// A process whose runs make three KnowBe4 calls each (three paths of a branch), every second.
+fn three_calls(name: &str, url: &str) -> String {
+    let list = |next: &str| {
+        format!(
+            "  {next}:\n    type: connector\n    connection: kb4\n    object: user\n    action: list\n    next: done\n"
+        )
+    };
+    format!(
+        "name: {name}\nconnections:\n  kb4:\n    type: knowbe4\n    token: {{ env: KB4_TOKEN }}\n    base_url: {url}\n{}start:\n  type: no_data\n  next: fan\nsteps:\n  fan:\n    type: branch\n    paths: [l1, l2, l3]\n{}{}{}  done:\n    type: stop\n",
+        every_second("skip"),
+        list("l1"),
+        list("l2"),
+        list("l3")
+    )
+}
+
+/// Three nodes with one KnowBe4 token share its rate budget through the store: together they
+/// keep under the simulator's real limits (4 a second, 50 a minute), which refuse nothing,
+/// although their processes ask for far more (6 processes of 3 calls every second, on every
+/// node's own budget 4 a second: 12 a second in all if each node kept its own).
+#[test]
+fn three_nodes_share_one_tokens_rate_budget() {
+    let Some(db) = database("budget") else { return };
+    let sim = SimProcess::start(&["knowbe4-sim", "--port", "0", "--latency-ms", "20"]);
+    let dir = Dir::new();
+    for i in 0..6 {
+        dir.write(&format!("procs/b{i}.yaml"), three_calls(&format!("b{i}"), &sim.url()));
+    }
+    let rate = [("STEPWISE_KNOWBE4_RATE", None)];
+    let mut nodes: Vec<Node> =
+        ["a", "b", "c"].iter().map(|n| Node::start_env(&dir, &db.url, n, &["--workers", "4"], &rate)).collect();
+    let refs: Vec<&Node> = nodes.iter().collect();
+    // Past the first minute's 50: the minute window must hold too.
+    until("60 requests at the simulator", &refs, || (sim.requests() >= 60).then_some(()));
+    for node in &mut nodes {
+        assert_eq!(node.terminate(), 0, "{}", node.log());
+    }
+    let stats = sim.stats();
+    assert_eq!(stats["throttled"], 0, "{stats}\n{}", logs(&nodes.iter().collect::<Vec<_>>()));
+    let rows = history(&dir, &db.url);
+    let ran: Vec<&Row> = rows.iter().filter(|r| r.status == "COMPLETE").collect();
+    let by_node: BTreeSet<&str> = ran.iter().filter_map(|r| r.node.as_deref()).collect();
+    assert!(by_node.len() >= 2, "the nodes shared the work: {by_node:?}");
+    // The processes asked for more than the budget gives: fires were skipped while runs waited.
+    assert!(rows.iter().any(|r| r.status == "DISCARDED"), "no fire waited for the budget");
+    assert!(rows.iter().all(|r| r.status != "ERROR"), "{rows:#?}");
 }

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use compiler::{ConnectionSpec, Operation};
 use connector_http::reqwest::header::{AUTHORIZATION, HeaderMap};
-use connector_http::{Caller, ClientConfig, RetryPolicy, shared_pacer};
+use connector_http::{Caller, ClientConfig, RetryPolicy, shared_budget};
 use engine::{ConnectEnv, Connector, ConnectorError, ConnectorFactory, Secret};
 use tokio::sync::OnceCell;
 
@@ -93,7 +93,7 @@ impl ConnectorFactory for BoomiPlatformFactory {
         headers.insert(AUTHORIZATION, settings::basic_auth(&email, &token).map_err(|e| config(e.to_string()))?);
         let client = ClientConfig::default().build_with_headers(headers).map_err(|e| config(e.to_string()))?;
         // Boomi limits requests per account: every connection to one account shares one budget.
-        let pacer = shared_pacer(&format!("boomi_platform {root}"), || settings::pacer(rate));
+        let pacer = shared_budget(&format!("boomi_platform {root}"), || settings::pacer(rate));
         let caller = Caller::new(
             client,
             pacer,

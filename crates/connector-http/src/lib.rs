@@ -4,7 +4,8 @@
 //! - [`pacer`]: a fair async pacer that keeps under several request windows at once (for
 //!   example 4 per second AND 50 per rolling minute), shared by every caller of one API key for
 //!   the life of the process, behind the [`RateBudget`] trait (a cluster-wide budget can
-//!   implement it too).
+//!   implement it too: the program installs a [`BudgetSource`], and connectors ask
+//!   [`shared_budget`]).
 //! - [`retry`]: exponential backoff with jitter, `Retry-After` parsing, and the classification
 //!   of failures into throttled / transient (maybe executed or not) / permanent.
 //! - [`call`]: [`call::Caller::send_json`], one JSON request through pacer and retries, with
@@ -21,6 +22,7 @@
 //!
 //! Nothing here ever logs a request header; bearer tokens are marked sensitive.
 
+mod budget;
 pub mod call;
 pub mod client;
 pub mod docs;
@@ -31,6 +33,7 @@ pub mod schema;
 pub mod transport;
 pub mod url;
 
+pub use budget::{BudgetSource, install_budget_source, limits_of, shared_budget};
 pub use call::{Caller, JsonRequest, JsonResponse, Safety, SendError};
 pub use client::{ClientConfig, shared_client};
 pub use error::HttpError;

@@ -130,6 +130,16 @@ impl Pacer {
         &self.windows
     }
 
+    /// The minimum time between the starts of two requests.
+    pub fn min_interval(&self) -> Duration {
+        self.min_interval
+    }
+
+    /// The time added to every window.
+    pub fn margin(&self) -> Duration {
+        self.margin
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -236,12 +246,14 @@ pub fn shared_pacer(key: &str, make: impl FnOnce() -> Pacer) -> Arc<Pacer> {
 }
 
 /// The key of a budget: the service (for example `knowbe4 https://.../graphql`) and a hash of
-/// the credential, which is never stored.
+/// the credential (SHA-256), which is never stored.
 pub fn budget_key(service: &str, credential: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    credential.hash(&mut h);
-    format!("{service} {:016x}", h.finish())
+    use sha2::{Digest, Sha256};
+    // A stable hash (the same on every node and every version), since a cluster's nodes share
+    // budgets by this key; its first 16 bytes name the credential without revealing it.
+    let digest = Sha256::digest(credential.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{service} {hex}")
 }
 
 /// A request budget shared by every caller of one service and credential: the windows, a

@@ -24,7 +24,7 @@ mod docs;
 use std::sync::Arc;
 
 use compiler::{ConnectionSpec, Operation};
-use connector_http::{Caller, shared_pacer};
+use connector_http::{Caller, shared_budget};
 use engine::{ConnectEnv, Connector, ConnectorError, ConnectorFactory, Secret};
 
 pub use error::KnowBe4Error;
@@ -85,7 +85,7 @@ impl ConnectorFactory for KnowBe4Factory {
         let policy = settings::retry_policy().map_err(|e| config(e.to_string()))?;
         let client = connector_http::shared_client().map_err(|e| config(e.to_string()))?;
         let caller_for = |t: &Secret| {
-            let pacer = shared_pacer(&pacer_key(&url, t), || rate.pacer());
+            let pacer = shared_budget(&pacer_key(&url, t), || rate.pacer());
             let caller = Caller::new(client.clone(), pacer, policy.clone());
             match env.transports.get::<Arc<dyn connector_http::Transport>>(name) {
                 Some(t) => caller.with_transport(t),

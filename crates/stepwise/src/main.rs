@@ -1,6 +1,7 @@
 //! The `stepwise` command line. Thin: parses arguments, reads files, calls the library crates,
 //! prints, and maps outcomes to exit codes.
 
+mod budgets;
 mod commands;
 mod listen;
 mod load;

@@ -117,6 +117,8 @@ impl RunRecorder {
                 return Ok(None);
             }
         };
+        // A run on a cluster's store shares the nodes' rate budgets.
+        crate::budgets::install(&store);
         // Runs left INPROCESS by a stepwise that died (its OS process is gone) are closed as
         // ABORTED; runs of live processes are left alone.
         if let Err(error) = store.mark_abandoned_as_aborted().await {
@@ -403,6 +405,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         }
         warn_if_no_process_files(&args.dir);
         let store = store::open(&url).await?;
+        // A cluster's nodes share rate budgets through the store.
+        crate::budgets::install(&store);
         let sandbox = if args.sandbox { Some(crate::sandbox::Sandbox::start().await?) } else { None };
         let registry = registry();
         let node = args.node.clone().unwrap_or_else(store::default_node_name);

@@ -18,6 +18,8 @@
 mod access;
 mod model;
 mod postgres;
+mod postgres_rate;
+mod rate;
 mod render;
 mod sqlite;
 
@@ -34,6 +36,7 @@ pub use model::{
     RunStart, RunStatus, StepRecord, Trigger, default_node_name,
 };
 pub use postgres::PgStore;
+pub use rate::{RateHold, RateLimits, Reservation};
 pub use render::{render_run_detail, render_runs_table};
 pub use sqlite::{DB_FILE_NAME, SqliteStore, db_path};
 
@@ -109,6 +112,9 @@ pub enum StoreError {
     /// A PostgreSQL error.
     #[error("run store: {0}")]
     Postgres(#[from] sqlx::Error),
+    /// An operation this store does not keep (rate budgets on SQLite stay in the process).
+    #[error("run store: {0} are not kept in this store")]
+    Unsupported(&'static str),
     /// A PostgreSQL migration error.
     #[error("run store: migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -210,6 +216,33 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// A run's log, oldest first.
     async fn logs(&self, run_id: &str) -> Result<Vec<LogLine>, StoreError>;
+
+    /// Whether the store keeps rate budgets, shared by every node ([`Store::reserve_rate`]).
+    /// When it does not (SQLite), each OS process keeps its own.
+    fn shares_rate_budgets(&self) -> bool {
+        false
+    }
+
+    /// Reserves a request slot of `budget` (the service and a hash of the token, never the
+    /// token) under `limits`, in one statement; or says how long until one may free, or that the
+    /// budget is exhausted. A slot counts in every window until [`Store::finish_rate`], then
+    /// from the instant of that call.
+    async fn reserve_rate(&self, budget: &str, limits: &RateLimits) -> Result<Reservation, StoreError> {
+        let _ = (budget, limits);
+        Err(StoreError::Unsupported("rate budgets"))
+    }
+
+    /// The answer to the request of `slot` has come (or the request failed).
+    async fn finish_rate(&self, budget: &str, slot: i64) -> Result<(), StoreError> {
+        let _ = (budget, slot);
+        Err(StoreError::Unsupported("rate budgets"))
+    }
+
+    /// Pauses or exhausts `budget` for every node (a `429`).
+    async fn hold_rate(&self, budget: &str, hold: &RateHold) -> Result<(), StoreError> {
+        let _ = (budget, hold);
+        Err(StoreError::Unsupported("rate budgets"))
+    }
 
     /// Records a token; a name already taken is refused ([`StoreError::DuplicateToken`]).
     async fn create_token(&self, token: &NewToken) -> Result<(), StoreError>;

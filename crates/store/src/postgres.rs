@@ -28,6 +28,7 @@ use crate::model::{
     Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap, RunEnd, RunRecord,
     RunStart, StepRecord, Trigger,
 };
+use crate::rate::{RateHold, RateLimits, Reservation};
 use crate::{Store, StoreError, redact_url};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -599,6 +600,22 @@ impl Store for PgStore {
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    fn shares_rate_budgets(&self) -> bool {
+        true
+    }
+
+    async fn reserve_rate(&self, budget: &str, limits: &RateLimits) -> Result<Reservation, StoreError> {
+        crate::postgres_rate::reserve(&self.pool, budget, limits).await
+    }
+
+    async fn finish_rate(&self, budget: &str, slot: i64) -> Result<(), StoreError> {
+        crate::postgres_rate::finish(&self.pool, budget, slot).await
+    }
+
+    async fn hold_rate(&self, budget: &str, hold: &RateHold) -> Result<(), StoreError> {
+        crate::postgres_rate::hold(&self.pool, budget, hold).await
     }
 
     async fn create_token(&self, token: &NewToken) -> Result<(), StoreError> {

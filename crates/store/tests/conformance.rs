@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use store::{
-    AuditEntry, Claim, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, NewToken, Overlap, Role, RunEnd,
-    RunStart, RunStatus, SqliteStore, StepRecord, Store, StoreError, Trigger,
+    AuditEntry, Claim, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, NewToken, Overlap, RateHold,
+    RateLimits, Reservation, Role, RunEnd, RunStart, RunStatus, SqliteStore, StepRecord, Store, StoreError, Trigger,
 };
 
 #[path = "support/postgres.rs"]
@@ -78,6 +78,8 @@ conformance!(
     discards_queued_runs_with_a_reason,
     keeps_run_logs,
     prunes_ended_runs,
+    shares_rate_budgets_between_nodes,
+    counts_rate_slots_in_flight_until_answered,
     keeps_tokens_by_hash,
     creates_a_first_token_once,
     keeps_an_audit_trail,
@@ -506,6 +508,79 @@ fn sqlite_migrates_a_version_1_file() {
     let (run, steps) = runtime.block_on(store.get("r1")).unwrap().unwrap();
     assert_eq!((run.status.as_str(), run.documents_in, steps.len()), ("COMPLETE", 4, 1));
     assert_eq!(steps[0].millis, 9);
+}
+
+fn limits(windows: &[(u32, Duration)], in_flight_cap: Duration) -> RateLimits {
+    RateLimits { windows: windows.to_vec(), min_interval: Duration::ZERO, margin: Duration::ZERO, in_flight_cap }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Nodes reserving one budget at once get no more slots than its window holds; the others are
+/// told how long to wait (never more than the window); pauses and exhaustion reach everyone;
+/// budgets are independent. A store that does not keep budgets (SQLite) says so.
+async fn shares_rate_budgets_between_nodes(store: Dyn) {
+    let three = limits(&[(3, MINUTE), (100, Duration::from_secs(3600))], MINUTE);
+    if !store.shares_rate_budgets() {
+        let refused = store.reserve_rate("svc h1", &three).await;
+        assert!(matches!(refused, Err(StoreError::Unsupported(_))), "{refused:?}");
+        return;
+    }
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let (store, three) = (store.clone(), three.clone());
+            tokio::spawn(async move { store.reserve_rate("svc h1", &three).await.unwrap() })
+        })
+        .collect();
+    let mut granted = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Reservation::Granted(slot) => granted.push(slot),
+            Reservation::Wait(wait) => assert!(wait > Duration::ZERO && wait <= MINUTE, "{wait:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(granted.len(), 3, "{granted:?}");
+    for slot in &granted {
+        store.finish_rate("svc h1", *slot).await.unwrap();
+    }
+    // Answered slots still fill the window.
+    assert!(matches!(store.reserve_rate("svc h1", &three).await.unwrap(), Reservation::Wait(_)));
+    // Another token's budget is its own.
+    assert!(matches!(store.reserve_rate("svc h2", &three).await.unwrap(), Reservation::Granted(_)));
+
+    let open = limits(&[(100, MINUTE)], MINUTE);
+    store.hold_rate("svc h3", &RateHold::Pause(MINUTE)).await.unwrap();
+    match store.reserve_rate("svc h3", &open).await.unwrap() {
+        Reservation::Wait(wait) => assert!(wait > Duration::from_secs(50) && wait <= MINUTE, "{wait:?}"),
+        other => panic!("a paused budget gave {other:?}"),
+    }
+    let reason = "the daily quota is used up".to_owned();
+    store.hold_rate("svc h4", &RateHold::Exhaust(MINUTE, reason.clone())).await.unwrap();
+    assert_eq!(store.reserve_rate("svc h4", &open).await.unwrap(), Reservation::Exhausted(reason));
+    assert!(matches!(store.reserve_rate("svc h5", &open).await.unwrap(), Reservation::Granted(_)));
+}
+
+/// A slot counts in every window while its request is in flight, then from its answer; a slot
+/// left in flight (its node died) stops counting after the cap.
+async fn counts_rate_slots_in_flight_until_answered(store: Dyn) {
+    let short = Duration::from_millis(100);
+    let capped = limits(&[(1, short)], MINUTE);
+    if !store.shares_rate_budgets() {
+        assert!(matches!(store.finish_rate("svc f", 1).await, Err(StoreError::Unsupported(_))));
+        return;
+    }
+    let Reservation::Granted(slot) = store.reserve_rate("svc f1", &capped).await.unwrap() else { panic!("no slot") };
+    tokio::time::sleep(short * 3).await;
+    assert!(matches!(store.reserve_rate("svc f1", &capped).await.unwrap(), Reservation::Wait(_)), "in flight");
+    store.finish_rate("svc f1", slot).await.unwrap();
+    tokio::time::sleep(short * 3).await;
+    assert!(matches!(store.reserve_rate("svc f1", &capped).await.unwrap(), Reservation::Granted(_)), "answered");
+
+    let uncapped = limits(&[(1, short)], Duration::ZERO);
+    assert!(matches!(store.reserve_rate("svc f2", &uncapped).await.unwrap(), Reservation::Granted(_)));
+    tokio::time::sleep(short * 3).await;
+    assert!(matches!(store.reserve_rate("svc f2", &uncapped).await.unwrap(), Reservation::Granted(_)), "past the cap");
 }
 
 fn token(name: &str, hash: &str, role: Role) -> NewToken {
