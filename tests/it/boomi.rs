@@ -267,9 +267,11 @@ fn invalid_documents_fail_the_run_before_any_request() {
     let message = report["error"]["message"].as_str().unwrap();
     assert!(message.contains("userId: format") && message.contains("no request was made"), "{message}");
     assert!(out.is_empty());
-    // Lists refuse unknown filters, gets need an id, deletes need a grant.
+    // Lists refuse unknown filters (known from the file alone: the process is invalid, exit 2),
+    // gets need an id, deletes need a grant.
     let (run, _) = call(&sim, "role", "list", Call { params: &[("id", "x")], ..Call::default() });
-    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("'role.list' has no parameter 'id'"), "{run:?}");
     let (run, _) = call(&sim, "account_group", "get", Call::default());
     assert!(run.json()["error"]["message"].as_str().unwrap().contains("id: required"), "{run:?}");
     let (run, _) = call(
