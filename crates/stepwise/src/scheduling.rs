@@ -128,7 +128,7 @@ impl RunRecorder {
     }
 
     /// Records the start of a run.
-    pub async fn start(&mut self, run_id: &str, process: &str, trigger: Trigger) {
+    pub async fn start(&mut self, run_id: &str, process: &str, trigger: Trigger, overrides: &[(String, String)]) {
         let lease = self.store.is_shared().then_some(store::DEFAULT_LEASE);
         let start = RunStart {
             run_id: run_id.to_owned(),
@@ -138,6 +138,7 @@ impl RunRecorder {
             started_at: Utc::now(),
             node: self.node.clone(),
             lease,
+            overrides: overrides.to_vec(),
         };
         if let Err(error) = self.store.record_start(&start).await {
             tracing::warn!(%error, "Cannot record the run in the history.");

@@ -457,6 +457,7 @@ async fn serves_health_and_metrics_and_survives_a_panicking_runner() {
             started_at: Utc::now(),
             node: "gone".into(),
             lease: None,
+            overrides: Vec::new(),
         })
         .await
         .unwrap();
