@@ -328,6 +328,9 @@ impl scheduler::ProcessLoader for Loader {
 
 struct Runner {
     registry: Registry,
+    /// Where kept documents go.
+    store: Arc<dyn Store>,
+    node: String,
     sandbox: std::collections::HashMap<String, engine::SandboxTarget>,
     /// The service's runtime: the task that passes a cancel signal on to the engine runs there,
     /// never on the runs' threads, which a CPU-bound step may hold.
@@ -369,15 +372,21 @@ impl scheduler::ProcessRunner for Runner {
                 }
             })
         };
+        let recorder = crate::recording::DocumentRecorder::for_plan(&plan);
+        let redactor = env.redactor.clone();
+        let run_id = request.run_id.clone();
         let options = engine::RunOptions {
             run_id: request.run_id,
             overrides: request.overrides,
             env,
-            recorder: None,
+            recorder: recorder.clone().map(|r| r as Arc<dyn engine::Recorder>),
             abort: Some(abort.clone()),
         };
         let report = engine::run(&plan, &self.registry, options).await;
         bridge.abort();
+        if let Some(recorder) = recorder {
+            self.keep_documents(&run_id, &plan, &recorder, report.status, &redactor).await;
+        }
         scheduler::RunOutcome {
             status: store_status(report.status),
             error: report_error(&report),
@@ -385,6 +394,32 @@ impl scheduler::ProcessRunner for Runner {
             documents_out: report.documents_out,
             documents_error: report.documents_error,
             steps: report_steps(&report),
+        }
+    }
+}
+
+impl Runner {
+    /// Saves the run's documents when its process keeps them; a failure is logged, never the
+    /// run's.
+    async fn keep_documents(
+        &self,
+        run_id: &str,
+        plan: &Plan,
+        recorder: &crate::recording::DocumentRecorder,
+        status: engine::RunStatus,
+        redactor: &engine::Redactor,
+    ) {
+        let note = match crate::recording::finish(&*self.store, run_id, plan, recorder, status, redactor).await {
+            Ok(None) => return,
+            Ok(Some(note)) => note,
+            Err(error) => {
+                tracing::warn!(%error, run_id, "Cannot keep the run's documents.");
+                format!("the run's documents were not kept: {error}")
+            }
+        };
+        let line = store::LogLine { at: Utc::now(), level: "warn".to_owned(), node: self.node.clone(), message: note };
+        if let Err(error) = self.store.append_log(run_id, &line).await {
+            tracing::warn!(%error, run_id, "Cannot write the run's log.");
         }
     }
 }
@@ -433,10 +468,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         let loader = Arc::new(Loader { registry: registry.clone() });
         let runner = Arc::new(Runner {
             registry,
+            store: store.clone(),
+            node: config.node.clone(),
             sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default(),
             service: tokio::runtime::Handle::current(),
         });
+        let pruner = crate::recording::spawn_pruner(store.clone());
         let result = scheduler::serve_with(config, loader, runner, shutdown, hook).await;
+        pruner.abort();
         if let Some(console) = console {
             console.stop().await;
         }
