@@ -25,7 +25,7 @@ pub const MAX_LIMIT: usize = 1000;
 type ApiResult = Result<Response, ApiError>;
 
 /// Writes the audit line first: an action that cannot be recorded does not happen.
-async fn audit(
+pub(crate) async fn audit(
     console: &Shared,
     caller: &Caller,
     action: &str,
@@ -190,6 +190,33 @@ pub(crate) async fn run_now(
     audit(&console, &caller, "run_now", &name, Some(detail)).await?;
     console.store.enqueue(&run).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"run_id": run.run_id}))).into_response())
+}
+
+/// `POST /api/v1/runs/{run_id}/rerun`: the run again, with the property values it had, on the
+/// process file as it is now.
+pub(crate) async fn rerun(
+    State(console): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Path(run_id): Path<String>,
+) -> ApiResult {
+    let (run, _) =
+        console.store.get(&run_id).await?.ok_or_else(|| ApiError::not_found(format!("no run '{run_id}'")))?;
+    if !run.status.parse::<RunStatus>().is_ok_and(RunStatus::is_final) {
+        return Err(ApiError::conflict(format!("run '{run_id}' is {}; only a finished run can run again", run.status)));
+    }
+    let overrides = console.store.run_overrides(&run_id).await?.unwrap_or_default();
+    let process = held(&console, &run.process).await?;
+    let again = NewRun {
+        run_id: uuid::Uuid::now_v7().to_string(),
+        process: process.name.clone(),
+        trigger: Trigger::Manual,
+        overrides,
+        content_hash: Some(process.content_hash.clone()),
+        queued_at: Utc::now(),
+    };
+    audit(&console, &caller, "rerun", &run_id, Some(format!("as run {}", again.run_id))).await?;
+    console.store.enqueue(&again).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"run_id": again.run_id, "rerun_of": run_id}))).into_response())
 }
 
 pub(crate) async fn cancel(

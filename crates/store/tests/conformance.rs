@@ -11,7 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use store::{
     AuditEntry, Claim, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, NewToken, Overlap, RateHold,
-    RateLimits, RecordedDocument, Reservation, Role, RunEnd, RunStart, RunStatus, SqliteStore, StepRecord, Store, StoreError, Trigger,
+    RateLimits, RecordedDocument, Reservation, Role, RunEnd, RunStart, RunStatus, SqliteStore, StepRecord, Store,
+    StoreError, Trigger,
 };
 
 #[path = "support/postgres.rs"]

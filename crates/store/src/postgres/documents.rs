@@ -47,12 +47,11 @@ pub(super) async fn save(
 }
 
 pub(super) async fn counts(pool: &PgPool, run_id: &str) -> Result<Vec<StepDocuments>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT step, COUNT(*) AS count FROM run_documents WHERE run_id = $1 GROUP BY step ORDER BY step",
-    )
-    .bind(run_id)
-    .fetch_all(pool)
-    .await?;
+    let rows =
+        sqlx::query("SELECT step, COUNT(*) AS count FROM run_documents WHERE run_id = $1 GROUP BY step ORDER BY step")
+            .bind(run_id)
+            .fetch_all(pool)
+            .await?;
     let counts = rows
         .iter()
         .map(|row| Ok(StepDocuments { step: row.try_get("step")?, count: uint(row.try_get("count")?) }))

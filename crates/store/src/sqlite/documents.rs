@@ -3,14 +3,13 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{int, immediate, ts, uint};
+use super::{immediate, int, ts, uint};
 use crate::StoreError;
 use crate::documents::{RecordedDocument, StepDocuments, parse_properties, properties_json};
 
 pub(super) fn run_overrides(conn: &Connection, run_id: &str) -> Result<Option<Vec<(String, String)>>, StoreError> {
-    let found: Option<Option<String>> = conn
-        .query_row("SELECT overrides FROM runs WHERE run_id = ?1", params![run_id], |row| row.get(0))
-        .optional()?;
+    let found: Option<Option<String>> =
+        conn.query_row("SELECT overrides FROM runs WHERE run_id = ?1", params![run_id], |row| row.get(0)).optional()?;
     Ok(found.map(|text| crate::model::parse_overrides(text.as_deref())))
 }
 
@@ -36,9 +35,8 @@ pub(super) fn save(
 }
 
 pub(super) fn counts(conn: &Connection, run_id: &str) -> Result<Vec<StepDocuments>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT step, COUNT(*) FROM run_documents WHERE run_id = ?1 GROUP BY step ORDER BY step",
-    )?;
+    let mut stmt =
+        conn.prepare("SELECT step, COUNT(*) FROM run_documents WHERE run_id = ?1 GROUP BY step ORDER BY step")?;
     let counts = stmt
         .query_map(params![run_id], |row| Ok(StepDocuments { step: row.get(0)?, count: uint(row.get(1)?) }))?
         .collect::<Result<Vec<_>, _>>()?;
