@@ -477,7 +477,7 @@ fn runs_keep_documents_as_their_process_says_and_rerun_keeps_properties() {
         let detail = console.json(&format!("/api/v1/runs/{again}"), &tokens.viewer);
         (detail["run"]["status"] == "COMPLETE").then_some(detail)
     });
-    assert_eq!(ended["run"]["trigger"], "manual");
+    assert_eq!(ended["run"]["trigger"], "rerun");
     let rerun_docs = kept_documents(&console, &data, &again, "done", "?limit=1");
     let first: Value = serde_json::from_str(rerun_docs["documents"][0]["data"].as_str().unwrap()).unwrap();
     assert_eq!(first["who"], "ada", "{rerun_docs}");

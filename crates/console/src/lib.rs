@@ -15,6 +15,7 @@
 //! **API Boundary:** the routes and their roles are [`routes`]; `openapi.json` describes
 //! exactly these (a test keeps them in step).
 
+mod actions;
 mod api;
 mod auth;
 mod documents;

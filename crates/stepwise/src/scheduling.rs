@@ -321,9 +321,36 @@ impl scheduler::ProcessLoader for Loader {
             schedules: schedule_specs(&plan),
             fingerprint: hasher.finish(),
             content_hash: content_hash(&bytes),
+            outline: outline(&plan),
             payload: Some(Arc::new(plan)),
         })
     }
+}
+
+/// What the console shows of a process: description, properties, steps and their edges.
+fn outline(plan: &Plan) -> scheduler::Outline {
+    use petgraph::visit::EdgeRef;
+    let properties = plan
+        .properties
+        .iter()
+        .map(|(name, default)| scheduler::PropertyView { name: name.clone(), default: default.clone() })
+        .collect();
+    let steps = plan
+        .graph
+        .node_indices()
+        .map(|idx| {
+            let step = &plan.graph[idx];
+            let mut next: Vec<(String, String)> = plan
+                .graph
+                .edges(idx)
+                .map(|e| (plan.graph[e.target()].id.clone(), e.weight().label()))
+                .collect();
+            // petgraph lists a node's edges newest first.
+            next.reverse();
+            scheduler::StepView { id: step.id.clone(), kind: step.kind.type_name().to_owned(), next }
+        })
+        .collect();
+    scheduler::Outline { description: plan.description.clone(), properties, steps }
 }
 
 struct Runner {
