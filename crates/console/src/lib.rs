@@ -62,8 +62,15 @@ fn protected() -> Vec<(Method, &'static str, Role, MethodRouter<Shared>)> {
     use Role::{Admin, Operator, Viewer};
     vec![
         (Method::GET, "/", Viewer, get(pages::processes)),
+        (Method::GET, "/processes/{name}", Viewer, get(pages::process)),
+        (Method::POST, "/processes/{name}/run", Operator, post(pages::run_now)),
+        (Method::POST, "/processes/{name}/pause", Operator, post(pages::pause)),
+        (Method::POST, "/processes/{name}/resume", Operator, post(pages::resume)),
         (Method::GET, "/runs", Viewer, get(pages::runs)),
         (Method::GET, "/runs/{run_id}", Viewer, get(pages::run)),
+        (Method::POST, "/runs/{run_id}/cancel", Operator, post(pages::cancel)),
+        (Method::POST, "/runs/{run_id}/rerun", Operator, post(pages::rerun)),
+        (Method::GET, "/runs/{run_id}/steps/{step}", Viewer, get(pages::step_documents)),
         (Method::POST, "/logout", Viewer, post(pages::logout)),
         (Method::GET, "/metrics", Viewer, get(metrics)),
         (Method::GET, "/api/v1/openapi.json", Viewer, get(openapi)),
@@ -90,6 +97,7 @@ pub fn routes() -> Vec<RouteInfo> {
         RouteInfo { method: Method::GET, path: "/health", role: None },
         RouteInfo { method: Method::GET, path: "/login", role: None },
         RouteInfo { method: Method::POST, path: "/login", role: None },
+        RouteInfo { method: Method::GET, path: "/console.css", role: None },
     ];
     routes.extend(protected().into_iter().map(|(method, path, role, _)| RouteInfo { method, path, role: Some(role) }));
     routes
@@ -105,7 +113,12 @@ pub fn router(store: Arc<dyn Store>, control: scheduler::Control) -> Router {
     }
     let api = api.layer(axum::middleware::from_fn_with_state(console.clone(), auth::authenticate));
     let login = get(pages::login_page).post(pages::login).route_layer(axum::middleware::from_fn(auth::same_origin));
-    Router::new().route("/health", get(health)).route("/login", login).merge(api).with_state(console)
+    Router::new()
+        .route("/health", get(health))
+        .route("/login", login)
+        .route("/console.css", get(pages::stylesheet))
+        .merge(api)
+        .with_state(console)
 }
 
 async fn health(axum::extract::State(console): axum::extract::State<Shared>) -> impl IntoResponse {
