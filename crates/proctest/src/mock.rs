@@ -59,15 +59,18 @@ pub struct MockTransport {
     received: Mutex<Vec<Value>>,
     /// Requests no answer was given for, with why.
     unanswered: Mutex<Vec<String>>,
+    /// `order: once`: which answers have answered.
+    used: Mutex<Vec<bool>>,
 }
 
 impl MockTransport {
     pub fn new(connection: &str, mock: Mock) -> MockTransport {
         MockTransport {
             connection: connection.to_owned(),
-            mock,
             received: Mutex::default(),
             unanswered: Mutex::default(),
+            used: Mutex::new(vec![false; mock.answers.len()]),
+            mock,
         }
     }
 
@@ -85,6 +88,16 @@ impl MockTransport {
                 self.mock.answers.iter().find(|a| matches(request, &a.when)).map(|a| &a.reply).ok_or_else(|| {
                     format!("connection '{}': no answer matches request {index}: {request}", self.connection)
                 })
+            }
+            Order::Once => {
+                let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+                let found =
+                    self.mock.answers.iter().zip(used.iter()).position(|(a, u)| !u && matches(request, &a.when));
+                let i = found.ok_or_else(|| {
+                    format!("connection '{}': no unused answer matches request {index}: {request}", self.connection)
+                })?;
+                used[i] = true;
+                Ok(&self.mock.answers[i].reply)
             }
             Order::Sequence => match self.mock.answers.get(index - 1) {
                 Some(a) if matches(request, &a.when) => Ok(&a.reply),

@@ -44,6 +44,7 @@ const NOWHERE: &str = "http://127.0.0.1:9";
 /// the temporary directory cannot be made).
 pub async fn run_case(plan: &Plan, registry: &Registry, case: &Case) -> Result<Outcome, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+    put_files(dir.path(), case)?;
     let mut mocks = BTreeMap::new();
     let mut transports = HashMap::new();
     let mut sandbox = HashMap::new();
@@ -86,6 +87,21 @@ pub async fn run_case(plan: &Plan, registry: &Registry, case: &Case) -> Result<O
     let report = engine::run(plan, &registry, options).await;
     let entered = std::mem::take(&mut *entered.0.lock().unwrap_or_else(|p| p.into_inner()));
     Ok(Outcome { report, entered, mocks, dir })
+}
+
+/// The case's `files`, written under `dir` (the process's directory for the run).
+fn put_files(dir: &Path, case: &Case) -> Result<(), String> {
+    for (name, content) in &case.files {
+        let relative = Path::new(name);
+        if relative.is_absolute() || relative.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return Err(format!("the file '{name}' must be a path inside the process's directory"));
+        }
+        let path = dir.join(relative);
+        let written =
+            path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(&path, content));
+        written.map_err(|e| format!("cannot write the file '{name}': {e}"))?;
+    }
+    Ok(())
 }
 
 /// A target with a token that is no secret, so that the connector needs no credentials.
