@@ -42,11 +42,20 @@ pub fn contains(actual: &Value, expected: &Value) -> bool {
     }
 }
 
+/// Whether `path` ends with the segments of `end`: `Role/query` ends `/api/x/Role/query` but
+/// not `/api/x/AccountUserRole/query`.
+pub fn path_ends_with(path: &str, end: &str) -> bool {
+    let end = end.trim_start_matches('/');
+    path.trim_end_matches('/') == end
+        || path.strip_suffix(end).is_some_and(|rest| rest.ends_with('/'))
+        || end.is_empty()
+}
+
 /// Whether a described request matches `m`.
 pub fn matches(request: &Value, m: &RequestMatch) -> bool {
     let str_at = |key: &str| request.get(key).and_then(Value::as_str).unwrap_or("");
     m.method.as_deref().is_none_or(|x| x.eq_ignore_ascii_case(str_at("method")))
-        && m.path.as_deref().is_none_or(|x| str_at("path").ends_with(x))
+        && m.path.as_deref().is_none_or(|x| path_ends_with(str_at("path"), x))
         && m.operation.as_deref().is_none_or(|x| x == str_at("operation"))
         && m.body.as_ref().is_none_or(|b| request.get("body").is_some_and(|a| contains(a, b)))
 }
@@ -159,6 +168,15 @@ mod tests {
             Some("userArchive")
         );
         assert_eq!(graphql_operation("no braces"), None);
+    }
+
+    #[test]
+    fn a_path_matches_by_whole_segments_at_its_end() {
+        assert!(path_ends_with("/api/rest/v1/acme/Role/query", "Role/query"));
+        assert!(path_ends_with("/api/rest/v1/acme/Role/query", "/acme/Role/query"));
+        assert!(!path_ends_with("/api/rest/v1/acme/AccountUserRole/query", "Role/query"));
+        assert!(path_ends_with("/graphql", "/graphql"));
+        assert!(path_ends_with("/graphql", "graphql"));
     }
 
     #[test]
