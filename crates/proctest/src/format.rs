@@ -86,6 +86,8 @@ pub struct RequestMatch {
 #[serde(deny_unknown_fields)]
 pub struct Reply {
     pub status: Option<u16>,
+    /// `Some(Value::Null)` for `body: null` (a JSON `null` answer), `None` when not given.
+    #[serde(default, deserialize_with = "present")]
     pub body: Option<Value>,
     pub message: Option<String>,
     pub fault: Option<String>,
@@ -172,4 +174,9 @@ pub struct Requests {
     /// Each must match some request received.
     #[serde(default)]
     pub includes: Vec<RequestMatch>,
+}
+
+/// A key that is present is `Some`, even when its value is `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
