@@ -17,6 +17,9 @@ pub struct TestArgs {
     /// Also write the results as JUnit XML to FILE (for CI systems).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Cases run at once (default: the number of cores). Output stays in file order.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
 }
 
 pub fn test(args: TestArgs) -> anyhow::Result<u8> {
@@ -42,21 +45,9 @@ pub fn test(args: TestArgs) -> anyhow::Result<u8> {
     if invalid {
         return Ok(2);
     }
-    let results = std::thread::Builder::new()
-        .stack_size(engine::RUN_STACK_BYTES)
-        .spawn(move || -> anyhow::Result<Vec<proctest::CaseResult>> {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            Ok(runtime.block_on(async {
-                let mut all = Vec::new();
-                for l in &loaded {
-                    all.extend(proctest::run_file(l, &registry).await);
-                }
-                all
-            }))
-        })
-        .context("cannot start the test thread")?
-        .join()
-        .map_err(|_| anyhow::anyhow!("the test thread panicked"))??;
+    let jobs =
+        args.jobs.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let results = proctest::run_all(&loaded, &registry, jobs)?;
     let mut stdout = std::io::stdout().lock();
     for r in &results {
         let mark = if r.passed() { "ok  " } else { "FAIL" };
