@@ -10,6 +10,7 @@ pub mod format;
 pub mod junit;
 pub mod load;
 pub mod mock;
+pub mod record;
 pub mod run;
 
 use std::path::PathBuf;

@@ -20,10 +20,19 @@ pub struct TestArgs {
     /// Cases run at once (default: the number of cores). Output stays in file order.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
+    /// Write a test case from a test-mode run's dumps (`stepwise run FILE --test --dump DIR`).
+    #[arg(long, value_name = "DUMP_DIR", conflicts_with_all = ["junit", "jobs"])]
+    record: Option<PathBuf>,
+    /// With --record: write the test file to FILE instead of printing it.
+    #[arg(long, value_name = "FILE", requires = "record")]
+    out: Option<PathBuf>,
 }
 
 pub fn test(args: TestArgs) -> anyhow::Result<u8> {
     let registry = registry();
+    if let Some(dump) = &args.record {
+        return record(dump, args.out.as_deref(), &registry);
+    }
     let files = match proctest::discover(&args.paths) {
         Ok(f) => f,
         Err(e) => {
@@ -63,4 +72,28 @@ pub fn test(args: TestArgs) -> anyhow::Result<u8> {
     let failed = results.iter().filter(|r| !r.passed()).count();
     writeln!(stdout, "{} passed, {failed} failed", results.len() - failed)?;
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// `--record DUMP_DIR [--out FILE]`: the test case, printed or written; exit 2 when the dump
+/// cannot be recorded.
+fn record(dump: &std::path::Path, out: Option<&std::path::Path>, registry: &engine::Registry) -> anyhow::Result<u8> {
+    let out_dir = match out.and_then(std::path::Path::parent) {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let yaml = match proctest::record::record(dump, &out_dir, registry) {
+        Ok(y) => y,
+        Err(e) => {
+            eprintln!("error: cannot record: {e}");
+            return Ok(2);
+        }
+    };
+    match out {
+        Some(file) => {
+            std::fs::write(file, yaml).with_context(|| format!("cannot write '{}'", file.display()))?;
+            eprintln!("recorded {} into {}", dump.display(), file.display());
+        }
+        None => std::io::stdout().lock().write_all(yaml.as_bytes())?,
+    }
+    Ok(0)
 }
