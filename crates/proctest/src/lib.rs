@@ -89,7 +89,7 @@ pub fn run_all(files: &[Loaded], registry: &Registry, jobs: usize) -> Result<Vec
     };
     std::thread::scope(|scope| {
         let threads: Vec<_> = (0..jobs.clamp(1, cases.len().max(1)))
-            .map(|_| std::thread::Builder::new().stack_size(engine::RUN_STACK_BYTES).spawn_scoped(scope, &worker))
+            .map(|_| std::thread::Builder::new().stack_size(engine::RUN_STACK_BYTES).spawn_scoped(scope, worker))
             .collect::<Result<_, _>>()
             .map_err(RunAllError::Thread)?;
         for t in threads {

@@ -203,8 +203,11 @@ fn input_files(dump: &Dump, plan: &Plan, process_dir: &Path) -> Result<Map<Strin
     Ok(out)
 }
 
+/// Per mocked connection, `{count: N}`.
+type Requests = Map<String, Value>;
+
 /// Each network connection's exchanges as mock answers, and how many requests each got.
-fn mocks(dump: &Dump, plan: &Plan) -> Result<(Map<String, Value>, Map<String, Value>), RecordError> {
+fn mocks(dump: &Dump, plan: &Plan) -> Result<(Map<String, Value>, Requests), RecordError> {
     let mut answers: Map<String, Value> = Map::new();
     for (name, spec) in &plan.connections {
         if !matches!(spec, ConnectionSpec::Disk { .. }) {

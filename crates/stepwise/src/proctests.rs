@@ -78,7 +78,10 @@ pub fn test(args: TestArgs) -> anyhow::Result<u8> {
 /// cannot be recorded.
 fn record(dump: &std::path::Path, out: Option<&std::path::Path>, registry: &engine::Registry) -> anyhow::Result<u8> {
     let out_dir = match out.and_then(std::path::Path::parent) {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        Some(p) if !p.as_os_str().is_empty() => {
+            std::fs::create_dir_all(p).with_context(|| format!("cannot create '{}'", p.display()))?;
+            p.to_owned()
+        }
         _ => std::env::current_dir().context("cannot read the current directory")?,
     };
     let yaml = match proctest::record::record(dump, &out_dir, registry) {
