@@ -15,8 +15,10 @@
 //! **API Boundary:** the routes and their roles are [`routes`]; `openapi.json` describes
 //! exactly these (a test keeps them in step).
 
+mod actions;
 mod api;
 mod auth;
+mod documents;
 mod error;
 mod pages;
 mod session;
@@ -40,7 +42,6 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 pub(crate) struct Console {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) control: scheduler::Control,
-    pub(crate) sessions: session::Sessions,
 }
 
 pub(crate) type Shared = Arc<Console>;
@@ -73,6 +74,9 @@ fn protected() -> Vec<(Method, &'static str, Role, MethodRouter<Shared>)> {
         (Method::GET, "/api/v1/runs", Viewer, get(api::runs)),
         (Method::GET, "/api/v1/runs/{run_id}", Viewer, get(api::run)),
         (Method::POST, "/api/v1/runs/{run_id}/cancel", Operator, post(api::cancel)),
+        (Method::POST, "/api/v1/runs/{run_id}/rerun", Operator, post(api::rerun)),
+        (Method::GET, "/api/v1/runs/{run_id}/steps/{step}/documents", Viewer, get(documents::page)),
+        (Method::GET, "/api/v1/runs/{run_id}/steps/{step}/documents/download", Viewer, get(documents::download)),
         (Method::GET, "/api/v1/audit", Admin, get(api::audit_trail)),
         (Method::GET, "/api/v1/tokens", Admin, get(api::tokens)),
         (Method::POST, "/api/v1/tokens", Admin, post(api::create_token)),
@@ -93,7 +97,7 @@ pub fn routes() -> Vec<RouteInfo> {
 
 /// The console's router on `store`, steering the serve loop through `control`.
 pub fn router(store: Arc<dyn Store>, control: scheduler::Control) -> Router {
-    let console: Shared = Arc::new(Console { store, control, sessions: session::Sessions::default() });
+    let console: Shared = Arc::new(Console { store, control });
     let mut api = Router::new();
     for (_, path, role, handler) in protected() {
         let check = axum::middleware::from_fn(move |request, next| auth::require(role, request, next));

@@ -79,16 +79,16 @@ pub(crate) async fn login(State(console): State<Shared>, Form(form): Form<LoginF
         let form = login_form("", Some("Unknown or revoked token."));
         return Ok(page(StatusCode::UNAUTHORIZED, "Sign in", None, form));
     };
-    let id = console.sessions.open(&record.name);
+    let id = session::open(&*console.store, &record.name).await?;
     tracing::info!(message = "Signed in to the console.", token = %record.name);
     Ok(([(header::SET_COOKIE, session::set_cookie(&id))], Redirect::to("/")).into_response())
 }
 
-pub(crate) async fn logout(State(console): State<Shared>, headers: HeaderMap) -> Response {
+pub(crate) async fn logout(State(console): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(id) = session::cookie(&headers) {
-        console.sessions.close(id);
+        session::close(&*console.store, id).await?;
     }
-    ([(header::SET_COOKIE, session::clear_cookie())], Redirect::to("/login")).into_response()
+    Ok(([(header::SET_COOKIE, session::clear_cookie())], Redirect::to("/login")).into_response())
 }
 
 fn status_of(run: &RunRecord) -> Markup {
