@@ -184,6 +184,7 @@ pub(crate) async fn run_now(
         overrides,
         content_hash: Some(process.content_hash.clone()),
         queued_at: Utc::now(),
+        start_document: None,
     };
     let names: Vec<&str> = run.overrides.iter().map(|(n, _)| n.as_str()).collect();
     let detail = format!("run {}; properties: [{}]", run.run_id, names.join(", "));

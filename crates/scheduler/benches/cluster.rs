@@ -140,6 +140,7 @@ async fn throughput(nodes: usize, runs: usize) -> f64 {
             overrides: Vec::new(),
             content_hash: None,
             queued_at: Utc::now(),
+            start_document: None,
         };
         queue.enqueue(&run).await.expect("enqueue");
     }

@@ -170,6 +170,7 @@ impl RunRecorder {
             documents_error: report.documents_error,
             error: report_error(report),
             steps: report_steps(report),
+            response: report.response.clone(),
         };
         let result = if self.store.is_shared() {
             self.store.complete(&self.node, &end).await.map(|completion| {
@@ -374,6 +375,13 @@ impl scheduler::ProcessRunner for Runner {
             env,
             recorder: None,
             abort: Some(abort.clone()),
+            start_document: request.start_document.map(|start| {
+                let mut doc = engine::Document::new(start.data);
+                for (name, value) in start.properties {
+                    doc.properties.insert(name, value);
+                }
+                doc
+            }),
         };
         let report = engine::run(&plan, &self.registry, options).await;
         bridge.abort();
@@ -384,6 +392,7 @@ impl scheduler::ProcessRunner for Runner {
             documents_out: report.documents_out,
             documents_error: report.documents_error,
             steps: report_steps(&report),
+            response: report.response,
         }
     }
 }

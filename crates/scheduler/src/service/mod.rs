@@ -149,6 +149,8 @@ pub struct RunRequest {
     pub scheduled_for: Option<DateTime<Utc>>,
     /// Property overrides (`stepwise trigger --set`).
     pub overrides: Vec<(String, String)>,
+    /// The start document of a webhook run.
+    pub start_document: Option<store::StartDocument>,
 }
 
 /// Set to `Some(reason)` when the run must stop (its lease was lost, or the service shuts
@@ -177,12 +179,22 @@ pub struct RunOutcome {
     pub documents_error: u64,
     /// Per-step counters, in step order.
     pub steps: Vec<StepRecord>,
+    /// The answer of a `respond: sync` webhook run (see [`store::RunEnd::response`]).
+    pub response: Option<Vec<u8>>,
 }
 
 impl RunOutcome {
     /// An outcome with no error and no documents.
     pub fn new(status: RunStatus) -> RunOutcome {
-        RunOutcome { status, error: None, documents_in: 0, documents_out: 0, documents_error: 0, steps: Vec::new() }
+        RunOutcome {
+            status,
+            error: None,
+            documents_in: 0,
+            documents_out: 0,
+            documents_error: 0,
+            steps: Vec::new(),
+            response: None,
+        }
     }
 
     fn into_end(self, run_id: String) -> RunEnd {
@@ -195,6 +207,7 @@ impl RunOutcome {
             documents_error: self.documents_error,
             error: self.error,
             steps: self.steps,
+            response: self.response,
         }
     }
 }
