@@ -18,6 +18,7 @@
 mod api;
 mod auth;
 mod error;
+mod hooks;
 mod pages;
 mod session;
 pub mod token;
@@ -54,6 +55,8 @@ pub struct RouteInfo {
     pub path: &'static str,
     /// Who may use it.
     pub role: Option<Role>,
+    /// Not behind tokens, but behind the secret of the process's webhook (`/hooks/{name}`).
+    pub webhook_secret: bool,
 }
 
 /// The routes behind a token: method, path, weakest role, handler.
@@ -82,12 +85,15 @@ fn protected() -> Vec<(Method, &'static str, Role, MethodRouter<Shared>)> {
 
 /// Every route of the console with its role.
 pub fn routes() -> Vec<RouteInfo> {
-    let mut routes = vec![
-        RouteInfo { method: Method::GET, path: "/health", role: None },
-        RouteInfo { method: Method::GET, path: "/login", role: None },
-        RouteInfo { method: Method::POST, path: "/login", role: None },
-    ];
-    routes.extend(protected().into_iter().map(|(method, path, role, _)| RouteInfo { method, path, role: Some(role) }));
+    let open = |method, path| RouteInfo { method, path, role: None, webhook_secret: false };
+    let mut routes = vec![open(Method::GET, "/health"), open(Method::GET, "/login"), open(Method::POST, "/login")];
+    routes.push(RouteInfo { method: Method::POST, path: hooks::PATH, role: None, webhook_secret: true });
+    routes.extend(protected().into_iter().map(|(method, path, role, _)| RouteInfo {
+        method,
+        path,
+        role: Some(role),
+        webhook_secret: false,
+    }));
     routes
 }
 
@@ -101,7 +107,12 @@ pub fn router(store: Arc<dyn Store>, control: scheduler::Control) -> Router {
     }
     let api = api.layer(axum::middleware::from_fn_with_state(console.clone(), auth::authenticate));
     let login = get(pages::login_page).post(pages::login).route_layer(axum::middleware::from_fn(auth::same_origin));
-    Router::new().route("/health", get(health)).route("/login", login).merge(api).with_state(console)
+    Router::new()
+        .route("/health", get(health))
+        .route("/login", login)
+        .route(hooks::PATH, hooks::route())
+        .merge(api)
+        .with_state(console)
 }
 
 async fn health(axum::extract::State(console): axum::extract::State<Shared>) -> impl IntoResponse {

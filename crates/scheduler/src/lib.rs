@@ -19,7 +19,7 @@ pub use async_trait::async_trait;
 pub use schedule::{CatchUp, Overlap, Schedule, ScheduleError, ScheduleSpec, format_rfc3339};
 pub use service::{
     CancelSignal, Control, ControlHook, LoadedProcess, ProcessLoader, ProcessRunner, ProcessView, RunOutcome,
-    RunRequest, ScheduleView, ServiceConfig, ServiceError, Stopped, control, serve, serve_with,
+    RunRequest, ScheduleView, ServiceConfig, ServiceError, Stopped, Webhook, WebhookSecret, control, serve, serve_with,
 };
 
 #[cfg(test)]

@@ -28,6 +28,9 @@ pub struct ProcessView {
     pub paused: bool,
     /// Its enabled schedules.
     pub schedules: Vec<ScheduleView>,
+    /// Its webhook start (never serialized: it says where the secret is).
+    #[serde(skip)]
+    pub webhook: Option<Arc<super::Webhook>>,
 }
 
 /// One schedule of a [`ProcessView`].
@@ -159,6 +162,7 @@ impl Service {
                         next: s.next,
                     })
                     .collect(),
+                webhook: entry.process.webhook.clone(),
             })
             .collect();
         views.sort_by(|a, b| a.name.cmp(&b.name));

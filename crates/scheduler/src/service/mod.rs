@@ -60,6 +60,7 @@ mod control;
 mod files;
 mod http;
 mod runs;
+mod webhook;
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -75,6 +76,7 @@ use store::{RunEnd, RunStatus, StepRecord, Store, StoreError, Trigger};
 use tokio::task::JoinSet;
 
 pub use control::{Control, ControlHook, ProcessView, ScheduleView, Stopped, control};
+pub use webhook::{Webhook, WebhookSecret};
 
 use crate::schedule::{CatchUp, Overlap, Schedule, ScheduleSpec};
 
@@ -117,6 +119,8 @@ pub struct LoadedProcess {
     /// Anything the loader wants the runner to have (e.g. the compiled plan); the runner
     /// downcasts it. The service never looks inside.
     pub payload: Option<Arc<dyn Any + Send + Sync>>,
+    /// The webhook start of the process, if it has one.
+    pub webhook: Option<Arc<Webhook>>,
 }
 
 impl fmt::Debug for LoadedProcess {
@@ -128,6 +132,7 @@ impl fmt::Debug for LoadedProcess {
             .field("fingerprint", &self.fingerprint)
             .field("content_hash", &self.content_hash)
             .field("payload", &self.payload.as_ref().map(|_| ".."))
+            .field("webhook", &self.webhook)
             .finish()
     }
 }

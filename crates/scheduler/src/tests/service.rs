@@ -62,6 +62,7 @@ impl ProcessLoader for FakeLoader {
             fingerprint: hasher.finish(),
             content_hash: format!("{:016x}", hasher.finish()),
             payload: None,
+            webhook: None,
         })
     }
 }
