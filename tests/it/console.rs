@@ -181,6 +181,9 @@ fn table(run_id: &str) -> Vec<(&'static str, String, &'static str, [u16; 5])> {
         ("GET", "/health".into(), "", open),
         ("GET", "/login".into(), "", open),
         ("POST", "/login".into(), "token=stw_wrong", [401; 5]),
+        // Behind the process's own webhook secret, not tokens: `manual` has no webhook start,
+        // so every caller, whatever its token, gets the same 404.
+        ("POST", "/hooks/manual".into(), "{}", [404; 5]),
         ("GET", "/".into(), "", read),
         ("GET", "/runs?process=manual&status=".into(), "", read),
         ("GET", format!("/runs/{run_id}"), "", read),
@@ -209,7 +212,10 @@ fn table(run_id: &str) -> Vec<(&'static str, String, &'static str, [u16; 5])> {
 /// The table's routes, as `openapi.json` spells them.
 fn templated(path: &str, run_id: &str) -> String {
     let path = path.split('?').next().unwrap_or(path);
-    path.replace(run_id, "{run_id}").replace("/manual/", "/{name}/").replace("/victim", "/{name}")
+    path.replace(run_id, "{run_id}")
+        .replace("/manual/", "/{name}/")
+        .replace("/victim", "/{name}")
+        .replace("/hooks/manual", "/hooks/{name}")
 }
 
 struct Tokens {
