@@ -68,10 +68,17 @@ pub async fn run_case(plan: &Plan, registry: &Registry, case: &Case) -> Result<O
         sandbox.insert(spec.type_name().to_owned(), sandbox_target(spec, &token));
     }
     let start = plan.graph[plan.start].clone();
-    let start_docs = match (&start.kind, &case.start) {
-        (StepKind::StartConnector { call, .. }, Some(docs)) => Some((call.connection.clone(), documents(docs)?)),
+    let (start_docs, start_document) = match (&start.kind, &case.start) {
+        (StepKind::StartConnector { call, .. }, Some(docs)) => {
+            (Some((call.connection.clone(), documents(docs)?)), None)
+        }
+        // A webhook's start document is the request's body: the case gives it.
+        (StepKind::StartWebhook { .. }, Some(docs)) => match documents(docs)?.as_slice() {
+            [one] => (None, Some(one.clone())),
+            _ => return Err("a webhook start takes one document (the request's body) in 'start'".to_owned()),
+        },
         (_, Some(_)) => return Err(format!("the start step '{}' reads nothing; 'start' cannot replace it", start.id)),
-        (_, None) => None,
+        (_, None) => (None, None),
     };
     let registry = wrap(registry, plan, start.id.clone(), start_docs);
     let entered = Arc::new(Entered::default());
@@ -86,7 +93,7 @@ pub async fn run_case(plan: &Plan, registry: &Registry, case: &Case) -> Result<O
         },
         recorder: Some(entered.clone()),
         abort: None,
-        start_document: None,
+        start_document,
     };
     let report = engine::run(plan, &registry, options).await;
     let entered = std::mem::take(&mut *entered.0.lock().unwrap_or_else(|p| p.into_inner()));
