@@ -473,9 +473,9 @@ impl Ctx<'_> {
         match (&c.action, &c.method) {
             (Some(_), _) if is_http => {
                 self.err(step, format!("{base}/action"), "an 'http' step has no 'action'; give its 'method'");
-                c.method.clone().unwrap_or_default()
+                c.method.map(|m| m.as_str().to_owned()).unwrap_or_default()
             }
-            (_, Some(method)) if is_http => method.clone(),
+            (_, Some(method)) if is_http => method.as_str().to_owned(),
             (None, _) if is_http => {
                 self.err(step, base.to_owned(), "missing required key 'method' (get, post, put, patch or delete)");
                 String::new()
@@ -582,7 +582,7 @@ fn http_options(c: &ConnectorSpec) -> serde_json::Map<String, Value> {
             m.insert(k.to_owned(), v);
         }
     };
-    put("method", c.method.clone().map(Value::String));
+    put("method", c.method.map(|m| Value::String(m.as_str().to_owned())));
     put("path", c.path.clone().map(Value::String));
     put("body", c.body.and_then(|b| serde_json::to_value(b).ok()));
     put("records", c.records.clone().map(Value::String));

@@ -4,7 +4,7 @@ use indexmap::IndexMap;
 use petgraph::graph::{DiGraph, NodeIndex};
 pub use spec::{
     CatchErrors, ConnectionSpec, DecisionOp, DiskFormat, Escape, ExecutionValue, HttpAuthSpec, HttpBody,
-    HttpConnectionSpec, LimitsSpec, NotifyLevel, PaginateSpec, ScheduleSpec,
+    HttpConnectionSpec, HttpMethod, LimitsSpec, NotifyLevel, PaginateSpec, ScheduleSpec,
 };
 
 use crate::template::Template;

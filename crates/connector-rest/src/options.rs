@@ -215,13 +215,18 @@ pub fn check_pointer(pointer: &str) -> Result<(), String> {
 
 /// What `validate` can tell of a step: its options, and its parameters against its path.
 pub fn check(call: &compiler::StaticCall<'_>) -> Vec<CallProblem> {
-    let options = match StepOptions::read(call.options) {
-        Ok(o) => o,
-        Err(problems) => return problems,
+    let mut problems = StepOptions::read(call.options).err().unwrap_or_default();
+    // The parameters against the path, even when another key has a problem.
+    let path = call.options.get("path").and_then(Value::as_str).unwrap_or("");
+    let Ok(pieces) = parse_path(path) else { return problems };
+    let path_params = || {
+        pieces.iter().filter_map(|p| match p {
+            Piece::Param(n) => Some(n.as_str()),
+            Piece::Text(_) => None,
+        })
     };
-    let mut problems = Vec::new();
     let names: Vec<&str> = call.parameters.iter().map(|(n, _)| *n).collect();
-    for name in options.path_params() {
+    for name in path_params() {
         if !names.contains(&name) {
             problems.push(CallProblem {
                 field: "path".to_owned(),
@@ -229,7 +234,7 @@ pub fn check(call: &compiler::StaticCall<'_>) -> Vec<CallProblem> {
             });
         }
     }
-    let used: Vec<&str> = options.path_params().collect();
+    let used: Vec<&str> = path_params().collect();
     for (name, value) in &call.parameters {
         if !used.contains(name) {
             problems.push(CallProblem {

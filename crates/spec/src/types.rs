@@ -262,9 +262,9 @@ pub struct ConnectorSpec {
     pub parameters: IndexMap<String, ParamSpec>,
     #[serde(default)]
     pub error_response: bool,
-    /// http: get | post | put | patch | delete.
+    /// http: the request method.
     #[serde(default)]
-    pub method: Option<String>,
+    pub method: Option<HttpMethod>,
     /// http: the path after the base URL, with `{name}` placeholders filled from `parameters`.
     #[serde(default)]
     pub path: Option<String>,
@@ -298,6 +298,30 @@ pub struct ConnectorSpec {
     pub file_name: Option<Vec<ParamSpec>>,
     #[serde(default)]
     pub next: Option<String>,
+}
+
+/// The method of an http step.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl HttpMethod {
+    /// The method as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "get",
+            HttpMethod::Post => "post",
+            HttpMethod::Put => "put",
+            HttpMethod::Patch => "patch",
+            HttpMethod::Delete => "delete",
+        }
+    }
 }
 
 /// How an http step's document becomes the request body.
