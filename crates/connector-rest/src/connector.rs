@@ -258,7 +258,13 @@ impl Rest {
         match e {
             SendError::Status { status, message, body, .. } => {
                 let body = body.unwrap_or_else(|| Value::String(message.clone()));
-                ApiError { kind: ErrorKind::Api, status: Some(status), message, details: Vec::new(), body: Some(body) }
+                ApiError {
+                    kind: ErrorKind::Api,
+                    status: Some(status),
+                    message,
+                    details: Vec::new(),
+                    body: Some(Box::new(body)),
+                }
             }
             SendError::Transport { message, .. } => {
                 ApiError { kind: ErrorKind::Transport, status: None, message, details: Vec::new(), body: None }

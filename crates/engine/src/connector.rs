@@ -275,7 +275,7 @@ pub struct ApiError {
     pub details: Vec<FieldError>,
     /// The body of the answer that refused the call, when the connector keeps it (http): the
     /// error document carries it as `body`.
-    pub body: Option<serde_json::Value>,
+    pub body: Option<Box<serde_json::Value>>,
 }
 
 /// Errors that stop a connector step as a whole (not one document).

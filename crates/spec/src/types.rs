@@ -232,6 +232,7 @@ pub enum CatchUp {
 }
 
 /// The start step.
+#[allow(clippy::large_enum_variant, reason = "configuration, built once per file; boxing would only add noise")]
 #[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StartSpec {
