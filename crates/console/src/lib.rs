@@ -15,8 +15,10 @@
 //! **API Boundary:** the routes and their roles are [`routes`]; `openapi.json` describes
 //! exactly these (a test keeps them in step).
 
+mod actions;
 mod api;
 mod auth;
+mod documents;
 mod error;
 mod pages;
 mod session;
@@ -40,7 +42,6 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 pub(crate) struct Console {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) control: scheduler::Control,
-    pub(crate) sessions: session::Sessions,
 }
 
 pub(crate) type Shared = Arc<Console>;
@@ -61,8 +62,15 @@ fn protected() -> Vec<(Method, &'static str, Role, MethodRouter<Shared>)> {
     use Role::{Admin, Operator, Viewer};
     vec![
         (Method::GET, "/", Viewer, get(pages::processes)),
+        (Method::GET, "/processes/{name}", Viewer, get(pages::process)),
+        (Method::POST, "/processes/{name}/run", Operator, post(pages::run_now)),
+        (Method::POST, "/processes/{name}/pause", Operator, post(pages::pause)),
+        (Method::POST, "/processes/{name}/resume", Operator, post(pages::resume)),
         (Method::GET, "/runs", Viewer, get(pages::runs)),
         (Method::GET, "/runs/{run_id}", Viewer, get(pages::run)),
+        (Method::POST, "/runs/{run_id}/cancel", Operator, post(pages::cancel)),
+        (Method::POST, "/runs/{run_id}/rerun", Operator, post(pages::rerun)),
+        (Method::GET, "/runs/{run_id}/steps/{step}", Viewer, get(pages::step_documents)),
         (Method::POST, "/logout", Viewer, post(pages::logout)),
         (Method::GET, "/metrics", Viewer, get(metrics)),
         (Method::GET, "/api/v1/openapi.json", Viewer, get(openapi)),
@@ -73,6 +81,9 @@ fn protected() -> Vec<(Method, &'static str, Role, MethodRouter<Shared>)> {
         (Method::GET, "/api/v1/runs", Viewer, get(api::runs)),
         (Method::GET, "/api/v1/runs/{run_id}", Viewer, get(api::run)),
         (Method::POST, "/api/v1/runs/{run_id}/cancel", Operator, post(api::cancel)),
+        (Method::POST, "/api/v1/runs/{run_id}/rerun", Operator, post(api::rerun)),
+        (Method::GET, "/api/v1/runs/{run_id}/steps/{step}/documents", Viewer, get(documents::page)),
+        (Method::GET, "/api/v1/runs/{run_id}/steps/{step}/documents/download", Viewer, get(documents::download)),
         (Method::GET, "/api/v1/audit", Admin, get(api::audit_trail)),
         (Method::GET, "/api/v1/tokens", Admin, get(api::tokens)),
         (Method::POST, "/api/v1/tokens", Admin, post(api::create_token)),
@@ -86,6 +97,7 @@ pub fn routes() -> Vec<RouteInfo> {
         RouteInfo { method: Method::GET, path: "/health", role: None },
         RouteInfo { method: Method::GET, path: "/login", role: None },
         RouteInfo { method: Method::POST, path: "/login", role: None },
+        RouteInfo { method: Method::GET, path: "/console.css", role: None },
     ];
     routes.extend(protected().into_iter().map(|(method, path, role, _)| RouteInfo { method, path, role: Some(role) }));
     routes
@@ -93,7 +105,7 @@ pub fn routes() -> Vec<RouteInfo> {
 
 /// The console's router on `store`, steering the serve loop through `control`.
 pub fn router(store: Arc<dyn Store>, control: scheduler::Control) -> Router {
-    let console: Shared = Arc::new(Console { store, control, sessions: session::Sessions::default() });
+    let console: Shared = Arc::new(Console { store, control });
     let mut api = Router::new();
     for (_, path, role, handler) in protected() {
         let check = axum::middleware::from_fn(move |request, next| auth::require(role, request, next));
@@ -101,7 +113,12 @@ pub fn router(store: Arc<dyn Store>, control: scheduler::Control) -> Router {
     }
     let api = api.layer(axum::middleware::from_fn_with_state(console.clone(), auth::authenticate));
     let login = get(pages::login_page).post(pages::login).route_layer(axum::middleware::from_fn(auth::same_origin));
-    Router::new().route("/health", get(health)).route("/login", login).merge(api).with_state(console)
+    Router::new()
+        .route("/health", get(health))
+        .route("/login", login)
+        .route("/console.css", get(pages::stylesheet))
+        .merge(api)
+        .with_state(console)
 }
 
 async fn health(axum::extract::State(console): axum::extract::State<Shared>) -> impl IntoResponse {

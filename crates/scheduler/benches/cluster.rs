@@ -45,6 +45,7 @@ impl ProcessLoader for Loader {
             fingerprint: text.len() as u64,
             content_hash: format!("{:x}", text.len()),
             payload: None,
+            outline: Default::default(),
         })
     }
 }

@@ -54,6 +54,7 @@ impl ProcessLoader for Loader {
             fingerprint: hasher.finish(),
             content_hash: format!("{:016x}", hasher.finish()),
             payload: None,
+            outline: Default::default(),
         })
     }
 }

@@ -74,7 +74,7 @@ use chrono::{DateTime, Utc};
 use store::{RunEnd, RunStatus, StepRecord, Store, StoreError, Trigger};
 use tokio::task::JoinSet;
 
-pub use control::{Control, ControlHook, ProcessView, ScheduleView, Stopped, control};
+pub use control::{Control, ControlHook, Outline, ProcessView, PropertyView, ScheduleView, StepView, Stopped, control};
 
 use crate::schedule::{CatchUp, Overlap, Schedule, ScheduleSpec};
 
@@ -117,6 +117,8 @@ pub struct LoadedProcess {
     /// Anything the loader wants the runner to have (e.g. the compiled plan); the runner
     /// downcasts it. The service never looks inside.
     pub payload: Option<Arc<dyn Any + Send + Sync>>,
+    /// What the console shows of it.
+    pub outline: Outline,
 }
 
 impl fmt::Debug for LoadedProcess {

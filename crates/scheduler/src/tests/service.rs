@@ -62,6 +62,7 @@ impl ProcessLoader for FakeLoader {
             fingerprint: hasher.finish(),
             content_hash: format!("{:016x}", hasher.finish()),
             payload: None,
+            outline: Default::default(),
         })
     }
 }
@@ -457,6 +458,7 @@ async fn serves_health_and_metrics_and_survives_a_panicking_runner() {
             started_at: Utc::now(),
             node: "gone".into(),
             lease: None,
+            overrides: Vec::new(),
         })
         .await
         .unwrap();
