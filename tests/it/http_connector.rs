@@ -492,3 +492,31 @@ fn http_keys_on_other_connections_are_refused() {
         "{run:?}"
     );
 }
+
+/// The `step in out errors` row of `step` in a run's table.
+fn row(stdout: &str, step: &str) -> Vec<String> {
+    let line = stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(step))
+        .unwrap_or_else(|| panic!("no row {step}:\n{stdout}"));
+    line.split_whitespace().map(str::to_owned).collect()
+}
+
+#[test]
+fn shipped_entra_group_sync_runs_in_the_sandbox() {
+    let repo = repo();
+    let validate = stepwise(&repo, &["validate", "processes/entra-group-sync.yaml"]);
+    assert_eq!(validate.code, 0, "{validate:?}");
+    let run = stepwise(&repo, &["run", "--sandbox", "processes/entra-group-sync.yaml"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // 24 members in the simulated Entra group, one without a mail.
+    assert_eq!(row(&run.stdout, "start")[3], "24", "{run:?}");
+    assert_eq!(row(&run.stdout, "people")[3], "23");
+    // None of them is in the sandbox's KnowBe4: each is created and added; the group's 16
+    // members who are not in the Entra group are removed.
+    assert_eq!(&row(&run.stdout, "create")[2..5], ["23", "23", "0"]);
+    assert_eq!(&row(&run.stdout, "add")[2..5], ["23", "23", "0"]);
+    assert_eq!(&row(&run.stdout, "remove")[2..5], ["16", "16", "0"]);
+    assert_eq!(row(&run.stdout, "create_failed")[2], "0");
+    assert!(!run.stdout.contains("graph-sim-client-secret") && !run.stderr.contains("graph-sim-client-secret"));
+}
