@@ -10,6 +10,7 @@ mod cluster;
 mod console;
 mod engine;
 mod graph_render;
+mod http_connector;
 mod knowbe4;
 mod newcomer;
 mod process_inputs;

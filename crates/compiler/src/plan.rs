@@ -3,8 +3,9 @@
 use indexmap::IndexMap;
 use petgraph::graph::{DiGraph, NodeIndex};
 pub use spec::{
-    CatchErrors, ConnectionSpec, DecisionOp, DiskFormat, Escape, ExecutionValue, LimitsSpec, NotifyLevel, Respond,
-    ScheduleSpec, SecretSpec, WebhookSpec,
+    CatchErrors, ConnectionSpec, DecisionOp, DiskFormat, Escape, ExecutionValue, HttpAuthSpec, HttpBody,
+    HttpConnectionSpec, HttpMethod, LimitsSpec, NotifyLevel, PaginateSpec, Respond, ScheduleSpec, SecretSpec,
+    WebhookSpec,
 };
 
 use crate::template::Template;
@@ -187,6 +188,11 @@ pub struct ConnectorCall {
     pub format: Option<DiskFormat>,
     pub pattern: Option<String>,
     pub file_name: Vec<Param>,
+    /// Query parameters of a request (http).
+    pub query: Vec<(String, Param)>,
+    /// The connector's own keys as written (http: `method`, `path`, `body`, `records`,
+    /// `paginate`, `schema`, `idempotent`), for the connector to read; empty for the others.
+    pub options: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A parameter with its source resolved and checked.

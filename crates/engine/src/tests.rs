@@ -79,6 +79,7 @@ impl Connector for Scripted {
                 for (i, input) in inputs.iter().enumerate() {
                     if i == 1 {
                         let error = ApiError {
+                            body: None,
                             kind: ErrorKind::Api,
                             status: Some(409),
                             message: "conflict".to_owned(),
