@@ -28,7 +28,14 @@ const EVERY_SECOND: &str = "schedules:\n  - cron: \"* * * * * *\"\n";
 
 /// `stepwise token create NAME --role ROLE` on the directory's store: the token.
 fn create_token(dir: &Dir, name: &str, role: &str) -> String {
-    let out = stepwise(dir.path(), &["token", "create", name, "--role", role, "--state", "state.db"]);
+    create_token_with(dir, name, role, &[])
+}
+
+/// [`create_token`] with more options (`--view-data`).
+fn create_token_with(dir: &Dir, name: &str, role: &str, more: &[&str]) -> String {
+    let mut args = vec!["token", "create", name, "--role", role, "--state", "state.db"];
+    args.extend_from_slice(more);
+    let out = stepwise(dir.path(), &args);
     assert_eq!(out.code, 0, "{out:?}");
     out.stdout.trim().to_owned()
 }
@@ -184,7 +191,15 @@ fn table(run_id: &str) -> Vec<(&'static str, String, &'static str, [u16; 5])> {
         // Behind the process's own webhook secret, not tokens: `manual` has no webhook start,
         // so every caller, whatever its token, gets the same 404.
         ("POST", "/hooks/manual".into(), "{}", [404; 5]),
+        ("GET", "/console.css".into(), "", open),
         ("GET", "/".into(), "", read),
+        ("GET", "/processes/manual".into(), "", read),
+        ("POST", "/processes/manual/run".into(), "go=1", [401, 401, 403, 303, 303]),
+        ("POST", "/processes/manual/pause".into(), "", [401, 401, 403, 303, 303]),
+        ("POST", "/processes/manual/resume".into(), "", [401, 401, 403, 303, 303]),
+        ("POST", format!("/runs/{run_id}/cancel"), "", [401, 401, 403, 409, 409]),
+        ("POST", format!("/runs/{run_id}/rerun"), "", [401, 401, 403, 303, 303]),
+        ("GET", format!("/runs/{run_id}/steps/done"), "", [401, 401, 403, 403, 200]),
         ("GET", "/runs?process=manual&status=".into(), "", read),
         ("GET", format!("/runs/{run_id}"), "", read),
         ("POST", "/logout".into(), "", [401, 401, 303, 303, 303]),
@@ -202,6 +217,10 @@ fn table(run_id: &str) -> Vec<(&'static str, String, &'static str, [u16; 5])> {
         ("POST", "/api/v1/processes/manual/pause".into(), "", [401, 401, 403, 200, 200]),
         ("POST", "/api/v1/processes/manual/resume".into(), "", [401, 401, 403, 200, 200]),
         ("POST", run("/cancel"), "", [401, 401, 403, 409, 409]),
+        ("POST", run("/rerun"), "", [401, 401, 403, 202, 202]),
+        // Document contents need --view-data, which only the admin's token has here.
+        ("GET", run("/steps/done/documents?limit=5"), "", [401, 401, 403, 403, 200]),
+        ("GET", run("/steps/done/documents/download"), "", [401, 401, 403, 403, 200]),
         ("GET", "/api/v1/audit".into(), "", [401, 401, 403, 403, 200]),
         ("GET", "/api/v1/tokens".into(), "", [401, 401, 403, 403, 200]),
         ("POST", "/api/v1/tokens".into(), r#"{"name": "made", "role": "viewer"}"#, [401, 401, 403, 403, 201]),
@@ -212,9 +231,12 @@ fn table(run_id: &str) -> Vec<(&'static str, String, &'static str, [u16; 5])> {
 /// The table's routes, as `openapi.json` spells them.
 fn templated(path: &str, run_id: &str) -> String {
     let path = path.split('?').next().unwrap_or(path);
+    let path = if path.ends_with("/manual") { path.replace("/manual", "/{name}") } else { path.to_owned() };
+    let path = if path.ends_with("/steps/done") { path.replace("/steps/done", "/steps/{step}") } else { path };
     path.replace(run_id, "{run_id}")
         .replace("/manual/", "/{name}/")
         .replace("/victim", "/{name}")
+        .replace("/steps/done/", "/steps/{step}/")
         .replace("/hooks/manual", "/hooks/{name}")
 }
 
@@ -229,7 +251,7 @@ impl Tokens {
         let tokens = Tokens {
             viewer: create_token(dir, "view", "viewer"),
             operator: create_token(dir, "ops", "operator"),
-            admin: create_token(dir, "boss", "admin"),
+            admin: create_token_with(dir, "boss", "admin", &["--view-data"]),
         };
         create_token(dir, "victim", "viewer");
         tokens
@@ -275,7 +297,8 @@ fn every_route_answers_every_role_as_documented() {
     for (method, path, body, expected) in table(&run_id) {
         for (who, want) in EVERYONE.into_iter().zip(expected) {
             let form = [("Content-Type", "application/x-www-form-urlencoded")];
-            let extra: &[(&str, &str)] = if path == "/login" { &form } else { &[] };
+            let is_form = !body.is_empty() && !body.starts_with('{');
+            let extra: &[(&str, &str)] = if is_form { &form } else { &[] };
             let (got, answer) = console
                 .call(method, &path, tokens.of(who), extra, body)
                 .unwrap_or_else(|| panic!("{method} {path}: no answer"));
@@ -390,6 +413,99 @@ fn run_now_runs_and_is_audited() {
     );
     let detail = entry["detail"].as_str().unwrap();
     assert!(detail.contains(run_id) && detail.contains("region") && !detail.contains("eu"), "{detail}");
+}
+
+/// A process that keeps every document: `who` goes into one document, which becomes seven.
+const KEPT: &str = r#"name: kept
+record: all
+retention_days: 3
+properties:
+  who: nobody
+start: {type: no_data, next: seed}
+steps:
+  seed:
+    type: message
+    template: |-
+      '{"who": "'{1}'"}'
+    parameters:
+      - { process_property: who }
+    next: docs
+  docs:
+    type: map
+    jq: 'range(1; 8) as $n | {n: $n, who: .who}'
+    next: done
+  done: {type: stop}
+"#;
+
+/// A process that fails, keeping (by default) the documents of its failed runs only.
+const BOOM: &str = "name: boom\nstart: {type: no_data, next: seed}\nsteps:\n  seed: {type: message, template: \"[1]\", next: fail}\n  fail: {type: map, jq: 'error(\"boom\")', next: done}\n  done: {type: stop}\n";
+
+fn kept_documents(console: &Console, token: &str, run_id: &str, step: &str, query: &str) -> Value {
+    console.json(&format!("/api/v1/runs/{run_id}/steps/{step}/documents{query}"), token)
+}
+
+#[test]
+fn runs_keep_documents_as_their_process_says_and_rerun_keeps_properties() {
+    let dir = Dir::new();
+    dir.write("procs/kept.yaml", KEPT);
+    dir.write("procs/boom.yaml", BOOM);
+    dir.write("procs/manual.yaml", fast("manual", ""));
+    let tokens = Tokens::make(&dir);
+    let data = create_token_with(&dir, "auditor", "viewer", &["--view-data"]);
+    let console = Console::start(&dir);
+    let done = run_to_end(&console, &tokens.operator, "kept", r#"{"properties": {"who": "ada"}}"#);
+    let run_id = done["run"]["run_id"].as_str().unwrap().to_owned();
+    // A page of what entered `done`: seven documents, properties included.
+    let page = kept_documents(&console, &data, &run_id, "done", "?offset=2&limit=3");
+    assert_eq!((page["total"].as_u64(), page["offset"].as_u64()), (Some(7), Some(2)), "{page}");
+    let seqs: Vec<u64> = page["documents"].as_array().unwrap().iter().map(|d| d["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [3, 4, 5]);
+    let third: Value = serde_json::from_str(page["documents"][0]["data"].as_str().unwrap()).unwrap();
+    assert_eq!(third, serde_json::json!({"n": 3, "who": "ada"}));
+    // Without --view-data: 403, whatever the role.
+    let (status, body) =
+        console.ask("GET", &format!("/api/v1/runs/{run_id}/steps/done/documents"), &tokens.operator, "");
+    assert!(status == 403 && body.contains("--view-data"), "{status} {body}");
+    // The download: every document, one JSON per line.
+    let url = format!("http://127.0.0.1:{}/api/v1/runs/{run_id}/steps/done/documents/download", console.port);
+    let answer = reqwest::blocking::Client::new().get(&url).bearer_auth(&data).send().expect("the download");
+    assert_eq!(answer.status().as_u16(), 200);
+    let disposition = answer.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    let body = answer.text().expect("the download's body");
+    let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 7, "{body}");
+    assert_eq!(lines[6]["seq"], 7);
+    // `errors` (the default) keeps a failed run's documents and nothing of a complete run.
+    let failed = run_to_end(&console, &tokens.operator, "boom", "");
+    assert_eq!(failed["run"]["status"], "ERROR", "{failed}");
+    let failed_id = failed["run"]["run_id"].as_str().unwrap();
+    assert_eq!(kept_documents(&console, &data, failed_id, "fail", "")["total"], 1);
+    let fine = run_to_end(&console, &tokens.operator, "manual", "");
+    assert_eq!(kept_documents(&console, &data, fine["run"]["run_id"].as_str().unwrap(), "done", "")["total"], 0);
+    // Rerun: a new run with the same property values.
+    let (status, body) = console.ask("POST", &format!("/api/v1/runs/{run_id}/rerun"), &tokens.operator, "");
+    assert_eq!(status, 202, "{body}");
+    let again = serde_json::from_str::<Value>(&body).unwrap()["run_id"].as_str().unwrap().to_owned();
+    assert_ne!(again, run_id);
+    let ended = console.until("the rerun to end", || {
+        let detail = console.json(&format!("/api/v1/runs/{again}"), &tokens.viewer);
+        (detail["run"]["status"] == "COMPLETE").then_some(detail)
+    });
+    assert_eq!(ended["run"]["trigger"], "rerun");
+    let rerun_docs = kept_documents(&console, &data, &again, "done", "?limit=1");
+    let first: Value = serde_json::from_str(rerun_docs["documents"][0]["data"].as_str().unwrap()).unwrap();
+    assert_eq!(first["who"], "ada", "{rerun_docs}");
+    // Every view and download, and the rerun, are in the audit trail.
+    let audit = console.json("/api/v1/audit", &tokens.admin);
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for action in ["view_documents", "download_documents", "rerun"] {
+        assert!(actions.contains(&action), "{action} not audited: {actions:?}");
+    }
+    let (status, _) = console.ask("POST", "/api/v1/runs/no-such-run/rerun", &tokens.operator, "");
+    assert_eq!(status, 404);
+    let (status, _) = console.ask("GET", "/api/v1/runs/x/steps/done/documents?limit=0", &data, "");
+    assert_eq!(status, 400);
 }
 
 /// The `scheduled_for` instants of `process`'s scheduled runs.
@@ -601,6 +717,9 @@ fn a_browser_signs_in_and_reads_pages() {
     let (_, head, _) = console.browse("POST", "/login", &[form], &sign_in);
     let cookie = header(&head, "set-cookie").unwrap().split(';').next().unwrap().to_owned();
     assert_eq!(console.browse("GET", "/api/v1/runs", &[("Cookie", cookie.as_str())], "").0, 200);
+    // Sessions live in the run store: another node on the same store knows them.
+    let other = Console::start(&dir);
+    assert_eq!(other.browse("GET", "/api/v1/runs", &[("Cookie", cookie.as_str())], "").0, 200);
     assert_eq!(stepwise(dir.path(), &["token", "revoke", "view", "--state", "state.db"]).code, 0);
     assert_eq!(console.browse("GET", "/api/v1/runs", &[("Cookie", cookie.as_str())], "").0, 401);
 }

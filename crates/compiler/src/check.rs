@@ -911,6 +911,8 @@ pub(crate) fn build(
         connections: spec.connections.clone(),
         schedules: spec.schedules.clone(),
         limits: spec.limits,
+        record: spec.record,
+        retention_days: spec.retention_days,
         graph,
         start: NodeIndex::new(0),
         webhook: match &spec.start {

@@ -220,6 +220,8 @@ fn partial_spec(value: &serde_json::Value) -> Option<(spec::ProcessSpec, Vec<Str
         properties,
         schedules,
         limits: obj.get("limits").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default(),
+        record: spec::RecordMode::default(),
+        retention_days: spec::DEFAULT_RETENTION_DAYS,
         start,
         steps,
     };

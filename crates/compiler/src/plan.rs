@@ -19,6 +19,9 @@ pub struct Plan {
     pub schedules: Vec<ScheduleSpec>,
     /// Bounds on one run (time, documents and bytes per step).
     pub limits: LimitsSpec,
+    /// Which documents production runs keep, and for how many days.
+    pub record: spec::RecordMode,
+    pub retention_days: u32,
     pub graph: DiGraph<Step, Edge>,
     pub start: NodeIndex,
     /// For a webhook start: its secret, headers, answer and body cap.

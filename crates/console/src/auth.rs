@@ -64,17 +64,10 @@ async fn caller(console: &Shared, headers: &HeaderMap) -> Result<Caller, ApiErro
             "a token is required: send 'Authorization: Bearer TOKEN' or sign in at /login",
         ));
     };
-    let name = console
-        .sessions
-        .token_name(id)
-        .ok_or_else(|| ApiError::unauthorized("session expired; sign in again at /login"))?;
-    match console.store.tokens().await?.into_iter().find(|t| t.name == name) {
-        Some(record) => Ok(Caller::from(record)),
-        None => {
-            console.sessions.close(id);
-            Err(ApiError::unauthorized("the session's token was revoked; sign in again at /login"))
-        }
-    }
+    let record = crate::session::token(&*console.store, id).await?;
+    record
+        .map(Caller::from)
+        .ok_or_else(|| ApiError::unauthorized("session expired or its token was revoked; sign in again at /login"))
 }
 
 impl From<store::TokenRecord> for Caller {

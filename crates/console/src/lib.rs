@@ -15,8 +15,10 @@
 //! **API Boundary:** the routes and their roles are [`routes`]; `openapi.json` describes
 //! exactly these (a test keeps them in step).
 
+mod actions;
 mod api;
 mod auth;
+mod documents;
 mod error;
 mod hooks;
 mod pages;
@@ -41,7 +43,6 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 pub(crate) struct Console {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) control: scheduler::Control,
-    pub(crate) sessions: session::Sessions,
 }
 
 pub(crate) type Shared = Arc<Console>;
@@ -64,8 +65,15 @@ fn protected() -> Vec<(Method, &'static str, Role, MethodRouter<Shared>)> {
     use Role::{Admin, Operator, Viewer};
     vec![
         (Method::GET, "/", Viewer, get(pages::processes)),
+        (Method::GET, "/processes/{name}", Viewer, get(pages::process)),
+        (Method::POST, "/processes/{name}/run", Operator, post(pages::run_now)),
+        (Method::POST, "/processes/{name}/pause", Operator, post(pages::pause)),
+        (Method::POST, "/processes/{name}/resume", Operator, post(pages::resume)),
         (Method::GET, "/runs", Viewer, get(pages::runs)),
         (Method::GET, "/runs/{run_id}", Viewer, get(pages::run)),
+        (Method::POST, "/runs/{run_id}/cancel", Operator, post(pages::cancel)),
+        (Method::POST, "/runs/{run_id}/rerun", Operator, post(pages::rerun)),
+        (Method::GET, "/runs/{run_id}/steps/{step}", Viewer, get(pages::step_documents)),
         (Method::POST, "/logout", Viewer, post(pages::logout)),
         (Method::GET, "/metrics", Viewer, get(metrics)),
         (Method::GET, "/api/v1/openapi.json", Viewer, get(openapi)),
@@ -76,6 +84,9 @@ fn protected() -> Vec<(Method, &'static str, Role, MethodRouter<Shared>)> {
         (Method::GET, "/api/v1/runs", Viewer, get(api::runs)),
         (Method::GET, "/api/v1/runs/{run_id}", Viewer, get(api::run)),
         (Method::POST, "/api/v1/runs/{run_id}/cancel", Operator, post(api::cancel)),
+        (Method::POST, "/api/v1/runs/{run_id}/rerun", Operator, post(api::rerun)),
+        (Method::GET, "/api/v1/runs/{run_id}/steps/{step}/documents", Viewer, get(documents::page)),
+        (Method::GET, "/api/v1/runs/{run_id}/steps/{step}/documents/download", Viewer, get(documents::download)),
         (Method::GET, "/api/v1/audit", Admin, get(api::audit_trail)),
         (Method::GET, "/api/v1/tokens", Admin, get(api::tokens)),
         (Method::POST, "/api/v1/tokens", Admin, post(api::create_token)),
@@ -85,9 +96,13 @@ fn protected() -> Vec<(Method, &'static str, Role, MethodRouter<Shared>)> {
 
 /// Every route of the console with its role.
 pub fn routes() -> Vec<RouteInfo> {
-    let open = |method, path| RouteInfo { method, path, role: None, webhook_secret: false };
-    let mut routes = vec![open(Method::GET, "/health"), open(Method::GET, "/login"), open(Method::POST, "/login")];
-    routes.push(RouteInfo { method: Method::POST, path: hooks::PATH, role: None, webhook_secret: true });
+    let mut routes = vec![
+        RouteInfo { method: Method::GET, path: "/health", role: None, webhook_secret: false },
+        RouteInfo { method: Method::GET, path: "/login", role: None, webhook_secret: false },
+        RouteInfo { method: Method::POST, path: "/login", role: None, webhook_secret: false },
+        RouteInfo { method: Method::GET, path: "/console.css", role: None, webhook_secret: false },
+        RouteInfo { method: Method::POST, path: hooks::PATH, role: None, webhook_secret: true },
+    ];
     routes.extend(protected().into_iter().map(|(method, path, role, _)| RouteInfo {
         method,
         path,
@@ -99,7 +114,7 @@ pub fn routes() -> Vec<RouteInfo> {
 
 /// The console's router on `store`, steering the serve loop through `control`.
 pub fn router(store: Arc<dyn Store>, control: scheduler::Control) -> Router {
-    let console: Shared = Arc::new(Console { store, control, sessions: session::Sessions::default() });
+    let console: Shared = Arc::new(Console { store, control });
     let mut api = Router::new();
     for (_, path, role, handler) in protected() {
         let check = axum::middleware::from_fn(move |request, next| auth::require(role, request, next));
@@ -111,6 +126,7 @@ pub fn router(store: Arc<dyn Store>, control: scheduler::Control) -> Router {
         .route("/health", get(health))
         .route("/login", login)
         .route(hooks::PATH, hooks::route())
+        .route("/console.css", get(pages::stylesheet))
         .merge(api)
         .with_state(console)
 }

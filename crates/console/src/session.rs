@@ -1,12 +1,13 @@
 //! Browser sessions: a token traded at `/login` for a random session id in an `HttpOnly`,
-//! `SameSite=Strict` cookie. Sessions live in this node's memory (a restart signs everyone
-//! out); each one stands for its token, so revoking the token ends its sessions.
+//! `SameSite=Strict` cookie. Sessions are kept in the run store (only the SHA-256 of their id),
+//! so every node of a cluster knows them and a restart signs nobody out; each one stands for
+//! its token, so revoking the token ends its sessions.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{HeaderMap, header};
+use chrono::Utc;
+use store::{Store, StoreError, TokenRecord};
 
 /// The cookie's name.
 pub const COOKIE: &str = "stepwise_session";
@@ -14,33 +15,22 @@ pub const COOKIE: &str = "stepwise_session";
 /// How long a session lasts.
 pub const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
-/// The sessions of this node: session id → (token name, expiry).
-#[derive(Default)]
-pub(crate) struct Sessions {
-    map: Mutex<HashMap<String, (String, Instant)>>,
+/// A new session for the token `name`; its id (for the cookie).
+pub(crate) async fn open(store: &dyn Store, name: &str) -> Result<String, StoreError> {
+    let id = crate::token::generate();
+    let expires = Utc::now() + chrono::Duration::from_std(LIFETIME).unwrap_or_default();
+    store.open_session(&crate::token::hash(&id), name, expires).await?;
+    Ok(id)
 }
 
-impl Sessions {
-    /// A new session for the token `name`; its id.
-    pub(crate) fn open(&self, name: &str) -> String {
-        let id = crate::token::generate();
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        map.retain(|_, (_, expires)| *expires > now);
-        map.insert(id.clone(), (name.to_owned(), now + LIFETIME));
-        id
-    }
+/// The token of a live session.
+pub(crate) async fn token(store: &dyn Store, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+    store.session(&crate::token::hash(id), Utc::now()).await
+}
 
-    /// The token name of a live session.
-    pub(crate) fn token_name(&self, id: &str) -> Option<String> {
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(id).filter(|(_, expires)| *expires > Instant::now()).map(|(name, _)| name.clone())
-    }
-
-    /// Ends a session.
-    pub(crate) fn close(&self, id: &str) {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
-    }
+/// Ends a session (and forgets expired ones).
+pub(crate) async fn close(store: &dyn Store, id: &str) -> Result<(), StoreError> {
+    store.close_session(&crate::token::hash(id), Utc::now()).await
 }
 
 /// The session id of the request's cookie.
@@ -67,16 +57,6 @@ pub(crate) fn clear_cookie() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sessions_stand_for_tokens() {
-        let sessions = Sessions::default();
-        let id = sessions.open("ci");
-        assert_eq!(sessions.token_name(&id).as_deref(), Some("ci"));
-        assert_eq!(sessions.token_name("other"), None);
-        sessions.close(&id);
-        assert_eq!(sessions.token_name(&id), None);
-    }
 
     #[test]
     fn reads_the_cookie() {

@@ -33,7 +33,7 @@ fn openapi_describes_exactly_the_routes() {
 #[test]
 fn only_health_is_open() {
     let open: Vec<&str> = routes().iter().filter(|r| r.role.is_none() && !r.webhook_secret).map(|r| r.path).collect();
-    assert_eq!(open, ["/health", "/login", "/login"]);
+    assert_eq!(open, ["/health", "/login", "/login", "/console.css"]);
 }
 
 #[test]

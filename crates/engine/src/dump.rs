@@ -746,20 +746,20 @@ const SENSITIVE_NAMES: &[&str] = &[
     "password",
 ];
 
-/// Removes secrets from everything test mode writes.
-struct Scrubber {
+/// Removes secrets from everything test mode writes (and the documents `serve` keeps).
+pub struct Scrubber {
     redactor: Redactor,
 }
 
 impl Scrubber {
-    fn new(redactor: Redactor) -> Scrubber {
+    pub fn new(redactor: Redactor) -> Scrubber {
         Scrubber { redactor }
     }
 
     /// Bytes with known secrets and credential headers replaced by `***` (`Redactor::redact`,
     /// as everything else a run prints or records). Non-UTF-8 data is scrubbed piece by piece:
     /// a secret is text, so it lies inside one valid piece.
-    fn bytes<'a>(&self, data: &'a [u8]) -> Cow<'a, [u8]> {
+    pub fn bytes<'a>(&self, data: &'a [u8]) -> Cow<'a, [u8]> {
         let mut redacted = Vec::with_capacity(data.len());
         for chunk in data.utf8_chunks() {
             redacted.extend_from_slice(self.redactor.redact(chunk.valid()).as_bytes());
@@ -768,7 +768,7 @@ impl Scrubber {
         if redacted == data { Cow::Borrowed(data) } else { Cow::Owned(redacted) }
     }
 
-    fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+    pub fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         match self.bytes(text.as_bytes()) {
             Cow::Borrowed(_) => Cow::Borrowed(text),
             Cow::Owned(v) => {
@@ -815,12 +815,19 @@ impl Scrubber {
 
     /// A document's properties as the pretty JSON of `.properties.json`.
     fn properties(&self, props: &Properties) -> Vec<u8> {
-        let mut map = serde_json::Map::new();
-        for (k, v) in props {
-            let value = if is_sensitive(k) { "***".to_owned() } else { self.text(v).into_owned() };
-            map.insert(self.text(k).into_owned(), Value::String(value));
-        }
+        let map = self.property_map(props).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
         self.text(&pretty(&Value::Object(map))).into_owned().into_bytes()
+    }
+
+    /// A document's properties, scrubbed: the values of credential names replaced whole.
+    pub fn property_map(&self, props: &Properties) -> std::collections::BTreeMap<String, String> {
+        props
+            .into_iter()
+            .map(|(k, v)| {
+                let value = if is_sensitive(k) { "***".to_owned() } else { self.text(v).into_owned() };
+                (self.text(k).into_owned(), value)
+            })
+            .collect()
     }
 }
 

@@ -34,6 +34,10 @@ pub trait Recorder: Send + Sync {
     fn source(&self, step: &str, document: &Document);
     /// A connector step's request and response for one call.
     fn exchange(&self, step: &str, exchange: &serde_json::Value);
+    /// Whether [`Recorder::exchange`] is wanted (connectors keep them only then).
+    fn wants_exchanges(&self) -> bool {
+        true
+    }
 }
 
 /// How to run.
@@ -812,7 +816,7 @@ impl<'p> Exec<'p> {
         }
         let numbers: Vec<u64> = valid.iter().map(|(n, _)| *n).collect();
         let inputs: Vec<Input> = valid.into_iter().map(|(_, i)| i).collect();
-        let mut out = Output::new(!call.error_response, self.recorder.is_some());
+        let mut out = Output::new(!call.error_response, self.recorder.as_ref().is_some_and(|r| r.wants_exchanges()));
         connector.execute(&op, &inputs, &mut out).await.map_err(|e| Halt::error(&step, None, e.to_string()))?;
         if let Some(rec) = &self.recorder {
             for (_, ex) in &out.exchanges {

@@ -46,6 +46,7 @@ impl ProcessLoader for Loader {
             content_hash: format!("{:x}", text.len()),
             payload: None,
             webhook: None,
+            outline: Default::default(),
         })
     }
 }

@@ -18,9 +18,35 @@ pub struct ProcessSpec {
     pub schedules: Vec<ScheduleSpec>,
     #[serde(default)]
     pub limits: LimitsSpec,
+    /// Which documents production runs (`serve`) keep for the console.
+    #[serde(default)]
+    pub record: RecordMode,
+    /// How many days kept documents stay.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
     pub start: StartSpec,
     #[serde(default)]
     pub steps: IndexMap<String, StepSpec>,
+}
+
+/// Which documents a production run keeps: what entered each step.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordMode {
+    /// None.
+    None,
+    /// Those of runs that did not complete (ERROR, ABORTED); the default.
+    #[default]
+    Errors,
+    /// Those of every run.
+    All,
+}
+
+/// Kept documents stay a week unless the process says otherwise.
+pub const DEFAULT_RETENTION_DAYS: u32 = 7;
+
+fn default_retention_days() -> u32 {
+    DEFAULT_RETENTION_DAYS
 }
 
 /// Bounds on one run; past any of them the run (time) or the step (documents, bytes) fails.

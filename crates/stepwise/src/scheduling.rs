@@ -128,7 +128,7 @@ impl RunRecorder {
     }
 
     /// Records the start of a run.
-    pub async fn start(&mut self, run_id: &str, process: &str, trigger: Trigger) {
+    pub async fn start(&mut self, run_id: &str, process: &str, trigger: Trigger, overrides: &[(String, String)]) {
         let lease = self.store.is_shared().then_some(store::DEFAULT_LEASE);
         let start = RunStart {
             run_id: run_id.to_owned(),
@@ -138,6 +138,7 @@ impl RunRecorder {
             started_at: Utc::now(),
             node: self.node.clone(),
             lease,
+            overrides: overrides.to_vec(),
         };
         if let Err(error) = self.store.record_start(&start).await {
             tracing::warn!(%error, "Cannot record the run in the history.");
@@ -322,6 +323,7 @@ impl scheduler::ProcessLoader for Loader {
             fingerprint: hasher.finish(),
             content_hash: content_hash(&bytes),
             webhook: plan.webhook.as_ref().map(|w| Arc::new(webhook(w, path))),
+            outline: outline(&plan),
             payload: Some(Arc::new(plan)),
         })
     }
@@ -342,8 +344,34 @@ fn webhook(spec: &compiler::WebhookSpec, path: &Path) -> scheduler::Webhook {
     }
 }
 
+/// What the console shows of a process: description, properties, steps and their edges.
+fn outline(plan: &Plan) -> scheduler::Outline {
+    use petgraph::visit::EdgeRef;
+    let properties = plan
+        .properties
+        .iter()
+        .map(|(name, default)| scheduler::PropertyView { name: name.clone(), default: default.clone() })
+        .collect();
+    let steps = plan
+        .graph
+        .node_indices()
+        .map(|idx| {
+            let step = &plan.graph[idx];
+            let mut next: Vec<(String, String)> =
+                plan.graph.edges(idx).map(|e| (plan.graph[e.target()].id.clone(), e.weight().label())).collect();
+            // petgraph lists a node's edges newest first.
+            next.reverse();
+            scheduler::StepView { id: step.id.clone(), kind: step.kind.type_name().to_owned(), next }
+        })
+        .collect();
+    scheduler::Outline { description: plan.description.clone(), properties, steps }
+}
+
 struct Runner {
     registry: Registry,
+    /// Where kept documents go.
+    store: Arc<dyn Store>,
+    node: String,
     sandbox: std::collections::HashMap<String, engine::SandboxTarget>,
     /// The service's runtime: the task that passes a cancel signal on to the engine runs there,
     /// never on the runs' threads, which a CPU-bound step may hold.
@@ -385,11 +413,14 @@ impl scheduler::ProcessRunner for Runner {
                 }
             })
         };
+        let recorder = crate::recording::DocumentRecorder::for_plan(&plan);
+        let redactor = env.redactor.clone();
+        let run_id = request.run_id.clone();
         let options = engine::RunOptions {
             run_id: request.run_id,
             overrides: request.overrides,
             env,
-            recorder: None,
+            recorder: recorder.clone().map(|r| r as Arc<dyn engine::Recorder>),
             abort: Some(abort.clone()),
             start_document: request.start_document.map(|start| {
                 let mut doc = engine::Document::new(start.data);
@@ -401,6 +432,9 @@ impl scheduler::ProcessRunner for Runner {
         };
         let report = engine::run(&plan, &self.registry, options).await;
         bridge.abort();
+        if let Some(recorder) = recorder {
+            self.keep_documents(&run_id, &plan, &recorder, report.status, &redactor).await;
+        }
         scheduler::RunOutcome {
             status: store_status(report.status),
             error: report_error(&report),
@@ -409,6 +443,32 @@ impl scheduler::ProcessRunner for Runner {
             documents_error: report.documents_error,
             steps: report_steps(&report),
             response: report.response,
+        }
+    }
+}
+
+impl Runner {
+    /// Saves the run's documents when its process keeps them; a failure is logged, never the
+    /// run's.
+    async fn keep_documents(
+        &self,
+        run_id: &str,
+        plan: &Plan,
+        recorder: &crate::recording::DocumentRecorder,
+        status: engine::RunStatus,
+        redactor: &engine::Redactor,
+    ) {
+        let note = match crate::recording::finish(&*self.store, run_id, plan, recorder, status, redactor).await {
+            Ok(None) => return,
+            Ok(Some(note)) => note,
+            Err(error) => {
+                tracing::warn!(%error, run_id, "Cannot keep the run's documents.");
+                format!("the run's documents were not kept: {error}")
+            }
+        };
+        let line = store::LogLine { at: Utc::now(), level: "warn".to_owned(), node: self.node.clone(), message: note };
+        if let Err(error) = self.store.append_log(run_id, &line).await {
+            tracing::warn!(%error, run_id, "Cannot write the run's log.");
         }
     }
 }
@@ -457,10 +517,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         let loader = Arc::new(Loader { registry: registry.clone() });
         let runner = Arc::new(Runner {
             registry,
+            store: store.clone(),
+            node: config.node.clone(),
             sandbox: sandbox.as_ref().map(|s| s.targets()).unwrap_or_default(),
             service: tokio::runtime::Handle::current(),
         });
+        let pruner = crate::recording::spawn_pruner(store.clone());
         let result = scheduler::serve_with(config, loader, runner, shutdown, hook).await;
+        pruner.abort();
         if let Some(console) = console {
             console.stop().await;
         }

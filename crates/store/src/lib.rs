@@ -16,6 +16,7 @@
 //! Both implementations pass one conformance suite (`tests/conformance.rs`).
 
 mod access;
+mod documents;
 mod model;
 mod postgres;
 mod postgres_rate;
@@ -31,6 +32,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use access::{AuditEntry, NewToken, Paused, Role, TokenRecord};
+pub use documents::{RecordedDocument, StepDocuments};
 pub use model::{
     Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, MAX_START_DOCUMENT_BYTES, NewRun,
     Overlap, RunEnd, RunRecord, RunStart, RunStatus, StartDocument, StepRecord, Trigger, default_node_name,
@@ -285,6 +287,42 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// The paused processes, by name.
     async fn paused(&self) -> Result<Vec<Paused>, StoreError>;
+
+    /// The property overrides a run was started with (`None`: no such run).
+    async fn run_overrides(&self, run_id: &str) -> Result<Option<Vec<(String, String)>>, StoreError>;
+
+    /// Keeps `documents` of the run `run_id` until `expires_at`, in one transaction.
+    async fn save_documents(
+        &self,
+        run_id: &str,
+        documents: &[RecordedDocument],
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// How many documents of each step of `run_id` are kept, by step name.
+    async fn document_counts(&self, run_id: &str) -> Result<Vec<StepDocuments>, StoreError>;
+
+    /// The kept documents of `step` in `run_id`, by number, skipping `offset`, at most `limit`.
+    async fn documents(
+        &self,
+        run_id: &str,
+        step: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<RecordedDocument>, StoreError>;
+
+    /// Deletes the documents kept past their expiry; returns how many.
+    async fn prune_documents(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
+
+    /// Opens a console session: `hash` (the SHA-256 of its id) stands for the token `token`
+    /// until `expires_at`.
+    async fn open_session(&self, hash: &str, token: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// The token of a live session (none once it expired or its token was revoked).
+    async fn session(&self, hash: &str, now: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Ends a session, and forgets every expired one.
+    async fn close_session(&self, hash: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
 /// A parsed store URL.

@@ -173,6 +173,8 @@ pub struct RunStart {
     /// `ABORTED` once the lease runs out; without, only the OS process check of
     /// [`crate::Store::mark_abandoned_as_aborted`] closes it (SQLite).
     pub lease: Option<Duration>,
+    /// `--set NAME=VALUE` property overrides (kept for a rerun).
+    pub overrides: Vec<(String, String)>,
 }
 
 /// The end of a run.

@@ -22,8 +22,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 mod access;
+mod documents;
 
 use crate::access::{AuditEntry, NewToken, Paused, TokenRecord};
+use crate::documents::{RecordedDocument, StepDocuments};
 use crate::model::{
     Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap, RunEnd, RunRecord,
     RunStart, StepRecord, Trigger,
@@ -182,9 +184,9 @@ impl Store for PgStore {
 
     async fn record_start(&self, run: &RunStart) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO runs (run_id, process, trigger, scheduled_for, started_at, status, node, lease_until)
+            "INSERT INTO runs (run_id, process, trigger, scheduled_for, started_at, status, node, lease_until, overrides)
              VALUES ($1, $2, $3, $4, $5, 'INPROCESS', $6,
-                     CASE WHEN $7::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $7::float8) END)",
+                     CASE WHEN $7::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $7::float8) END, $8)",
         )
         .bind(&run.run_id)
         .bind(&run.process)
@@ -193,6 +195,7 @@ impl Store for PgStore {
         .bind(run.started_at)
         .bind(&run.node)
         .bind(run.lease.map(secs))
+        .bind(crate::model::overrides_json(&run.overrides))
         .execute(&self.pool)
         .await
         .map_err(|e| duplicate_or(e, &run.run_id))?;
@@ -677,5 +680,49 @@ impl Store for PgStore {
 
     async fn paused(&self) -> Result<Vec<Paused>, StoreError> {
         access::paused(&self.pool).await
+    }
+
+    async fn run_overrides(&self, run_id: &str) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        documents::run_overrides(&self.pool, run_id).await
+    }
+
+    async fn save_documents(
+        &self,
+        run_id: &str,
+        documents: &[RecordedDocument],
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        documents::save(&self.pool, run_id, documents, expires_at).await
+    }
+
+    async fn document_counts(&self, run_id: &str) -> Result<Vec<StepDocuments>, StoreError> {
+        documents::counts(&self.pool, run_id).await
+    }
+
+    async fn documents(
+        &self,
+        run_id: &str,
+        step: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<RecordedDocument>, StoreError> {
+        documents::page(&self.pool, run_id, step, offset, limit).await
+    }
+
+    async fn prune_documents(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let done = sqlx::query("DELETE FROM run_documents WHERE expires_at < $1").bind(now).execute(&self.pool).await?;
+        Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+    }
+
+    async fn open_session(&self, hash: &str, token: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+        access::open_session(&self.pool, hash, token, expires_at).await
+    }
+
+    async fn session(&self, hash: &str, now: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError> {
+        access::session(&self.pool, hash, now).await
+    }
+
+    async fn close_session(&self, hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        access::close_session(&self.pool, hash, now).await
     }
 }

@@ -22,8 +22,10 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 mod access;
+mod documents;
 
 use crate::access::{AuditEntry, NewToken, Paused, TokenRecord};
+use crate::documents::{RecordedDocument, StepDocuments};
 use crate::model::{
     Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap, RunEnd, RunRecord,
     RunStart, StepRecord,
@@ -37,11 +39,12 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DB_FILE_NAME: &str = "history.db";
 
 /// The migrations: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     include_str!("../migrations/sqlite/0001_initial.sql"),
     include_str!("../migrations/sqlite/0002_run_store.sql"),
     include_str!("../migrations/sqlite/0003_console.sql"),
     include_str!("../migrations/sqlite/0004_webhook.sql"),
+    include_str!("../migrations/sqlite/0005_documents_sessions.sql"),
 ];
 
 /// The schema version this code writes (`PRAGMA user_version`).
@@ -183,8 +186,8 @@ impl Store for SqliteStore {
         self.with(move |conn| {
             let lease_until = run.lease.map(|lease| ts(Utc::now() + lease));
             conn.execute(
-                "INSERT INTO runs (run_id, process, trigger, scheduled_for, started_at, status, owner, node, lease_until)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'INPROCESS', ?6, ?7, ?8)",
+                "INSERT INTO runs (run_id, process, trigger, scheduled_for, started_at, status, owner, node, lease_until, overrides)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'INPROCESS', ?6, ?7, ?8, ?9)",
                 params![
                     run.run_id,
                     run.process,
@@ -194,6 +197,7 @@ impl Store for SqliteStore {
                     own_owner(),
                     run.node,
                     lease_until,
+                    crate::model::overrides_json(&run.overrides),
                 ],
             )
             .map_err(|e| duplicate_or(e, &run.run_id))?;
@@ -669,6 +673,57 @@ impl Store for SqliteStore {
 
     async fn paused(&self) -> Result<Vec<Paused>, StoreError> {
         self.with(|conn| access::paused(conn)).await
+    }
+
+    async fn run_overrides(&self, run_id: &str) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        let run_id = run_id.to_owned();
+        self.with(move |conn| documents::run_overrides(conn, &run_id)).await
+    }
+
+    async fn save_documents(
+        &self,
+        run_id: &str,
+        documents: &[RecordedDocument],
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (run_id, documents) = (run_id.to_owned(), documents.to_vec());
+        self.with(move |conn| documents::save(conn, &run_id, &documents, expires_at)).await
+    }
+
+    async fn document_counts(&self, run_id: &str) -> Result<Vec<StepDocuments>, StoreError> {
+        let run_id = run_id.to_owned();
+        self.with(move |conn| documents::counts(conn, &run_id)).await
+    }
+
+    async fn documents(
+        &self,
+        run_id: &str,
+        step: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<RecordedDocument>, StoreError> {
+        let (run_id, step) = (run_id.to_owned(), step.to_owned());
+        self.with(move |conn| documents::page(conn, &run_id, &step, offset, limit)).await
+    }
+
+    async fn prune_documents(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.with(move |conn| Ok(conn.execute("DELETE FROM run_documents WHERE expires_at < ?1", params![ts(now)])?))
+            .await
+    }
+
+    async fn open_session(&self, hash: &str, token: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+        let (hash, token) = (hash.to_owned(), token.to_owned());
+        self.with(move |conn| access::open_session(conn, &hash, &token, expires_at)).await
+    }
+
+    async fn session(&self, hash: &str, now: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError> {
+        let hash = hash.to_owned();
+        self.with(move |conn| access::session(conn, &hash, now)).await
+    }
+
+    async fn close_session(&self, hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let hash = hash.to_owned();
+        self.with(move |conn| access::close_session(conn, &hash, now)).await
     }
 }
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use store::{
     AuditEntry, Claim, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, NewToken, Overlap, RateHold,
-    RateLimits, Reservation, Role, RunEnd, RunStart, RunStatus, SqliteStore, StepRecord, Store, StoreError, Trigger,
+    RateLimits, RecordedDocument, Reservation, Role, RunEnd, RunStart, RunStatus, SqliteStore, StepRecord, Store,
+    StoreError, Trigger,
 };
 
 #[path = "support/postgres.rs"]
@@ -84,6 +85,9 @@ conformance!(
     creates_a_first_token_once,
     keeps_an_audit_trail,
     pauses_and_resumes_processes,
+    keeps_recorded_documents_until_they_expire,
+    keeps_sessions_while_their_token_lives,
+    keeps_the_overrides_of_started_runs,
 );
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -103,6 +107,7 @@ fn start(run_id: &str, process: &str, started: DateTime<Utc>) -> RunStart {
         started_at: started,
         node: "n1".to_owned(),
         lease: None,
+        overrides: Vec::new(),
     }
 }
 
@@ -659,4 +664,56 @@ async fn pauses_and_resumes_processes(store: Dyn) {
     store.set_paused("never", None, at(8)).await.unwrap();
     let left: Vec<String> = store.paused().await.unwrap().into_iter().map(|p| p.process).collect();
     assert_eq!(left, ["b"]);
+}
+
+fn document(step: &str, seq: u64, data: &[u8]) -> RecordedDocument {
+    let properties = [("source".to_owned(), format!("{step}-{seq}"))].into_iter().collect();
+    RecordedDocument { step: step.to_owned(), seq, properties, data: data.to_vec() }
+}
+
+async fn keeps_recorded_documents_until_they_expire(store: Dyn) {
+    let (kept, gone) = (id(), id());
+    for run in [&kept, &gone] {
+        store.record_start(&start(run, "p", at(0))).await.unwrap();
+    }
+    let documents: Vec<_> = (1..=5).map(|i| document("map", i, format!("{{\"n\":{i}}}").as_bytes())).collect();
+    store.save_documents(&kept, &documents, at(1000)).await.unwrap();
+    store.save_documents(&kept, &[document("start", 1, &[0xff, 0x00])], at(1000)).await.unwrap();
+    store.save_documents(&gone, &[document("map", 1, b"x")], at(100)).await.unwrap();
+    let counts = store.document_counts(&kept).await.unwrap();
+    let counts: Vec<(&str, u64)> = counts.iter().map(|c| (c.step.as_str(), c.count)).collect();
+    assert_eq!(counts, [("map", 5), ("start", 1)]);
+    let page = store.documents(&kept, "map", 1, 3).await.unwrap();
+    assert_eq!(page, documents[1..4].to_vec());
+    assert_eq!(store.documents(&kept, "start", 0, 10).await.unwrap()[0].data, [0xff, 0x00]);
+    assert_eq!(store.prune_documents(at(500)).await.unwrap(), 1);
+    assert!(store.document_counts(&gone).await.unwrap().is_empty());
+    assert_eq!(store.document_counts(&kept).await.unwrap().len(), 2);
+    // Pruning a run takes its documents with it.
+    store.record_end(&end(&kept, RunStatus::Complete)).await.unwrap();
+    store.prune_before(at(10)).await.unwrap();
+    assert!(store.document_counts(&kept).await.unwrap().is_empty());
+}
+
+async fn keeps_sessions_while_their_token_lives(store: Dyn) {
+    store.create_token(&token("ci", "h1", Role::Operator)).await.unwrap();
+    store.open_session("s1", "ci", at(100)).await.unwrap();
+    store.open_session("s2", "ci", at(50)).await.unwrap();
+    assert_eq!(store.session("s1", at(10)).await.unwrap().map(|t| t.name), Some("ci".to_owned()));
+    assert_eq!(store.session("s2", at(60)).await.unwrap(), None, "expired");
+    assert_eq!(store.session("nope", at(10)).await.unwrap(), None);
+    store.close_session("s1", at(10)).await.unwrap();
+    assert_eq!(store.session("s1", at(10)).await.unwrap(), None, "closed");
+    store.open_session("s3", "ci", at(100)).await.unwrap();
+    assert!(store.revoke_token("ci").await.unwrap());
+    assert_eq!(store.session("s3", at(10)).await.unwrap(), None, "its token was revoked");
+}
+
+async fn keeps_the_overrides_of_started_runs(store: Dyn) {
+    let run = id();
+    let mut started = start(&run, "p", at(0));
+    started.overrides = vec![("limit".to_owned(), "5".to_owned())];
+    store.record_start(&started).await.unwrap();
+    assert_eq!(store.run_overrides(&run).await.unwrap(), Some(started.overrides.clone()));
+    assert_eq!(store.run_overrides("nope").await.unwrap(), None);
 }

@@ -75,7 +75,7 @@ use chrono::{DateTime, Utc};
 use store::{RunEnd, RunStatus, StepRecord, Store, StoreError, Trigger};
 use tokio::task::JoinSet;
 
-pub use control::{Control, ControlHook, ProcessView, ScheduleView, Stopped, control};
+pub use control::{Control, ControlHook, Outline, ProcessView, PropertyView, ScheduleView, StepView, Stopped, control};
 pub use webhook::{Webhook, WebhookSecret};
 
 use crate::schedule::{CatchUp, Overlap, Schedule, ScheduleSpec};
@@ -121,6 +121,8 @@ pub struct LoadedProcess {
     pub payload: Option<Arc<dyn Any + Send + Sync>>,
     /// The webhook start of the process, if it has one.
     pub webhook: Option<Arc<Webhook>>,
+    /// What the console shows of it.
+    pub outline: Outline,
 }
 
 impl fmt::Debug for LoadedProcess {

@@ -63,6 +63,7 @@ impl ProcessLoader for FakeLoader {
             content_hash: format!("{:016x}", hasher.finish()),
             payload: None,
             webhook: None,
+            outline: Default::default(),
         })
     }
 }
@@ -458,6 +459,7 @@ async fn serves_health_and_metrics_and_survives_a_panicking_runner() {
             started_at: Utc::now(),
             node: "gone".into(),
             lease: None,
+            overrides: Vec::new(),
         })
         .await
         .unwrap();

@@ -147,3 +147,36 @@ pub(super) async fn paused(pool: &PgPool) -> Result<Vec<Paused>, StoreError> {
         .collect::<Result<_, sqlx::Error>>()?;
     Ok(paused)
 }
+
+pub(super) async fn open_session(
+    pool: &PgPool,
+    hash: &str,
+    token: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO sessions (hash, token_name, expires_at) VALUES ($1, $2, $3)")
+        .bind(hash)
+        .bind(token)
+        .bind(expires_at)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The session's token, joined so that a revoked token has no session left.
+pub(super) async fn session(pool: &PgPool, hash: &str, now: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError> {
+    let columns = TOKEN_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
+    let row = sqlx::query(&format!(
+        "SELECT {columns} FROM sessions s JOIN tokens t ON t.name = s.token_name WHERE s.hash = $1 AND s.expires_at > $2"
+    ))
+    .bind(hash)
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.as_ref().map(token_from_row).transpose()?)
+}
+
+pub(super) async fn close_session(pool: &PgPool, hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sessions WHERE hash = $1 OR expires_at <= $2").bind(hash).bind(now).execute(pool).await?;
+    Ok(())
+}

@@ -118,3 +118,30 @@ pub(super) fn paused(conn: &Connection) -> Result<Vec<Paused>, StoreError> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok(paused)
 }
+
+pub(super) fn open_session(
+    conn: &Connection,
+    hash: &str,
+    token: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO sessions (hash, token_name, expires_at) VALUES (?1, ?2, ?3)",
+        params![hash, token, ts(expires_at)],
+    )?;
+    Ok(())
+}
+
+/// The session's token, joined so that a revoked token has no session left.
+pub(super) fn session(conn: &Connection, hash: &str, now: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError> {
+    let columns = TOKEN_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT {columns} FROM sessions s JOIN tokens t ON t.name = s.token_name WHERE s.hash = ?1 AND s.expires_at > ?2"
+    );
+    Ok(conn.prepare_cached(&sql)?.query_row(params![hash, ts(now)], token_from_row).optional()?)
+}
+
+pub(super) fn close_session(conn: &Connection, hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM sessions WHERE hash = ?1 OR expires_at <= ?2", params![hash, ts(now)])?;
+    Ok(())
+}
