@@ -188,10 +188,10 @@ fn table(run_id: &str) -> Vec<(&'static str, String, &'static str, [u16; 5])> {
         ("GET", "/health".into(), "", open),
         ("GET", "/login".into(), "", open),
         ("POST", "/login".into(), "token=stw_wrong", [401; 5]),
+        ("GET", "/console.css".into(), "", open),
         // Behind the process's own webhook secret, not tokens: `manual` has no webhook start,
         // so every caller, whatever its token, gets the same 404.
         ("POST", "/hooks/manual".into(), "{}", [404; 5]),
-        ("GET", "/console.css".into(), "", open),
         ("GET", "/".into(), "", read),
         ("GET", "/processes/manual".into(), "", read),
         ("POST", "/processes/manual/run".into(), "go=1", [401, 401, 403, 303, 303]),

@@ -70,9 +70,8 @@ pub(crate) async fn rerun(console: &Shared, caller: &Caller, run_id: &str) -> Re
         return Err(ApiError::conflict(format!("run '{run_id}' is {}; only a finished run can run again", run.status)));
     }
     if run.trigger == Trigger::Webhook {
-        // Its request body is dropped from the store when the run ends (docs/webhooks.md).
         return Err(ApiError::conflict(format!(
-            "run '{run_id}' was started by a webhook; its request is not kept, so it cannot run again"
+            "run '{run_id}' was started by a webhook, whose request body is not kept; send the hook again"
         )));
     }
     let overrides = console.store.run_overrides(run_id).await?.unwrap_or_default();

@@ -96,13 +96,14 @@ fn protected() -> Vec<(Method, &'static str, Role, MethodRouter<Shared>)> {
 
 /// Every route of the console with its role.
 pub fn routes() -> Vec<RouteInfo> {
+    let open = |method, path| RouteInfo { method, path, role: None, webhook_secret: false };
     let mut routes = vec![
-        RouteInfo { method: Method::GET, path: "/health", role: None, webhook_secret: false },
-        RouteInfo { method: Method::GET, path: "/login", role: None, webhook_secret: false },
-        RouteInfo { method: Method::POST, path: "/login", role: None, webhook_secret: false },
-        RouteInfo { method: Method::GET, path: "/console.css", role: None, webhook_secret: false },
-        RouteInfo { method: Method::POST, path: hooks::PATH, role: None, webhook_secret: true },
+        open(Method::GET, "/health"),
+        open(Method::GET, "/login"),
+        open(Method::POST, "/login"),
+        open(Method::GET, "/console.css"),
     ];
+    routes.push(RouteInfo { method: Method::POST, path: hooks::PATH, role: None, webhook_secret: true });
     routes.extend(protected().into_iter().map(|(method, path, role, _)| RouteInfo {
         method,
         path,
@@ -125,8 +126,8 @@ pub fn router(store: Arc<dyn Store>, control: scheduler::Control) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/login", login)
-        .route(hooks::PATH, hooks::route())
         .route("/console.css", get(pages::stylesheet))
+        .route(hooks::PATH, hooks::route())
         .merge(api)
         .with_state(console)
 }

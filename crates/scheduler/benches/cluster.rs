@@ -45,8 +45,8 @@ impl ProcessLoader for Loader {
             fingerprint: text.len() as u64,
             content_hash: format!("{:x}", text.len()),
             payload: None,
-            webhook: None,
             outline: Default::default(),
+            webhook: None,
         })
     }
 }

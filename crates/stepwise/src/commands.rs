@@ -214,7 +214,9 @@ fn run_here(args: RunArgs) -> anyhow::Result<u8> {
             max_documents_per_step: args.dump_max_documents_per_step,
             max_bytes: args.dump_max_bytes,
         };
-        Some(crate::testmode::TestRun::start(&plan, &run_id, args.dump.clone(), redactor.clone(), limits)?)
+        let inputs =
+            crate::testmode::RunInputs { limits, process_file: args.file.clone(), overrides: args.set.clone() };
+        Some(crate::testmode::TestRun::start(&plan, &run_id, args.dump.clone(), redactor.clone(), inputs)?)
     } else {
         None
     };

@@ -322,25 +322,10 @@ impl scheduler::ProcessLoader for Loader {
             schedules: schedule_specs(&plan),
             fingerprint: hasher.finish(),
             content_hash: content_hash(&bytes),
-            webhook: plan.webhook.as_ref().map(|w| Arc::new(webhook(w, path))),
             outline: outline(&plan),
+            webhook: plan.webhook.as_ref().map(|w| Arc::new(webhook(w, path))),
             payload: Some(Arc::new(plan)),
         })
-    }
-}
-
-/// The webhook start as the service holds it: a secret file is found next to the process file.
-fn webhook(spec: &compiler::WebhookSpec, path: &Path) -> scheduler::Webhook {
-    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-    scheduler::Webhook {
-        secret: match &spec.secret {
-            compiler::SecretSpec::Env(name) => scheduler::WebhookSecret::Env(name.clone()),
-            compiler::SecretSpec::File(file) => scheduler::WebhookSecret::File(base_dir.join(file)),
-        },
-        headers: spec.headers.clone(),
-        respond_sync: spec.respond == Some(compiler::Respond::Sync),
-        respond_timeout: std::time::Duration::from_secs(spec.respond_timeout_secs),
-        max_body_bytes: spec.max_body_bytes,
     }
 }
 
@@ -365,6 +350,21 @@ fn outline(plan: &Plan) -> scheduler::Outline {
         })
         .collect();
     scheduler::Outline { description: plan.description.clone(), properties, steps }
+}
+
+/// The webhook start as the service holds it: a secret file is found next to the process file.
+fn webhook(spec: &compiler::WebhookSpec, path: &Path) -> scheduler::Webhook {
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    scheduler::Webhook {
+        secret: match &spec.secret {
+            compiler::SecretSpec::Env(name) => scheduler::WebhookSecret::Env(name.clone()),
+            compiler::SecretSpec::File(file) => scheduler::WebhookSecret::File(base_dir.join(file)),
+        },
+        headers: spec.headers.clone(),
+        respond_sync: spec.respond == Some(compiler::Respond::Sync),
+        respond_timeout: std::time::Duration::from_secs(spec.respond_timeout_secs),
+        max_body_bytes: spec.max_body_bytes,
+    }
 }
 
 struct Runner {

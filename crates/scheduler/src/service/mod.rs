@@ -119,10 +119,10 @@ pub struct LoadedProcess {
     /// Anything the loader wants the runner to have (e.g. the compiled plan); the runner
     /// downcasts it. The service never looks inside.
     pub payload: Option<Arc<dyn Any + Send + Sync>>,
-    /// The webhook start of the process, if it has one.
-    pub webhook: Option<Arc<Webhook>>,
     /// What the console shows of it.
     pub outline: Outline,
+    /// The webhook start of the process, if it has one.
+    pub webhook: Option<Arc<Webhook>>,
 }
 
 impl fmt::Debug for LoadedProcess {
