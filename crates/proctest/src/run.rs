@@ -68,17 +68,20 @@ pub async fn run_case(plan: &Plan, registry: &Registry, case: &Case) -> Result<O
         sandbox.insert(spec.type_name().to_owned(), sandbox_target(spec, &token));
     }
     let start = plan.graph[plan.start].clone();
-    let (start_docs, start_document) = match (&start.kind, &case.start) {
-        (StepKind::StartConnector { call, .. }, Some(docs)) => {
-            (Some((call.connection.clone(), documents(docs)?)), None)
+    // A webhook start takes the case's one document as its request body.
+    let mut start_document = None;
+    let start_docs = match (&start.kind, &case.start) {
+        (StepKind::StartConnector { call, .. }, Some(docs)) => Some((call.connection.clone(), documents(docs)?)),
+        (StepKind::StartWebhook { .. }, Some(docs)) => {
+            let mut docs = documents(docs)?;
+            if docs.len() != 1 {
+                return Err(format!("the webhook start takes one request body; 'start' lists {}", docs.len()));
+            }
+            start_document = docs.pop();
+            None
         }
-        // A webhook's start document is the request's body: the case gives it.
-        (StepKind::StartWebhook { .. }, Some(docs)) => match documents(docs)?.as_slice() {
-            [one] => (None, Some(one.clone())),
-            _ => return Err("a webhook start takes one document (the request's body) in 'start'".to_owned()),
-        },
         (_, Some(_)) => return Err(format!("the start step '{}' reads nothing; 'start' cannot replace it", start.id)),
-        (_, None) => (None, None),
+        (_, None) => None,
     };
     let registry = wrap(registry, plan, start.id.clone(), start_docs);
     let entered = Arc::new(Entered::default());
