@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use store::{ListFilter, Role, RunStatus, Trigger};
 
 use crate::Shared;
-use crate::auth::Caller;
 use crate::actions::{self, audit};
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 /// Runs listed when the request says no `limit`.

@@ -340,11 +340,8 @@ fn outline(plan: &Plan) -> scheduler::Outline {
         .node_indices()
         .map(|idx| {
             let step = &plan.graph[idx];
-            let mut next: Vec<(String, String)> = plan
-                .graph
-                .edges(idx)
-                .map(|e| (plan.graph[e.target()].id.clone(), e.weight().label()))
-                .collect();
+            let mut next: Vec<(String, String)> =
+                plan.graph.edges(idx).map(|e| (plan.graph[e.target()].id.clone(), e.weight().label())).collect();
             // petgraph lists a node's edges newest first.
             next.reverse();
             scheduler::StepView { id: step.id.clone(), kind: step.kind.type_name().to_owned(), next }
