@@ -18,3 +18,4 @@ mod proctest;
 mod safe_data;
 mod serve;
 mod testmode;
+mod webhook;

@@ -54,7 +54,7 @@ struct RawEdges<'a> {
 fn raw_edges<'a>(id: &str, step: &'a serde_json::Map<String, Value>) -> RawEdges<'a> {
     let ty = step.get("type").and_then(Value::as_str);
     let known = if id == "start" {
-        matches!(ty, Some("no_data" | "connector"))
+        matches!(ty, Some("no_data" | "connector" | "webhook"))
     } else {
         ty.is_some_and(|t| spec::STEP_TYPES.contains(&t))
     };
@@ -232,6 +232,43 @@ impl Ctx<'_> {
                 .into_iter()
                 .flatten()
                 .any(|(_, s)| s.get("process").and_then(Value::as_object).is_some_and(|p| p.contains_key(name)))
+    }
+
+    /// A webhook start: headers it may copy, schedules it cannot have, and a `respond: sync`
+    /// that some `stop` answers.
+    fn webhook(&mut self, w: &spec::WebhookSpec) {
+        // These carry the secret: copying them into documents would put it in dumps and history.
+        const SECRET_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "x-stepwise-signature"];
+        let mut seen: Vec<String> = Vec::new();
+        for (i, header) in w.headers.iter().enumerate() {
+            let lower = header.to_ascii_lowercase();
+            let pointer = format!("/start/headers/{i}");
+            if SECRET_HEADERS.contains(&lower.as_str()) {
+                self.err(
+                    "start",
+                    pointer,
+                    format!("header '{header}' carries the webhook's secret and cannot become a document property"),
+                );
+            } else if seen.contains(&lower) {
+                self.err("start", pointer, format!("header '{header}' is listed twice"));
+            }
+            seen.push(lower);
+        }
+        if !self.spec.schedules.is_empty() {
+            self.diags.push(Diagnostic::error(
+                None,
+                "/schedules",
+                "a process with a webhook start runs once per request to its hook; it cannot have schedules",
+            ));
+        }
+        let responders = self.spec.steps.values().filter(|s| matches!(s, StepSpec::Stop { respond: true, .. })).count();
+        if w.respond == Some(spec::Respond::Sync) && responders == 0 {
+            self.err(
+                "start",
+                "/start/respond".to_owned(),
+                "'respond: sync' needs a 'stop' step with 'respond: true' (its last document is the answer)",
+            );
+        }
     }
 
     /// The parts of a step that did not parse (its typed form is a placeholder) that can still be
@@ -699,6 +736,10 @@ pub(crate) fn build(
             };
             StepKind::StartConnector { call, next }
         }
+        StartSpec::Webhook(w) => {
+            ctx.webhook(w);
+            StepKind::StartWebhook { next: ctx.target("start", "next", &w.next, Edge::Next) }
+        }
     };
     let mut steps = vec![Step { id: "start".to_owned(), kind: start_kind }];
     for (id, step) in &spec.steps {
@@ -708,7 +749,7 @@ pub(crate) fn build(
         let base = step_pointer(id);
         if broken.contains(id) {
             ctx.salvage(id);
-            steps.push(Step { id: id.clone(), kind: StepKind::Stop { keep_going: true } });
+            steps.push(Step { id: id.clone(), kind: StepKind::Stop { keep_going: true, respond: false } });
             continue;
         }
         let kind = match step {
@@ -799,11 +840,19 @@ pub(crate) fn build(
                 let template = ctx.template(id, template, params.len());
                 StepKind::Notify { template, params, level: *level, next: ctx.target(id, "next", next, Edge::Next) }
             }
-            StepSpec::Stop { keep_going, next } => {
+            StepSpec::Stop { keep_going, respond, next } => {
                 if next.is_some() {
                     ctx.err(id, format!("{base}/next"), "a 'stop' step ends its path and cannot have a 'next'");
                 }
-                StepKind::Stop { keep_going: *keep_going }
+                let sync = matches!(&spec.start, StartSpec::Webhook(w) if w.respond == Some(spec::Respond::Sync));
+                if *respond && !sync {
+                    ctx.diags.push(Diagnostic::warning(
+                        Some(id),
+                        format!("{base}/respond"),
+                        "'respond: true' has no effect: the process does not start with a webhook with 'respond: sync'",
+                    ));
+                }
+                StepKind::Stop { keep_going: *keep_going, respond: *respond }
             }
         };
         steps.push(Step { id: id.clone(), kind });
@@ -866,6 +915,10 @@ pub(crate) fn build(
         retention_days: spec.retention_days,
         graph,
         start: NodeIndex::new(0),
+        webhook: match &spec.start {
+            StartSpec::Webhook(w) => Some(w.clone()),
+            _ => None,
+        },
     })
 }
 

@@ -187,7 +187,7 @@ fn partial_spec(value: &serde_json::Value) -> Option<(spec::ProcessSpec, Vec<Str
             Some(s) => s,
             None => {
                 broken.push(id.clone());
-                spec::StepSpec::Stop { keep_going: true, next: None }
+                spec::StepSpec::Stop { keep_going: true, respond: false, next: None }
             }
         };
         steps.insert(id.clone(), step);

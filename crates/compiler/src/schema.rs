@@ -118,12 +118,13 @@ pub fn check(value: &serde_json::Value) -> Vec<Diagnostic> {
             ValidationErrorKind::Type { .. }
             | ValidationErrorKind::MinProperties { .. }
             | ValidationErrorKind::MaxProperties { .. }
-                if pointer.ends_with("/token") =>
+                if pointer.ends_with("/token") || pointer == "/start/secret" =>
             {
+                let what = if pointer.ends_with("/token") { "token" } else { "secret" };
                 if error.instance.is_string() {
-                    "a literal token is not allowed in a process file; use {env: NAME} or {file: PATH}".to_owned()
+                    format!("a literal {what} is not allowed in a process file; use {{env: NAME}} or {{file: PATH}}")
                 } else {
-                    "token must be exactly one of {env: NAME} or {file: PATH}".to_owned()
+                    format!("{what} must be exactly one of {{env: NAME}} or {{file: PATH}}")
                 }
             }
             ValidationErrorKind::OneOfNotValid | ValidationErrorKind::OneOfMultipleValid

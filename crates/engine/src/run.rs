@@ -50,6 +50,9 @@ pub struct RunOptions {
     /// Cancel it to stop the run: the step that is going stops (an HTTP call in flight is
     /// dropped, a jq loop ends), nothing more starts, and the run ends `ABORTED`.
     pub abort: Option<Cancel>,
+    /// The document a webhook start emits (the request's body and named headers); `None`: one
+    /// empty document.
+    pub start_document: Option<Document>,
 }
 
 /// A document that failed, on its way up to a try/catch or to the run's result.
@@ -125,6 +128,8 @@ struct Exec<'p> {
     /// Reused buffers for parameter values and rendered text.
     values: Vec<String>,
     scratch: String,
+    /// The last document that reached a `stop` with `respond: true`.
+    response: Option<Document>,
 }
 
 /// The stack a thread that runs [`run`] needs for the deepest plan the compiler accepts
@@ -179,6 +184,9 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
             let _ = env.secret(name, token);
         }
     }
+    if let Some(webhook) = &plan.webhook {
+        let _ = env.secret("webhook", &webhook.secret);
+    }
     let cancel = options.abort.unwrap_or_default();
     // A limit too far out to represent is no limit.
     let deadline = clock
@@ -210,9 +218,10 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
         unfinished: Vec::new(),
         values: Vec::new(),
         scratch: String::new(),
+        response: None,
     };
     tracing::info!(run_id = %options.run_id, process = %plan.name, "Run started.");
-    let start_doc = vec![Document::default()];
+    let start_doc = vec![options.start_document.unwrap_or_default()];
     let outcome = exec.exec(plan.start, start_doc).await;
     let redact = |f: DocFail, exec: &Exec<'_>| RunError {
         step: f.step,
@@ -258,6 +267,7 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
         error,
         errors,
         notifications: exec.notifications,
+        response: exec.response.map(|d| d.data),
     };
     tracing::info!(run_id = %report.run_id, status = report.status.as_str(), millis = report.millis, "Run ended.");
     report
@@ -962,7 +972,9 @@ impl<'p> Exec<'p> {
         let n = batch.len();
         let number = |i: usize| first + i as u64;
         match kind {
-            StepKind::StartNoData { next } => Ok(Routed::to(Some(*next), batch, Vec::new())),
+            StepKind::StartNoData { next } | StepKind::StartWebhook { next } => {
+                Ok(Routed::to(Some(*next), batch, Vec::new()))
+            }
             StepKind::StartConnector { call, next } => {
                 let (docs, fails) = self.connector_step(idx, call, batch, first).await?;
                 Ok(Routed::to(Some(*next), docs, fails))
@@ -1217,10 +1229,12 @@ impl<'p> Exec<'p> {
                 }
                 Ok(Routed::to(Some(*next), docs.finish(), fails))
             }
-            StepKind::Stop { keep_going } => {
+            StepKind::Stop { keep_going, respond } => {
                 self.documents_out += n as u64;
                 self.stats[idx.index()].documents_out += n as u64;
-                drop(batch);
+                if *respond && let Some(last) = batch.into_iter().last() {
+                    self.response = Some(last);
+                }
                 if *keep_going {
                     Ok(Routed { outputs: Vec::new(), fails: Vec::new() })
                 } else {

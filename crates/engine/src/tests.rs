@@ -117,6 +117,7 @@ fn execute(yaml: &str, registry: &Registry) -> RunReport {
         env: ConnectEnv::default(),
         recorder: None,
         abort: None,
+        start_document: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     runtime.block_on(run(&plan, registry, options))

@@ -189,6 +189,7 @@ pub enum CatchUp {
 pub enum StartSpec {
     NoData { next: String },
     Connector(ConnectorSpec),
+    Webhook(WebhookSpec),
 }
 
 impl StartSpec {
@@ -196,8 +197,58 @@ impl StartSpec {
         match self {
             StartSpec::NoData { next } => next,
             StartSpec::Connector(c) => c.next.as_deref().unwrap_or(""),
+            StartSpec::Webhook(w) => &w.next,
         }
     }
+}
+
+/// A webhook start (process format section 11): `serve --listen` runs the process once per
+/// authenticated `POST /hooks/<process name>`, with the request body as the start document.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSpec {
+    /// The shared secret: a bearer token, or the key of the HMAC-SHA256 signature.
+    pub secret: SecretSpec,
+    /// Request headers copied into document properties of the same name (lower case).
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// `sync`: the answer is the last document that reached a `stop` with `respond: true`.
+    #[serde(default)]
+    pub respond: Option<Respond>,
+    /// How long a `respond: sync` request waits for the run, in seconds.
+    #[serde(default = "WebhookSpec::default_respond_timeout_secs")]
+    pub respond_timeout_secs: u64,
+    /// The largest request body accepted, in bytes.
+    #[serde(default = "WebhookSpec::default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    pub next: String,
+}
+
+impl WebhookSpec {
+    /// 30 seconds.
+    pub const DEFAULT_RESPOND_TIMEOUT_SECS: u64 = 30;
+    /// 1 MiB.
+    pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
+    /// The most `max_body_bytes` may say (the body travels in the run store): 16 MiB.
+    pub const MAX_BODY_BYTES_LIMIT: u64 = 16 << 20;
+    /// The most `respond_timeout_secs` may say: 5 minutes.
+    pub const MAX_RESPOND_TIMEOUT_SECS: u64 = 300;
+
+    fn default_respond_timeout_secs() -> u64 {
+        Self::DEFAULT_RESPOND_TIMEOUT_SECS
+    }
+
+    fn default_max_body_bytes() -> u64 {
+        Self::DEFAULT_MAX_BODY_BYTES
+    }
+}
+
+/// How a webhook is answered.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Respond {
+    /// Wait for the run and answer with its response document.
+    Sync,
 }
 
 /// A connector call: the `connector` step, and a connector start.
@@ -298,6 +349,10 @@ pub enum StepSpec {
     Stop {
         #[serde(rename = "continue", default = "yes")]
         keep_going: bool,
+        /// The documents reaching this stop are the answer to a `respond: sync` webhook (the
+        /// last one wins).
+        #[serde(default)]
+        respond: bool,
         /// Present only so that the compiler can say "a stop has no next" instead of "unknown key".
         #[serde(default)]
         next: Option<String>,

@@ -171,6 +171,7 @@ impl RunRecorder {
             documents_error: report.documents_error,
             error: report_error(report),
             steps: report_steps(report),
+            response: report.response.clone(),
         };
         let result = if self.store.is_shared() {
             self.store.complete(&self.node, &end).await.map(|completion| {
@@ -322,6 +323,7 @@ impl scheduler::ProcessLoader for Loader {
             fingerprint: hasher.finish(),
             content_hash: content_hash(&bytes),
             outline: outline(&plan),
+            webhook: plan.webhook.as_ref().map(|w| Arc::new(webhook(w, path))),
             payload: Some(Arc::new(plan)),
         })
     }
@@ -348,6 +350,21 @@ fn outline(plan: &Plan) -> scheduler::Outline {
         })
         .collect();
     scheduler::Outline { description: plan.description.clone(), properties, steps }
+}
+
+/// The webhook start as the service holds it: a secret file is found next to the process file.
+fn webhook(spec: &compiler::WebhookSpec, path: &Path) -> scheduler::Webhook {
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    scheduler::Webhook {
+        secret: match &spec.secret {
+            compiler::SecretSpec::Env(name) => scheduler::WebhookSecret::Env(name.clone()),
+            compiler::SecretSpec::File(file) => scheduler::WebhookSecret::File(base_dir.join(file)),
+        },
+        headers: spec.headers.clone(),
+        respond_sync: spec.respond == Some(compiler::Respond::Sync),
+        respond_timeout: std::time::Duration::from_secs(spec.respond_timeout_secs),
+        max_body_bytes: spec.max_body_bytes,
+    }
 }
 
 struct Runner {
@@ -405,6 +422,13 @@ impl scheduler::ProcessRunner for Runner {
             env,
             recorder: recorder.clone().map(|r| r as Arc<dyn engine::Recorder>),
             abort: Some(abort.clone()),
+            start_document: request.start_document.map(|start| {
+                let mut doc = engine::Document::new(start.data);
+                for (name, value) in start.properties {
+                    doc.properties.insert(name, value);
+                }
+                doc
+            }),
         };
         let report = engine::run(&plan, &self.registry, options).await;
         bridge.abort();
@@ -418,6 +442,7 @@ impl scheduler::ProcessRunner for Runner {
             documents_out: report.documents_out,
             documents_error: report.documents_error,
             steps: report_steps(&report),
+            response: report.response,
         }
     }
 }
