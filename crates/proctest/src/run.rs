@@ -68,8 +68,15 @@ pub async fn run_case(plan: &Plan, registry: &Registry, case: &Case) -> Result<O
         sandbox.insert(spec.type_name().to_owned(), sandbox_target(spec, &token));
     }
     let start = plan.graph[plan.start].clone();
+    let mut start_document = None;
     let start_docs = match (&start.kind, &case.start) {
         (StepKind::StartConnector { call, .. }, Some(docs)) => Some((call.connection.clone(), documents(docs)?)),
+        (StepKind::StartWebhook { .. }, Some(docs)) => {
+            let [doc] = <[Document; 1]>::try_from(documents(docs)?)
+                .map_err(|_| "a webhook start receives one request: 'start' holds its one body".to_owned())?;
+            start_document = Some(doc);
+            None
+        }
         (_, Some(_)) => return Err(format!("the start step '{}' reads nothing; 'start' cannot replace it", start.id)),
         (_, None) => None,
     };
@@ -86,7 +93,7 @@ pub async fn run_case(plan: &Plan, registry: &Registry, case: &Case) -> Result<O
         },
         recorder: Some(entered.clone()),
         abort: None,
-        start_document: None,
+        start_document,
     };
     let report = engine::run(plan, &registry, options).await;
     let entered = std::mem::take(&mut *entered.0.lock().unwrap_or_else(|p| p.into_inner()));
