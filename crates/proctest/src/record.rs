@@ -332,3 +332,44 @@ fn notifications(dump: &Dump) -> Vec<Value> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boomi_paths_lose_their_account_and_others_stay_whole() {
+        assert_eq!(
+            boomi_relative("/api/rest/v1/acme-1/Role/query"),
+            ("Role/query".to_owned(), Some("acme-1".to_owned()))
+        );
+        assert_eq!(boomi_relative("/graphql"), ("/graphql".to_owned(), None));
+    }
+
+    #[test]
+    fn replies_are_bodies_errors_or_faults() {
+        assert_eq!(reply(&json!({"status": 200, "body": {"a": 1}})), json!({"body": {"a": 1}}));
+        assert_eq!(reply(&json!({"status": 200, "body": null})), json!({"body": null}));
+        assert_eq!(
+            reply(&json!({"status": 400, "error": "HTTP 400: no", "body": {"message": "no"}})),
+            json!({"status": 400, "body": {"message": "no"}})
+        );
+        assert_eq!(
+            reply(&json!({"status": 403, "error": "HTTP 403", "body": null})),
+            json!({"status": 403, "message": "HTTP 403"})
+        );
+        assert_eq!(
+            reply(&json!({"status": null, "error": "connection reset", "body": null})),
+            json!({"fault": "connection reset"})
+        );
+    }
+
+    #[test]
+    fn paths_are_written_relative_to_the_test_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir_all(base.join("tests")).unwrap();
+        assert_eq!(relative_to(&base.join("p.yaml"), &base.join("tests")), "../p.yaml");
+        assert_eq!(relative_to(&base.join("p.yaml"), &base), "p.yaml");
+    }
+}

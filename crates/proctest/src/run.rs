@@ -68,16 +68,13 @@ pub async fn run_case(plan: &Plan, registry: &Registry, case: &Case) -> Result<O
         sandbox.insert(spec.type_name().to_owned(), sandbox_target(spec, &token));
     }
     let start = plan.graph[plan.start].clone();
-    // A webhook start takes the case's one document as its request body.
     let mut start_document = None;
     let start_docs = match (&start.kind, &case.start) {
         (StepKind::StartConnector { call, .. }, Some(docs)) => Some((call.connection.clone(), documents(docs)?)),
         (StepKind::StartWebhook { .. }, Some(docs)) => {
-            let mut docs = documents(docs)?;
-            if docs.len() != 1 {
-                return Err(format!("the webhook start takes one request body; 'start' lists {}", docs.len()));
-            }
-            start_document = docs.pop();
+            let [doc] = <[Document; 1]>::try_from(documents(docs)?)
+                .map_err(|_| "a webhook start receives one request: 'start' holds its one body".to_owned())?;
+            start_document = Some(doc);
             None
         }
         (_, Some(_)) => return Err(format!("the start step '{}' reads nothing; 'start' cannot replace it", start.id)),
