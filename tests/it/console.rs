@@ -188,7 +188,18 @@ fn table(run_id: &str) -> Vec<(&'static str, String, &'static str, [u16; 5])> {
         ("GET", "/health".into(), "", open),
         ("GET", "/login".into(), "", open),
         ("POST", "/login".into(), "token=stw_wrong", [401; 5]),
+        ("GET", "/console.css".into(), "", open),
+        // Behind the process's own webhook secret, not tokens: `manual` has no webhook start,
+        // so every caller, whatever its token, gets the same 404.
+        ("POST", "/hooks/manual".into(), "{}", [404; 5]),
         ("GET", "/".into(), "", read),
+        ("GET", "/processes/manual".into(), "", read),
+        ("POST", "/processes/manual/run".into(), "go=1", [401, 401, 403, 303, 303]),
+        ("POST", "/processes/manual/pause".into(), "", [401, 401, 403, 303, 303]),
+        ("POST", "/processes/manual/resume".into(), "", [401, 401, 403, 303, 303]),
+        ("POST", format!("/runs/{run_id}/cancel"), "", [401, 401, 403, 409, 409]),
+        ("POST", format!("/runs/{run_id}/rerun"), "", [401, 401, 403, 303, 303]),
+        ("GET", format!("/runs/{run_id}/steps/done"), "", [401, 401, 403, 403, 200]),
         ("GET", "/runs?process=manual&status=".into(), "", read),
         ("GET", format!("/runs/{run_id}"), "", read),
         ("POST", "/logout".into(), "", [401, 401, 303, 303, 303]),
@@ -220,10 +231,13 @@ fn table(run_id: &str) -> Vec<(&'static str, String, &'static str, [u16; 5])> {
 /// The table's routes, as `openapi.json` spells them.
 fn templated(path: &str, run_id: &str) -> String {
     let path = path.split('?').next().unwrap_or(path);
+    let path = if path.ends_with("/manual") { path.replace("/manual", "/{name}") } else { path.to_owned() };
+    let path = if path.ends_with("/steps/done") { path.replace("/steps/done", "/steps/{step}") } else { path };
     path.replace(run_id, "{run_id}")
         .replace("/manual/", "/{name}/")
         .replace("/victim", "/{name}")
         .replace("/steps/done/", "/steps/{step}/")
+        .replace("/hooks/manual", "/hooks/{name}")
 }
 
 struct Tokens {
@@ -283,7 +297,8 @@ fn every_route_answers_every_role_as_documented() {
     for (method, path, body, expected) in table(&run_id) {
         for (who, want) in EVERYONE.into_iter().zip(expected) {
             let form = [("Content-Type", "application/x-www-form-urlencoded")];
-            let extra: &[(&str, &str)] = if path == "/login" { &form } else { &[] };
+            let is_form = !body.is_empty() && !body.starts_with('{');
+            let extra: &[(&str, &str)] = if is_form { &form } else { &[] };
             let (got, answer) = console
                 .call(method, &path, tokens.of(who), extra, body)
                 .unwrap_or_else(|| panic!("{method} {path}: no answer"));
@@ -477,7 +492,7 @@ fn runs_keep_documents_as_their_process_says_and_rerun_keeps_properties() {
         let detail = console.json(&format!("/api/v1/runs/{again}"), &tokens.viewer);
         (detail["run"]["status"] == "COMPLETE").then_some(detail)
     });
-    assert_eq!(ended["run"]["trigger"], "manual");
+    assert_eq!(ended["run"]["trigger"], "rerun");
     let rerun_docs = kept_documents(&console, &data, &again, "done", "?limit=1");
     let first: Value = serde_json::from_str(rerun_docs["documents"][0]["data"].as_str().unwrap()).unwrap();
     assert_eq!(first["who"], "ada", "{rerun_docs}");
@@ -702,6 +717,9 @@ fn a_browser_signs_in_and_reads_pages() {
     let (_, head, _) = console.browse("POST", "/login", &[form], &sign_in);
     let cookie = header(&head, "set-cookie").unwrap().split(';').next().unwrap().to_owned();
     assert_eq!(console.browse("GET", "/api/v1/runs", &[("Cookie", cookie.as_str())], "").0, 200);
+    // Sessions live in the run store: another node on the same store knows them.
+    let other = Console::start(&dir);
+    assert_eq!(other.browse("GET", "/api/v1/runs", &[("Cookie", cookie.as_str())], "").0, 200);
     assert_eq!(stepwise(dir.path(), &["token", "revoke", "view", "--state", "state.db"]).code, 0);
     assert_eq!(console.browse("GET", "/api/v1/runs", &[("Cookie", cookie.as_str())], "").0, 401);
 }

@@ -11,9 +11,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::{AuditEntry, ListFilter, NewRun, Role, RunStatus, Trigger};
+use store::{ListFilter, Role, RunStatus, Trigger};
 
 use crate::Shared;
+use crate::actions::{self, audit};
 use crate::auth::Caller;
 use crate::error::ApiError;
 
@@ -23,35 +24,6 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
 
 type ApiResult = Result<Response, ApiError>;
-
-/// Writes the audit line first: an action that cannot be recorded does not happen.
-pub(crate) async fn audit(
-    console: &Shared,
-    caller: &Caller,
-    action: &str,
-    target: &str,
-    detail: Option<String>,
-) -> Result<(), ApiError> {
-    let entry = AuditEntry {
-        at: Utc::now(),
-        actor: caller.name.clone(),
-        action: action.to_owned(),
-        target: target.to_owned(),
-        detail,
-    };
-    console.store.record_audit(&entry).await?;
-    tracing::info!(message = "Console action.", actor = %entry.actor, action, target);
-    Ok(())
-}
-
-/// The process `name` as this node holds it, or 404.
-async fn held(console: &Shared, name: &str) -> Result<scheduler::ProcessView, ApiError> {
-    let processes = console.control.processes().await?;
-    processes
-        .into_iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| ApiError::not_found(format!("no process '{name}' is served here")))
-}
 
 pub(crate) async fn processes(State(console): State<Shared>) -> ApiResult {
     let mut out = Vec::new();
@@ -176,47 +148,18 @@ pub(crate) async fn run_now(
     body: Bytes,
 ) -> ApiResult {
     let overrides = overrides(&body)?;
-    let process = held(&console, &name).await?;
-    let run = NewRun {
-        run_id: uuid::Uuid::now_v7().to_string(),
-        process: process.name.clone(),
-        trigger: Trigger::Manual,
-        overrides,
-        content_hash: Some(process.content_hash.clone()),
-        queued_at: Utc::now(),
-    };
-    let names: Vec<&str> = run.overrides.iter().map(|(n, _)| n.as_str()).collect();
-    let detail = format!("run {}; properties: [{}]", run.run_id, names.join(", "));
-    audit(&console, &caller, "run_now", &name, Some(detail)).await?;
-    console.store.enqueue(&run).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"run_id": run.run_id}))).into_response())
+    let run_id = actions::queue_run(&console, &caller, &name, overrides).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"run_id": run_id}))).into_response())
 }
 
-/// `POST /api/v1/runs/{run_id}/rerun`: the run again, with the property values it had, on the
-/// process file as it is now.
+/// `POST /api/v1/runs/{run_id}/rerun`.
 pub(crate) async fn rerun(
     State(console): State<Shared>,
     Extension(caller): Extension<Caller>,
     Path(run_id): Path<String>,
 ) -> ApiResult {
-    let (run, _) =
-        console.store.get(&run_id).await?.ok_or_else(|| ApiError::not_found(format!("no run '{run_id}'")))?;
-    if !run.status.parse::<RunStatus>().is_ok_and(RunStatus::is_final) {
-        return Err(ApiError::conflict(format!("run '{run_id}' is {}; only a finished run can run again", run.status)));
-    }
-    let overrides = console.store.run_overrides(&run_id).await?.unwrap_or_default();
-    let process = held(&console, &run.process).await?;
-    let again = NewRun {
-        run_id: uuid::Uuid::now_v7().to_string(),
-        process: process.name.clone(),
-        trigger: Trigger::Manual,
-        overrides,
-        content_hash: Some(process.content_hash.clone()),
-        queued_at: Utc::now(),
-    };
-    audit(&console, &caller, "rerun", &run_id, Some(format!("as run {}", again.run_id))).await?;
-    console.store.enqueue(&again).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"run_id": again.run_id, "rerun_of": run_id}))).into_response())
+    let again = actions::rerun(&console, &caller, &run_id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"run_id": again, "rerun_of": run_id}))).into_response())
 }
 
 pub(crate) async fn cancel(
@@ -224,30 +167,8 @@ pub(crate) async fn cancel(
     Extension(caller): Extension<Caller>,
     Path(run_id): Path<String>,
 ) -> ApiResult {
-    let (run, _) =
-        console.store.get(&run_id).await?.ok_or_else(|| ApiError::not_found(format!("no run '{run_id}'")))?;
-    if run.status != RunStatus::InProcess.as_str() {
-        return Err(ApiError::conflict(format!(
-            "run '{run_id}' is {}; only a running run can be cancelled",
-            run.status
-        )));
-    }
-    audit(&console, &caller, "cancel", &run_id, None).await?;
-    let reason = format!("cancelled by '{}' from the console", caller.name);
-    if !console.control.cancel(&run_id, &reason).await? {
-        let node = run.node.unwrap_or_default();
-        return Err(ApiError::conflict(format!("run '{run_id}' is not running on this node (it runs on '{node}')")));
-    }
+    actions::cancel(&console, &caller, &run_id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"run_id": run_id, "status": "cancelling"}))).into_response())
-}
-
-async fn set_paused(console: Shared, caller: Caller, name: String, pause: bool) -> ApiResult {
-    held(&console, &name).await?;
-    audit(&console, &caller, if pause { "pause" } else { "resume" }, &name, None).await?;
-    let by = pause.then_some(caller.name.as_str());
-    console.store.set_paused(&name, by, Utc::now()).await?;
-    console.control.paused_changed().await?;
-    Ok(Json(json!({"process": name, "paused": pause})).into_response())
 }
 
 pub(crate) async fn pause(
@@ -255,7 +176,8 @@ pub(crate) async fn pause(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> ApiResult {
-    set_paused(console, caller, name, true).await
+    actions::set_paused(&console, &caller, &name, true).await?;
+    Ok(Json(json!({"process": name, "paused": true})).into_response())
 }
 
 pub(crate) async fn resume(
@@ -263,7 +185,8 @@ pub(crate) async fn resume(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> ApiResult {
-    set_paused(console, caller, name, false).await
+    actions::set_paused(&console, &caller, &name, false).await?;
+    Ok(Json(json!({"process": name, "paused": false})).into_response())
 }
 
 /// `?limit=` of the audit trail.

@@ -84,7 +84,7 @@ pub(crate) async fn page(
     let (offset, limit) = query.bounds()?;
     let total = kept(&console, &run_id, &step).await?;
     let detail = format!("step {step}, documents {} to {}", offset + 1, (offset + limit).min(total));
-    crate::api::audit(&console, &caller, "view_documents", &run_id, Some(detail)).await?;
+    crate::actions::audit(&console, &caller, "view_documents", &run_id, Some(detail)).await?;
     let documents = console.store.documents(&run_id, &step, offset, limit).await?;
     let documents: Vec<Value> = documents.iter().map(to_json).collect();
     Ok(Json(json!({"run_id": run_id, "step": step, "total": total, "offset": offset, "documents": documents}))
@@ -99,7 +99,7 @@ pub(crate) async fn download(
 ) -> Result<Response, ApiError> {
     may_see_data(&caller)?;
     let total = kept(&console, &run_id, &step).await?;
-    crate::api::audit(
+    crate::actions::audit(
         &console,
         &caller,
         "download_documents",

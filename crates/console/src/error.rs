@@ -16,6 +16,14 @@ impl ApiError {
         ApiError { status, message: message.into() }
     }
 
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
     /// Whether the caller is unknown (401), as opposed to the store failing.
     pub(crate) fn is_unauthorized(&self) -> bool {
         self.status == StatusCode::UNAUTHORIZED

@@ -15,10 +15,12 @@
 //! **API Boundary:** the routes and their roles are [`routes`]; `openapi.json` describes
 //! exactly these (a test keeps them in step).
 
+mod actions;
 mod api;
 mod auth;
 mod documents;
 mod error;
+mod hooks;
 mod pages;
 mod session;
 pub mod token;
@@ -54,6 +56,8 @@ pub struct RouteInfo {
     pub path: &'static str,
     /// Who may use it.
     pub role: Option<Role>,
+    /// Not behind tokens, but behind the secret of the process's webhook (`/hooks/{name}`).
+    pub webhook_secret: bool,
 }
 
 /// The routes behind a token: method, path, weakest role, handler.
@@ -61,8 +65,15 @@ fn protected() -> Vec<(Method, &'static str, Role, MethodRouter<Shared>)> {
     use Role::{Admin, Operator, Viewer};
     vec![
         (Method::GET, "/", Viewer, get(pages::processes)),
+        (Method::GET, "/processes/{name}", Viewer, get(pages::process)),
+        (Method::POST, "/processes/{name}/run", Operator, post(pages::run_now)),
+        (Method::POST, "/processes/{name}/pause", Operator, post(pages::pause)),
+        (Method::POST, "/processes/{name}/resume", Operator, post(pages::resume)),
         (Method::GET, "/runs", Viewer, get(pages::runs)),
         (Method::GET, "/runs/{run_id}", Viewer, get(pages::run)),
+        (Method::POST, "/runs/{run_id}/cancel", Operator, post(pages::cancel)),
+        (Method::POST, "/runs/{run_id}/rerun", Operator, post(pages::rerun)),
+        (Method::GET, "/runs/{run_id}/steps/{step}", Viewer, get(pages::step_documents)),
         (Method::POST, "/logout", Viewer, post(pages::logout)),
         (Method::GET, "/metrics", Viewer, get(metrics)),
         (Method::GET, "/api/v1/openapi.json", Viewer, get(openapi)),
@@ -85,12 +96,20 @@ fn protected() -> Vec<(Method, &'static str, Role, MethodRouter<Shared>)> {
 
 /// Every route of the console with its role.
 pub fn routes() -> Vec<RouteInfo> {
+    let open = |method, path| RouteInfo { method, path, role: None, webhook_secret: false };
     let mut routes = vec![
-        RouteInfo { method: Method::GET, path: "/health", role: None },
-        RouteInfo { method: Method::GET, path: "/login", role: None },
-        RouteInfo { method: Method::POST, path: "/login", role: None },
+        open(Method::GET, "/health"),
+        open(Method::GET, "/login"),
+        open(Method::POST, "/login"),
+        open(Method::GET, "/console.css"),
     ];
-    routes.extend(protected().into_iter().map(|(method, path, role, _)| RouteInfo { method, path, role: Some(role) }));
+    routes.push(RouteInfo { method: Method::POST, path: hooks::PATH, role: None, webhook_secret: true });
+    routes.extend(protected().into_iter().map(|(method, path, role, _)| RouteInfo {
+        method,
+        path,
+        role: Some(role),
+        webhook_secret: false,
+    }));
     routes
 }
 
@@ -104,7 +123,13 @@ pub fn router(store: Arc<dyn Store>, control: scheduler::Control) -> Router {
     }
     let api = api.layer(axum::middleware::from_fn_with_state(console.clone(), auth::authenticate));
     let login = get(pages::login_page).post(pages::login).route_layer(axum::middleware::from_fn(auth::same_origin));
-    Router::new().route("/health", get(health)).route("/login", login).merge(api).with_state(console)
+    Router::new()
+        .route("/health", get(health))
+        .route("/login", login)
+        .route("/console.css", get(pages::stylesheet))
+        .route(hooks::PATH, hooks::route())
+        .merge(api)
+        .with_state(console)
 }
 
 async fn health(axum::extract::State(console): axum::extract::State<Shared>) -> impl IntoResponse {

@@ -153,6 +153,16 @@ fn check_names(file: &TestFile, plan: &Plan) -> Vec<Diagnostic> {
                 ));
             }
         }
+        if let Some(n) = &case.expect.notifications {
+            let exactly = n.exactly.iter().flatten().enumerate().map(|(j, m)| (format!("exactly/{j}"), m));
+            let includes = n.includes.iter().enumerate().map(|(j, m)| (format!("includes/{j}"), m));
+            for (key, step) in exactly.chain(includes).filter_map(|(k, m)| m.step.as_ref().map(|s| (k, s))) {
+                if !steps.contains(&step.as_str()) {
+                    let msg = format!("the process has no step '{step}'");
+                    out.push(Diagnostic::error(Some(step), at(format!("expect/notifications/{key}/step")), msg));
+                }
+            }
+        }
         for (name, entered) in &case.expect.entered {
             if let Some(Err(e)) = entered.all.as_deref().map(compiler::jq::compile) {
                 let pointer = at(format!("expect/entered/{}/all", spec::escape_pointer(name)));

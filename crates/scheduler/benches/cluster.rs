@@ -45,6 +45,8 @@ impl ProcessLoader for Loader {
             fingerprint: text.len() as u64,
             content_hash: format!("{:x}", text.len()),
             payload: None,
+            outline: Default::default(),
+            webhook: None,
         })
     }
 }
@@ -140,6 +142,7 @@ async fn throughput(nodes: usize, runs: usize) -> f64 {
             overrides: Vec::new(),
             content_hash: None,
             queued_at: Utc::now(),
+            start_document: None,
         };
         queue.enqueue(&run).await.expect("enqueue");
     }

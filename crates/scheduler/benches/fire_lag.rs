@@ -54,6 +54,8 @@ impl ProcessLoader for Loader {
             fingerprint: hasher.finish(),
             content_hash: format!("{:016x}", hasher.finish()),
             payload: None,
+            outline: Default::default(),
+            webhook: None,
         })
     }
 }

@@ -18,8 +18,9 @@ pub mod service;
 pub use async_trait::async_trait;
 pub use schedule::{CatchUp, Overlap, Schedule, ScheduleError, ScheduleSpec, format_rfc3339};
 pub use service::{
-    CancelSignal, Control, ControlHook, LoadedProcess, ProcessLoader, ProcessRunner, ProcessView, RunOutcome,
-    RunRequest, ScheduleView, ServiceConfig, ServiceError, Stopped, control, serve, serve_with,
+    CancelSignal, Control, ControlHook, LoadedProcess, Outline, ProcessLoader, ProcessRunner, ProcessView,
+    PropertyView, RunOutcome, RunRequest, ScheduleView, ServiceConfig, ServiceError, StepView, Stopped, Webhook,
+    WebhookSecret, control, serve, serve_with,
 };
 
 #[cfg(test)]

@@ -171,6 +171,7 @@ impl RunRecorder {
             documents_error: report.documents_error,
             error: report_error(report),
             steps: report_steps(report),
+            response: report.response.clone(),
         };
         let result = if self.store.is_shared() {
             self.store.complete(&self.node, &end).await.map(|completion| {
@@ -328,8 +329,48 @@ impl scheduler::ProcessLoader for Loader {
             schedules: schedule_specs(&plan),
             fingerprint: hasher.finish(),
             content_hash: content_hash(&bytes),
+            outline: outline(&plan),
+            webhook: plan.webhook.as_ref().map(|w| Arc::new(webhook(w, path))),
             payload: Some(Arc::new(plan)),
         })
+    }
+}
+
+/// What the console shows of a process: description, properties, steps and their edges.
+fn outline(plan: &Plan) -> scheduler::Outline {
+    use petgraph::visit::EdgeRef;
+    let properties = plan
+        .properties
+        .iter()
+        .map(|(name, default)| scheduler::PropertyView { name: name.clone(), default: default.clone() })
+        .collect();
+    let steps = plan
+        .graph
+        .node_indices()
+        .map(|idx| {
+            let step = &plan.graph[idx];
+            let mut next: Vec<(String, String)> =
+                plan.graph.edges(idx).map(|e| (plan.graph[e.target()].id.clone(), e.weight().label())).collect();
+            // petgraph lists a node's edges newest first.
+            next.reverse();
+            scheduler::StepView { id: step.id.clone(), kind: step.kind.type_name().to_owned(), next }
+        })
+        .collect();
+    scheduler::Outline { description: plan.description.clone(), properties, steps }
+}
+
+/// The webhook start as the service holds it: a secret file is found next to the process file.
+fn webhook(spec: &compiler::WebhookSpec, path: &Path) -> scheduler::Webhook {
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    scheduler::Webhook {
+        secret: match &spec.secret {
+            compiler::SecretSpec::Env(name) => scheduler::WebhookSecret::Env(name.clone()),
+            compiler::SecretSpec::File(file) => scheduler::WebhookSecret::File(base_dir.join(file)),
+        },
+        headers: spec.headers.clone(),
+        respond_sync: spec.respond == Some(compiler::Respond::Sync),
+        respond_timeout: std::time::Duration::from_secs(spec.respond_timeout_secs),
+        max_body_bytes: spec.max_body_bytes,
     }
 }
 
@@ -388,6 +429,13 @@ impl scheduler::ProcessRunner for Runner {
             env,
             recorder: recorder.clone().map(|r| r as Arc<dyn engine::Recorder>),
             abort: Some(abort.clone()),
+            start_document: request.start_document.map(|start| {
+                let mut doc = engine::Document::new(start.data);
+                for (name, value) in start.properties {
+                    doc.properties.insert(name, value);
+                }
+                doc
+            }),
         };
         let report = engine::run(&plan, &self.registry, options).await;
         bridge.abort();
@@ -401,6 +449,7 @@ impl scheduler::ProcessRunner for Runner {
             documents_out: report.documents_out,
             documents_error: report.documents_error,
             steps: report_steps(&report),
+            response: report.response,
         }
     }
 }

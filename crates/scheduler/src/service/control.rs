@@ -28,6 +28,44 @@ pub struct ProcessView {
     pub paused: bool,
     /// Its enabled schedules.
     pub schedules: Vec<ScheduleView>,
+    /// Its webhook start (never serialized: it says where the secret is).
+    #[serde(skip)]
+    pub webhook: Option<Arc<super::Webhook>>,
+    /// What the loader told of it: properties and steps.
+    #[serde(flatten)]
+    pub outline: Outline,
+}
+
+/// What a process is, for those who look at it (the console): its description, its
+/// properties with their defaults, and its steps with where they lead. The loader fills it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Outline {
+    /// The process's description.
+    pub description: Option<String>,
+    /// Declared properties and their defaults, in file order.
+    pub properties: Vec<PropertyView>,
+    /// The steps, the start step first.
+    pub steps: Vec<StepView>,
+}
+
+/// A declared property.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PropertyView {
+    /// Its name.
+    pub name: String,
+    /// Its default value.
+    pub default: String,
+}
+
+/// A step and the steps it leads to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepView {
+    /// The step id.
+    pub id: String,
+    /// Its type (`connector`, `map`, ...).
+    pub kind: String,
+    /// The steps it leads to, with the edge's label (a branch or a decision's outcome).
+    pub next: Vec<(String, String)>,
 }
 
 /// One schedule of a [`ProcessView`].
@@ -159,6 +197,8 @@ impl Service {
                         next: s.next,
                     })
                     .collect(),
+                webhook: entry.process.webhook.clone(),
+                outline: entry.process.outline.clone(),
             })
             .collect();
         views.sort_by(|a, b| a.name.cmp(&b.name));

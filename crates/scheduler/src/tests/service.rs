@@ -62,6 +62,8 @@ impl ProcessLoader for FakeLoader {
             fingerprint: hasher.finish(),
             content_hash: format!("{:016x}", hasher.finish()),
             payload: None,
+            outline: Default::default(),
+            webhook: None,
         })
     }
 }

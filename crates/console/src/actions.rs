@@ -1,0 +1,119 @@
+//! The actions of the console, shared by the API (JSON answers) and the pages (forms that
+//! redirect): run now, rerun, cancel, pause and resume. Each is written to the audit trail
+//! before it happens: an action that cannot be recorded does not happen.
+
+use chrono::Utc;
+use store::{AuditEntry, NewRun, RunStatus, Trigger};
+
+use crate::Shared;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// Writes the audit line first: an action that cannot be recorded does not happen.
+pub(crate) async fn audit(
+    console: &Shared,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+    detail: Option<String>,
+) -> Result<(), ApiError> {
+    let entry = AuditEntry {
+        at: Utc::now(),
+        actor: caller.name.clone(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        detail,
+    };
+    console.store.record_audit(&entry).await?;
+    tracing::info!(message = "Console action.", actor = %entry.actor, action, target);
+    Ok(())
+}
+
+/// The process `name` as this node holds it, or 404.
+pub(crate) async fn held(console: &Shared, name: &str) -> Result<scheduler::ProcessView, ApiError> {
+    let processes = console.control.processes().await?;
+    processes
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("no process '{name}' is served here")))
+}
+
+/// Queues a run of `name` with `overrides` (a manual run); its id.
+pub(crate) async fn queue_run(
+    console: &Shared,
+    caller: &Caller,
+    name: &str,
+    overrides: Vec<(String, String)>,
+) -> Result<String, ApiError> {
+    let process = held(console, name).await?;
+    let run = NewRun {
+        run_id: uuid::Uuid::now_v7().to_string(),
+        process: process.name.clone(),
+        trigger: Trigger::Manual,
+        overrides,
+        content_hash: Some(process.content_hash.clone()),
+        queued_at: Utc::now(),
+        start_document: None,
+    };
+    let names: Vec<&str> = run.overrides.iter().map(|(n, _)| n.as_str()).collect();
+    let detail = format!("run {}; properties: [{}]", run.run_id, names.join(", "));
+    audit(console, caller, "run_now", name, Some(detail)).await?;
+    console.store.enqueue(&run).await?;
+    Ok(run.run_id)
+}
+
+/// Queues a finished run again, with the property values it had, on the process file as it is
+/// now (trigger `rerun`); the new run's id.
+pub(crate) async fn rerun(console: &Shared, caller: &Caller, run_id: &str) -> Result<String, ApiError> {
+    let (run, _) = console.store.get(run_id).await?.ok_or_else(|| ApiError::not_found(format!("no run '{run_id}'")))?;
+    if !run.status.parse::<RunStatus>().is_ok_and(RunStatus::is_final) {
+        return Err(ApiError::conflict(format!("run '{run_id}' is {}; only a finished run can run again", run.status)));
+    }
+    if run.trigger == Trigger::Webhook {
+        return Err(ApiError::conflict(format!(
+            "run '{run_id}' was started by a webhook, whose request body is not kept; send the hook again"
+        )));
+    }
+    let overrides = console.store.run_overrides(run_id).await?.unwrap_or_default();
+    let process = held(console, &run.process).await?;
+    let again = NewRun {
+        run_id: uuid::Uuid::now_v7().to_string(),
+        process: process.name.clone(),
+        trigger: Trigger::Rerun,
+        overrides,
+        content_hash: Some(process.content_hash.clone()),
+        queued_at: Utc::now(),
+        start_document: None,
+    };
+    audit(console, caller, "rerun", run_id, Some(format!("as run {}", again.run_id))).await?;
+    console.store.enqueue(&again).await?;
+    Ok(again.run_id)
+}
+
+/// Cancels a run going on this node.
+pub(crate) async fn cancel(console: &Shared, caller: &Caller, run_id: &str) -> Result<(), ApiError> {
+    let (run, _) = console.store.get(run_id).await?.ok_or_else(|| ApiError::not_found(format!("no run '{run_id}'")))?;
+    if run.status != RunStatus::InProcess.as_str() {
+        return Err(ApiError::conflict(format!(
+            "run '{run_id}' is {}; only a running run can be cancelled",
+            run.status
+        )));
+    }
+    audit(console, caller, "cancel", run_id, None).await?;
+    let reason = format!("cancelled by '{}' from the console", caller.name);
+    if !console.control.cancel(run_id, &reason).await? {
+        let node = run.node.unwrap_or_default();
+        return Err(ApiError::conflict(format!("run '{run_id}' is not running on this node (it runs on '{node}')")));
+    }
+    Ok(())
+}
+
+/// Pauses (or resumes) the schedules of `name`.
+pub(crate) async fn set_paused(console: &Shared, caller: &Caller, name: &str, pause: bool) -> Result<(), ApiError> {
+    held(console, name).await?;
+    audit(console, caller, if pause { "pause" } else { "resume" }, name, None).await?;
+    let by = pause.then_some(caller.name.as_str());
+    console.store.set_paused(name, by, Utc::now()).await?;
+    console.control.paused_changed().await?;
+    Ok(())
+}

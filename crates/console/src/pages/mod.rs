@@ -1,0 +1,148 @@
+//! Server-rendered pages (maud, escaped by construction): sign in, processes, one process, runs
+//! with their filters in the URL, one run, a step's kept documents, and the forms of the
+//! actions. Links and forms work without JavaScript; pages send a Content-Security-Policy that
+//! allows no script and no style but the console's own stylesheet.
+
+mod forms;
+mod graph;
+mod processes;
+mod runs;
+
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+use store::RunRecord;
+
+pub(crate) use forms::{cancel, pause, rerun, resume, run_now};
+pub(crate) use processes::{process, processes};
+pub(crate) use runs::{run, runs, step_documents};
+
+use crate::Shared;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::session;
+
+/// The policy of every page: this origin's stylesheet and forms; no script, no frame.
+pub const CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The console's stylesheet, served at `/console.css`.
+pub const STYLESHEET: &str = include_str!("../../assets/console.css");
+
+/// A page answer with the security headers.
+pub(crate) fn page(status: StatusCode, title: &str, caller: Option<&Caller>, body: Markup) -> Response {
+    page_with(status, title, caller, None, body)
+}
+
+/// [`page`], reloading itself every `refresh` seconds (a running run's progress).
+pub(crate) fn page_with(
+    status: StatusCode,
+    title: &str,
+    caller: Option<&Caller>,
+    refresh: Option<u32>,
+    body: Markup,
+) -> Response {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(seconds) = refresh { meta http-equiv="refresh" content=(seconds); }
+                title { (title) " · Stepwise" }
+                link rel="stylesheet" href="/console.css";
+            }
+            body {
+                @if let Some(caller) = caller {
+                    nav aria-label="Main" {
+                        a href="/" { "Processes" } a href="/runs" { "Runs" }
+                        span.note { "Signed in as " (caller.name) " (" (caller.role) @if caller.view_data { ", sees data" } ")" }
+                        form method="post" action="/logout" { button type="submit" { "Sign out" } }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    };
+    let headers = [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+    ];
+    (status, headers, markup.into_string()).into_response()
+}
+
+/// An action or read that failed, as a page.
+pub(crate) fn error_page(caller: &Caller, error: ApiError) -> Response {
+    let status = error.status();
+    page(
+        status,
+        "Not done",
+        Some(caller),
+        html! { p role="alert" { (error.message()) } p { a href="/" { "Back to the processes" } } },
+    )
+}
+
+pub(crate) async fn stylesheet() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], STYLESHEET)
+        .into_response()
+}
+
+/// `?token=` of the login address `serve` prints.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LoginQuery {
+    token: Option<String>,
+}
+
+fn login_form(token: &str, error: Option<&str>) -> Markup {
+    html! {
+        @if let Some(error) = error { p role="alert" { (error) } }
+        form method="post" action="/login" {
+            label for="token" { "Token" }
+            input id="token" name="token" type="password" autocomplete="off" required value=(token);
+            button type="submit" { "Sign in" }
+        }
+    }
+}
+
+pub(crate) async fn login_page(Query(query): Query<LoginQuery>) -> Response {
+    page(StatusCode::OK, "Sign in", None, login_form(query.token.as_deref().unwrap_or_default(), None))
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct LoginForm {
+    token: String,
+}
+
+pub(crate) async fn login(State(console): State<Shared>, Form(form): Form<LoginForm>) -> Result<Response, ApiError> {
+    let hash = crate::token::hash(form.token.trim());
+    let Some(record) = console.store.authenticate(&hash, chrono::Utc::now()).await? else {
+        let form = login_form("", Some("Unknown or revoked token."));
+        return Ok(page(StatusCode::UNAUTHORIZED, "Sign in", None, form));
+    };
+    let id = session::open(&*console.store, &record.name).await?;
+    tracing::info!(message = "Signed in to the console.", token = %record.name);
+    Ok(([(header::SET_COOKIE, session::set_cookie(&id))], Redirect::to("/")).into_response())
+}
+
+pub(crate) async fn logout(State(console): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(id) = session::cookie(&headers) {
+        session::close(&*console.store, id).await?;
+    }
+    Ok(([(header::SET_COOKIE, session::clear_cookie())], Redirect::to("/login")).into_response())
+}
+
+/// A run's status, coloured, linking to the run.
+pub(crate) fn status_link(run: &RunRecord) -> Markup {
+    html! { a class={ "status status-" (run.status) } href={ "/runs/" (run.run_id) } { (run.status) } }
+}
+
+/// An instant as the pages show it: UTC, to the second.
+pub(crate) fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
