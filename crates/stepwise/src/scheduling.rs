@@ -282,6 +282,13 @@ pub struct ServeArgs {
     /// Allow --listen on a non-loopback address without TLS (tokens cross the network in clear).
     #[arg(long, requires = "listen")]
     insecure_http: bool,
+    /// Serve the console over HTTPS with this PEM certificate chain (server certificate first);
+    /// needs --tls-key.
+    #[arg(long, value_name = "FILE", requires_all = ["listen", "tls_key"])]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, RSA or EC) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires_all = ["listen", "tls_cert"])]
+    tls_key: Option<PathBuf>,
     /// Seconds running runs may take to finish after SIGTERM.
     #[arg(long, default_value_t = 30)]
     grace_secs: u64,
@@ -485,8 +492,15 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             let signal = signal.await;
             tracing::info!(signal, "Shutdown requested; no new runs start.");
         };
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                let files = crate::listen::TlsFiles { cert: cert.clone(), key: key.clone() };
+                Some(crate::listen::load_tls(&files)?)
+            }
+            _ => None,
+        };
         if let Some(addr) = args.listen {
-            crate::listen::check_address(addr, args.insecure_http)?;
+            crate::listen::check_address(addr, args.insecure_http, tls.is_some())?;
         }
         warn_if_no_process_files(&args.dir);
         let store = store::open(&url).await?;
@@ -497,7 +511,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         let node = args.node.clone().unwrap_or_else(store::default_node_name);
         let (control, hook) = scheduler::control(&node);
         let console = match args.listen {
-            Some(addr) => Some(crate::listen::start(addr, store.clone(), control).await?),
+            Some(addr) => Some(crate::listen::start(addr, tls, store.clone(), control).await?),
             None => None,
         };
         let config = scheduler::ServiceConfig {
