@@ -160,6 +160,21 @@ fn console_serves_https_with_the_given_certificate() {
     // Without the token the API still refuses.
     let refused = https.get(format!("https://127.0.0.1:{port}/api/v1/runs")).send().expect("GET /api/v1/runs");
     assert_eq!(refused.status(), 401);
+    // Over HTTPS the session cookie is Secure: a browser never sends it over plain HTTP.
+    let no_redirects = reqwest::blocking::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = no_redirects
+        .post(format!("https://127.0.0.1:{port}/login"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .expect("POST /login over HTTPS");
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("; Secure"), "{cookie}");
 
     // A client that does not trust the certificate gets no answer.
     let stranger = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("a client");

@@ -43,6 +43,7 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 pub(crate) struct Console {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) control: scheduler::Control,
+    pub(crate) options: Options,
 }
 
 pub(crate) type Shared = Arc<Console>;
@@ -115,7 +116,20 @@ pub fn routes() -> Vec<RouteInfo> {
 
 /// The console's router on `store`, steering the serve loop through `control`.
 pub fn router(store: Arc<dyn Store>, control: scheduler::Control) -> Router {
-    let console: Shared = Arc::new(Console { store, control });
+    router_with(store, control, Options::default())
+}
+
+/// How the console is served.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Served over HTTPS: session cookies are `Secure`, so a browser never sends them over plain
+    /// HTTP (cookies are not scoped by port).
+    pub https: bool,
+}
+
+/// [`router`] with `options`.
+pub fn router_with(store: Arc<dyn Store>, control: scheduler::Control, options: Options) -> Router {
+    let console: Shared = Arc::new(Console { store, control, options });
     let mut api = Router::new();
     for (_, path, role, handler) in protected() {
         let check = axum::middleware::from_fn(move |request, next| auth::require(role, request, next));

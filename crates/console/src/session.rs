@@ -45,8 +45,9 @@ pub(crate) fn cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The `Set-Cookie` value for session `id`.
-pub(crate) fn set_cookie(id: &str) -> String {
-    format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", LIFETIME.as_secs())
+pub(crate) fn set_cookie(id: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}", LIFETIME.as_secs())
 }
 
 /// The `Set-Cookie` value that ends the session in the browser.
@@ -65,6 +66,7 @@ mod tests {
         assert_eq!(cookie(&headers), Some("abc"));
         headers.insert(header::COOKIE, "stepwise_session=".parse().unwrap());
         assert_eq!(cookie(&headers), None);
-        assert!(set_cookie("x").contains("HttpOnly; SameSite=Strict"));
+        assert!(set_cookie("x", false).contains("HttpOnly; SameSite=Strict"));
+        assert!(set_cookie("x", true).ends_with("; Secure") && !set_cookie("x", false).contains("Secure"));
     }
 }

@@ -113,7 +113,7 @@ pub async fn start(
              Scripts send it as 'Authorization: Bearer TOKEN'. Make more with `stepwise token create`."
         );
     }
-    let router = console::router(store, control);
+    let router = console::router_with(store, control, console::Options { https: tls.is_some() });
     let (stop, handle) = match tls {
         None => serve_plain(listener, router),
         Some(config) => serve_tls(listener, config, router)?,

@@ -127,7 +127,7 @@ pub(crate) async fn login(State(console): State<Shared>, Form(form): Form<LoginF
     };
     let id = session::open(&*console.store, &record.name).await?;
     tracing::info!(message = "Signed in to the console.", token = %record.name);
-    Ok(([(header::SET_COOKIE, session::set_cookie(&id))], Redirect::to("/")).into_response())
+    Ok(([(header::SET_COOKIE, session::set_cookie(&id, console.options.https))], Redirect::to("/")).into_response())
 }
 
 pub(crate) async fn logout(State(console): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
