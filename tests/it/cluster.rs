@@ -596,3 +596,73 @@ fn three_nodes_share_one_tokens_rate_budget() {
     assert!(rows.iter().any(|r| r.status == "DISCARDED"), "no fire waited for the budget");
     assert!(rows.iter().all(|r| r.status != "ERROR"), "{rows:#?}");
 }
+
+/// Writes each webhook's body to `out/<X-Request-Id>.json` (next to the process file).
+const HOOK: &str = r#"name: hook
+connections:
+  out:
+    type: disk
+    directory: out
+start:
+  type: webhook
+  secret: { env: HOOK_SECRET }
+  headers: [X-Request-Id]
+  next: write
+steps:
+  write:
+    type: connector
+    connection: out
+    action: send
+    file_name:
+      - { document_property: X-Request-Id }
+      - { static: ".json" }
+    next: done
+  done:
+    type: stop
+"#;
+
+#[test]
+fn a_webhook_accepted_by_one_node_is_run_by_another() {
+    let Some(db) = database("webhook") else { return };
+    let sim = sim(120_000);
+    let dir = Dir::new();
+    dir.write("procs/slow.yaml", slow("slow", &sim.url(), ""));
+    dir.write("procs/hook.yaml", HOOK);
+    let secret = "cluster-hook-secret-93ab";
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+    let addr = format!("127.0.0.1:{port}");
+    // Node a has one worker, kept busy by a slow run: it accepts the hook but cannot run it.
+    let a =
+        Node::start_env(&dir, &db.url, "a", &["--workers", "1", "--listen", &addr], &[("HOOK_SECRET", Some(secret))]);
+    let host = format!("127.0.0.1:{port}");
+    until("node a to listen", &[&a], || {
+        crate::support::http_with(port, "GET", "/health", &[("Host", &host)], "").filter(|(s, _)| *s == 200)
+    });
+    let slow_run = trigger(&dir, &db.url, &["slow"]);
+    until("the slow run on node a", &[&a], || {
+        let row = run_of(&dir, &db.url, &slow_run);
+        (row.status == "INPROCESS").then_some(())
+    });
+    let body = r#"{"employee": {"workEmail": "ada@example.com"}}"#;
+    let bearer = format!("Bearer {secret}");
+    let headers = [("Host", host.as_str()), ("Authorization", &bearer), ("X-Request-Id", "req-a1")];
+    let (status, answer) = crate::support::http_with(port, "POST", "/hooks/hook", &headers, body).expect("an answer");
+    assert_eq!(status, 202, "{answer}\n{}", logs(&[&a]));
+    let run_id = serde_json::from_str::<Value>(&answer).unwrap()["run_id"].as_str().expect("run_id").to_owned();
+    assert_eq!(run_of(&dir, &db.url, &run_id).status, "QUEUED");
+    // Node b, which serves no HTTP and was given no secret, takes it from the queue.
+    let b = Node::start_env(&dir, &db.url, "b", &["--workers", "2"], &[]);
+    let row = until("the webhook run to end", &[&a, &b], || {
+        let row = run_of(&dir, &db.url, &run_id);
+        row.ended_at.is_some().then_some(row)
+    });
+    assert_eq!(row.status, "COMPLETE", "{row:?}\n{}", logs(&[&a, &b]));
+    assert_eq!(row.trigger, "webhook");
+    assert_eq!(row.process, "hook");
+    assert_eq!(row.node.as_deref(), Some("b"));
+    // The start document travelled with the queued run.
+    assert_eq!(dir.read("procs/out/req-a1.json"), body);
+    assert_eq!(run_of(&dir, &db.url, &slow_run).node.as_deref(), Some("a"));
+    let all = format!("{}\n{:?}", logs(&[&a, &b]), history(&dir, &db.url));
+    assert!(!all.contains(secret), "the secret leaked:\n{all}");
+}

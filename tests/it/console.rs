@@ -189,6 +189,9 @@ fn table(run_id: &str) -> Vec<(&'static str, String, &'static str, [u16; 5])> {
         ("GET", "/login".into(), "", open),
         ("POST", "/login".into(), "token=stw_wrong", [401; 5]),
         ("GET", "/console.css".into(), "", open),
+        // Behind the process's own webhook secret, not tokens: `manual` has no webhook start,
+        // so every caller, whatever its token, gets the same 404.
+        ("POST", "/hooks/manual".into(), "{}", [404; 5]),
         ("GET", "/".into(), "", read),
         ("GET", "/processes/manual".into(), "", read),
         ("POST", "/processes/manual/run".into(), "go=1", [401, 401, 403, 303, 303]),
@@ -234,6 +237,7 @@ fn templated(path: &str, run_id: &str) -> String {
         .replace("/manual/", "/{name}/")
         .replace("/victim", "/{name}")
         .replace("/steps/done/", "/steps/{step}/")
+        .replace("/hooks/manual", "/hooks/{name}")
 }
 
 struct Tokens {

@@ -31,7 +31,13 @@ fn copy_dir(from: &Path, to: &Path) {
 
 pub(crate) fn run_sandbox(dir: &Dir, process: &str) -> serde_json::Value {
     let file = format!("processes/{process}.yaml");
-    let run = stepwise(dir.path(), &["run", &file, "--sandbox", "--json", "--no-history"]);
+    let mut args = vec!["run", &file, "--sandbox", "--json", "--no-history"];
+    // A webhook process runs on its sample request body.
+    let sample = format!("processes/data/webhooks/{process}.json");
+    if dir.join(&sample).exists() {
+        args.extend(["--input", &sample]);
+    }
+    let run = stepwise(dir.path(), &args);
     assert_eq!(run.code, 0, "{process}: {run:?}");
     let report = run.json();
     let status = report["status"].as_str().unwrap();

@@ -453,11 +453,14 @@ fn shipped_processes_run_in_test_mode() {
         }
         let name = file.file_stem().unwrap().to_string_lossy().into_owned();
         let dump = dir.join(&format!("dumps/{name}"));
-        let run = stepwise_env(
-            &copy,
-            &["run", file.to_str().unwrap(), "--sandbox", "--test", "--dump", dump.to_str().unwrap(), "--json"],
-            &[],
-        );
+        let mut args =
+            vec!["run", file.to_str().unwrap(), "--sandbox", "--test", "--dump", dump.to_str().unwrap(), "--json"];
+        // A webhook process runs on its sample request body.
+        let sample = copy.join(format!("data/webhooks/{name}.json"));
+        if sample.exists() {
+            args.extend(["--input", sample.to_str().unwrap()]);
+        }
+        let run = stepwise_env(&copy, &args, &[]);
         assert!(run.code == 0 || run.code == 1, "{name}: {run:?}");
         let summary = run.json();
         let rj = read_json(&dump.join("run.json"));

@@ -71,8 +71,14 @@ steps:
         panic!("the bench process does not compile: {:?}", compiled.diagnostics);
     };
     let env = ConnectEnv { sandbox: HashMap::from([("boomi_platform".to_owned(), target)]), ..ConnectEnv::default() };
-    let options =
-        RunOptions { run_id: "grants-bench".to_owned(), overrides: Vec::new(), env, recorder: None, abort: None };
+    let options = RunOptions {
+        run_id: "grants-bench".to_owned(),
+        overrides: Vec::new(),
+        env,
+        recorder: None,
+        abort: None,
+        start_document: None,
+    };
     let started = Instant::now();
     let report = engine::run(&plan, &registry, options).await;
     let wall = started.elapsed().as_secs_f64();

@@ -50,7 +50,7 @@ impl CallFailed {
             ),
             Some(status) => (ErrorKind::Api, format!("{}: HTTP {status}: {}{tries}", self.what, self.message)),
         };
-        ApiError { kind, status: self.status, message, details: Vec::new() }
+        ApiError { body: None, kind, status: self.status, message, details: Vec::new() }
     }
 }
 

@@ -130,6 +130,7 @@ fn api_error(e: CallFailed) -> ApiError {
 /// Rule 2's refusal.
 fn last_role(user_id: &str) -> ApiError {
     ApiError {
+        body: None,
         kind: ErrorKind::Validation,
         status: None,
         message: format!(
@@ -211,14 +212,14 @@ impl Boomi {
 
     /// The id of the Standard User role, found by name (a default role, `accountId` "1", first).
     async fn standard_user(&self, trace: &mut Trace) -> Result<String, ApiError> {
-        let id = self
-            .standard_user
-            .get_or_try_init(|| async {
-                let filters: Map<String, Value> = [("name".to_owned(), json!(STANDARD_USER))].into_iter().collect();
-                let roles = self.api.query(Object::Role, &filters, trace).await.map_err(api_error)?;
-                let id_of = |r: &Value| r.get("id").and_then(Value::as_str).map(str::to_owned);
-                let default = roles.iter().find(|r| r.get("accountId").and_then(Value::as_str) == Some("1"));
-                default.or(roles.first()).and_then(id_of).ok_or_else(|| ApiError {
+        let id =
+            self.standard_user
+                .get_or_try_init(|| async {
+                    let filters: Map<String, Value> = [("name".to_owned(), json!(STANDARD_USER))].into_iter().collect();
+                    let roles = self.api.query(Object::Role, &filters, trace).await.map_err(api_error)?;
+                    let id_of = |r: &Value| r.get("id").and_then(Value::as_str).map(str::to_owned);
+                    let default = roles.iter().find(|r| r.get("accountId").and_then(Value::as_str) == Some("1"));
+                    default.or(roles.first()).and_then(id_of).ok_or_else(|| ApiError { body: None,
                     kind: ErrorKind::Api,
                     status: None,
                     message: format!(
@@ -227,8 +228,8 @@ impl Boomi {
                     ),
                     details: Vec::new(),
                 })
-            })
-            .await?;
+                })
+                .await?;
         Ok(id.clone())
     }
 

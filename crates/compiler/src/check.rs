@@ -54,7 +54,7 @@ struct RawEdges<'a> {
 fn raw_edges<'a>(id: &str, step: &'a serde_json::Map<String, Value>) -> RawEdges<'a> {
     let ty = step.get("type").and_then(Value::as_str);
     let known = if id == "start" {
-        matches!(ty, Some("no_data" | "connector"))
+        matches!(ty, Some("no_data" | "connector" | "webhook"))
     } else {
         ty.is_some_and(|t| spec::STEP_TYPES.contains(&t))
     };
@@ -232,6 +232,43 @@ impl Ctx<'_> {
                 .into_iter()
                 .flatten()
                 .any(|(_, s)| s.get("process").and_then(Value::as_object).is_some_and(|p| p.contains_key(name)))
+    }
+
+    /// A webhook start: headers it may copy, schedules it cannot have, and a `respond: sync`
+    /// that some `stop` answers.
+    fn webhook(&mut self, w: &spec::WebhookSpec) {
+        // These carry the secret: copying them into documents would put it in dumps and history.
+        const SECRET_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "x-stepwise-signature"];
+        let mut seen: Vec<String> = Vec::new();
+        for (i, header) in w.headers.iter().enumerate() {
+            let lower = header.to_ascii_lowercase();
+            let pointer = format!("/start/headers/{i}");
+            if SECRET_HEADERS.contains(&lower.as_str()) {
+                self.err(
+                    "start",
+                    pointer,
+                    format!("header '{header}' carries the webhook's secret and cannot become a document property"),
+                );
+            } else if seen.contains(&lower) {
+                self.err("start", pointer, format!("header '{header}' is listed twice"));
+            }
+            seen.push(lower);
+        }
+        if !self.spec.schedules.is_empty() {
+            self.diags.push(Diagnostic::error(
+                None,
+                "/schedules",
+                "a process with a webhook start runs once per request to its hook; it cannot have schedules",
+            ));
+        }
+        let responders = self.spec.steps.values().filter(|s| matches!(s, StepSpec::Stop { respond: true, .. })).count();
+        if w.respond == Some(spec::Respond::Sync) && responders == 0 {
+            self.err(
+                "start",
+                "/start/respond".to_owned(),
+                "'respond: sync' needs a 'stop' step with 'respond: true' (its last document is the answer)",
+            );
+        }
     }
 
     /// The parts of a step that did not parse (its typed form is a placeholder) that can still be
@@ -412,7 +449,8 @@ impl Ctx<'_> {
             }
         };
         self.used_connections.push(c.connection.clone());
-        let known_operation = !connection_type.is_empty() && self.operation(step, &base, connection_type, c);
+        let action = self.action(step, &base, connection_type, c);
+        let known_operation = !connection_type.is_empty() && self.operation(step, &base, connection_type, c, &action);
         let is_disk = connection_type == "disk";
         if !is_disk && !connection_type.is_empty() {
             for (key, present) in
@@ -434,16 +472,23 @@ impl Ctx<'_> {
             parameters.push((name.clone(), param));
         }
         let file_name = self.params(step, &format!("{base}/file_name"), c.file_name.as_deref().unwrap_or(&[]));
+        let mut query = Vec::new();
+        for (name, p) in &c.query {
+            let pointer = format!("{base}/query/{}", spec::escape_pointer(name));
+            query.push((name.clone(), self.param(step, &pointer, &format!("query parameter '{name}'"), p)));
+        }
         let call = ConnectorCall {
             connection: c.connection.clone(),
             connection_type,
             object: c.object.clone(),
-            action: c.action.clone(),
+            action,
             parameters,
             error_response: c.error_response,
             format: c.format,
             pattern: c.pattern.clone(),
             file_name,
+            query,
+            options: http_options(c),
         };
         if known_operation {
             self.check_call(step, &base, &call);
@@ -453,7 +498,39 @@ impl Ctx<'_> {
 
     /// Checks that a connector is registered for `connection_type` and has the step's (object,
     /// action); true if so.
-    fn operation(&mut self, step: &str, base: &str, connection_type: &str, c: &ConnectorSpec) -> bool {
+    /// The step's action: `action` as written, or for an http connection its `method`. Keys of
+    /// the other kind of connection are reported where they are.
+    fn action(&mut self, step: &str, base: &str, connection_type: &str, c: &ConnectorSpec) -> String {
+        let is_http = connection_type == "http";
+        if !is_http && !connection_type.is_empty() {
+            for key in HTTP_KEYS.iter().filter(|k| http_key_present(c, k)) {
+                self.err(step, format!("{base}/{key}"), format!("'{key}' only applies to http connections"));
+            }
+        }
+        match (&c.action, &c.method) {
+            (Some(_), _) if is_http => {
+                self.err(step, format!("{base}/action"), "an 'http' step has no 'action'; give its 'method'");
+                c.method.map(|m| m.as_str().to_owned()).unwrap_or_default()
+            }
+            (_, Some(method)) if is_http => method.as_str().to_owned(),
+            (None, _) if is_http => {
+                self.err(step, base.to_owned(), "missing required key 'method' (get, post, put, patch or delete)");
+                String::new()
+            }
+            (Some(action), _) => action.clone(),
+            (None, _) => {
+                if !connection_type.is_empty() {
+                    self.err(step, base.to_owned(), "missing required key 'action'");
+                }
+                String::new()
+            }
+        }
+    }
+
+    fn operation(&mut self, step: &str, base: &str, connection_type: &str, c: &ConnectorSpec, action: &str) -> bool {
+        if action.is_empty() {
+            return false;
+        }
         let Some(ops) = self.catalog.operations(connection_type) else {
             self.err(
                 step,
@@ -468,7 +545,7 @@ impl Ctx<'_> {
             ("action", format!("a '{connection_type}' step needs an 'object'"))
         } else if !has_objects && !object.is_empty() {
             ("object", format!("a '{connection_type}' connection has no objects; remove 'object'"))
-        } else if ops.iter().any(|o| o.object == object && o.action == c.action) {
+        } else if ops.iter().any(|o| o.object == object && o.action == action) {
             return true;
         } else if has_objects && !ops.iter().any(|o| o.object == object) {
             let mut objects: Vec<&str> = ops.iter().map(|o| o.object).collect();
@@ -480,7 +557,9 @@ impl Ctx<'_> {
         } else {
             let actions: Vec<&str> = ops.iter().filter(|o| o.object == object).map(|o| o.action).collect();
             let what = if object.is_empty() { String::new() } else { format!(" for object '{object}'") };
-            ("action", format!("'{connection_type}' has no action '{}'{what}; known: {}", c.action, actions.join(", ")))
+            let field = if connection_type == "http" { "method" } else { "action" };
+            let noun = if connection_type == "http" { "method" } else { "action" };
+            (field, format!("'{connection_type}' has no {noun} '{action}'{what}; known: {}", actions.join(", ")))
         };
         self.err(step, format!("{base}/{field}"), message);
         false
@@ -502,6 +581,8 @@ impl Ctx<'_> {
             parameters: call.parameters.iter().map(|(n, p)| (n.as_str(), static_value(p))).collect(),
             pattern: call.pattern.as_deref(),
             file_name: file_name.filter(|parts| !parts.is_empty()).map(|parts| parts.concat()),
+            query: call.query.iter().map(|(n, p)| (n.as_str(), static_value(p))).collect(),
+            options: &call.options,
         };
         for problem in self.catalog.check_call(call.connection_type, &view) {
             let field = match problem.field.strip_prefix("parameters/") {
@@ -511,6 +592,41 @@ impl Ctx<'_> {
             self.err(step, format!("{base}/{field}"), problem.message);
         }
     }
+}
+
+/// The keys of a connector step that only http connections take.
+const HTTP_KEYS: [&str; 8] = ["method", "path", "query", "body", "records", "paginate", "schema", "idempotent"];
+
+fn http_key_present(c: &ConnectorSpec, key: &str) -> bool {
+    match key {
+        "method" => c.method.is_some(),
+        "path" => c.path.is_some(),
+        "query" => !c.query.is_empty(),
+        "body" => c.body.is_some(),
+        "records" => c.records.is_some(),
+        "paginate" => c.paginate.is_some(),
+        "schema" => c.schema.is_some(),
+        "idempotent" => c.idempotent,
+        _ => false,
+    }
+}
+
+/// The http keys of a step as JSON, for the connector to read ([`ConnectorCall::options`]).
+fn http_options(c: &ConnectorSpec) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_owned(), v);
+        }
+    };
+    put("method", c.method.map(|m| Value::String(m.as_str().to_owned())));
+    put("path", c.path.clone().map(Value::String));
+    put("body", c.body.and_then(|b| serde_json::to_value(b).ok()));
+    put("records", c.records.clone().map(Value::String));
+    put("paginate", c.paginate.as_ref().and_then(|p| serde_json::to_value(p).ok()));
+    put("schema", c.schema.clone().map(Value::String));
+    put("idempotent", c.idempotent.then_some(Value::Bool(true)));
+    m
 }
 
 /// The source keys of a parameter, in the order messages list them.
@@ -592,6 +708,7 @@ fn check_connections(raw: &Value, diags: &mut Vec<Diagnostic>) {
         let base = format!("/connections/{}", spec::escape_pointer(name));
         let text = |key: &str| conn.get(key).and_then(Value::as_str);
         match text("type") {
+            Some("http") => check_http_connection(name, &base, conn, diags),
             Some("knowbe4" | "boomi_platform") => {
                 if let Some(url) = text("base_url")
                     && let Err(e) = is_allowed_base_url(url)
@@ -611,6 +728,33 @@ fn check_connections(raw: &Value, diags: &mut Vec<Diagnostic>) {
                 ));
             }
             _ => {}
+        }
+    }
+}
+
+/// The URLs of an http connection (base and OAuth2 token URL: plain http only to loopback),
+/// and headers that would carry a credential in the file.
+fn check_http_connection(name: &str, base: &str, conn: &Value, diags: &mut Vec<Diagnostic>) {
+    let urls = [("base_url", conn.get("base_url")), ("auth/token_url", conn.pointer("/auth/token_url"))];
+    for (key, url) in urls {
+        if let Some(url) = url.and_then(Value::as_str)
+            && let Err(e) = is_allowed_base_url(url)
+        {
+            diags.push(Diagnostic::error(None, format!("{base}/{key}"), format!("connection '{name}': {e}")));
+        }
+    }
+    const CREDENTIAL_HEADERS: [&str; 5] =
+        ["authorization", "proxy-authorization", "cookie", "x-api-key", "x-auth-token"];
+    for header in conn.get("headers").and_then(Value::as_object).into_iter().flatten().map(|(k, _)| k) {
+        if CREDENTIAL_HEADERS.contains(&header.to_ascii_lowercase().as_str()) {
+            diags.push(Diagnostic::error(
+                None,
+                format!("{base}/headers/{}", spec::escape_pointer(header)),
+                format!(
+                    "connection '{name}': header '{header}' carries a credential, which a process file must not hold; \
+                     use 'auth' (bearer, basic, header or oauth2_client_credentials) with {{env: NAME}} or {{file: PATH}}"
+                ),
+            ));
         }
     }
 }
@@ -699,6 +843,10 @@ pub(crate) fn build(
             };
             StepKind::StartConnector { call, next }
         }
+        StartSpec::Webhook(w) => {
+            ctx.webhook(w);
+            StepKind::StartWebhook { next: ctx.target("start", "next", &w.next, Edge::Next) }
+        }
     };
     let mut steps = vec![Step { id: "start".to_owned(), kind: start_kind }];
     for (id, step) in &spec.steps {
@@ -708,7 +856,7 @@ pub(crate) fn build(
         let base = step_pointer(id);
         if broken.contains(id) {
             ctx.salvage(id);
-            steps.push(Step { id: id.clone(), kind: StepKind::Stop { keep_going: true } });
+            steps.push(Step { id: id.clone(), kind: StepKind::Stop { keep_going: true, respond: false } });
             continue;
         }
         let kind = match step {
@@ -799,11 +947,19 @@ pub(crate) fn build(
                 let template = ctx.template(id, template, params.len());
                 StepKind::Notify { template, params, level: *level, next: ctx.target(id, "next", next, Edge::Next) }
             }
-            StepSpec::Stop { keep_going, next } => {
+            StepSpec::Stop { keep_going, respond, next } => {
                 if next.is_some() {
                     ctx.err(id, format!("{base}/next"), "a 'stop' step ends its path and cannot have a 'next'");
                 }
-                StepKind::Stop { keep_going: *keep_going }
+                let sync = matches!(&spec.start, StartSpec::Webhook(w) if w.respond == Some(spec::Respond::Sync));
+                if *respond && !sync {
+                    ctx.diags.push(Diagnostic::warning(
+                        Some(id),
+                        format!("{base}/respond"),
+                        "'respond: true' has no effect: the process does not start with a webhook with 'respond: sync'",
+                    ));
+                }
+                StepKind::Stop { keep_going: *keep_going, respond: *respond }
             }
         };
         steps.push(Step { id: id.clone(), kind });
@@ -866,6 +1022,10 @@ pub(crate) fn build(
         retention_days: spec.retention_days,
         graph,
         start: NodeIndex::new(0),
+        webhook: match &spec.start {
+            StartSpec::Webhook(w) => Some(w.clone()),
+            _ => None,
+        },
     })
 }
 

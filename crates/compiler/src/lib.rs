@@ -42,6 +42,10 @@ pub struct StaticCall<'a> {
     pub pattern: Option<&'a str>,
     /// The file name, when every part of `file_name` is static.
     pub file_name: Option<String>,
+    /// Each query parameter's name and, when its source is `static`, its value.
+    pub query: Vec<(&'a str, Option<&'a str>)>,
+    /// The connector's own keys as written (see [`ConnectorCall::options`]).
+    pub options: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// A problem a connector found in a [`StaticCall`]: the step field it is about (`parameters`,
@@ -187,7 +191,7 @@ fn partial_spec(value: &serde_json::Value) -> Option<(spec::ProcessSpec, Vec<Str
             Some(s) => s,
             None => {
                 broken.push(id.clone());
-                spec::StepSpec::Stop { keep_going: true, next: None }
+                spec::StepSpec::Stop { keep_going: true, respond: false, next: None }
             }
         };
         steps.insert(id.clone(), step);

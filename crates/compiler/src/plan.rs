@@ -3,7 +3,9 @@
 use indexmap::IndexMap;
 use petgraph::graph::{DiGraph, NodeIndex};
 pub use spec::{
-    CatchErrors, ConnectionSpec, DecisionOp, DiskFormat, Escape, ExecutionValue, LimitsSpec, NotifyLevel, ScheduleSpec,
+    CatchErrors, ConnectionSpec, DecisionOp, DiskFormat, Escape, ExecutionValue, HttpAuthSpec, HttpBody,
+    HttpConnectionSpec, HttpMethod, LimitsSpec, NotifyLevel, PaginateSpec, Respond, ScheduleSpec, SecretSpec,
+    WebhookSpec,
 };
 
 use crate::template::Template;
@@ -23,6 +25,8 @@ pub struct Plan {
     pub retention_days: u32,
     pub graph: DiGraph<Step, Edge>,
     pub start: NodeIndex,
+    /// For a webhook start: its secret, headers, answer and body cap.
+    pub webhook: Option<WebhookSpec>,
 }
 
 impl Plan {
@@ -90,25 +94,74 @@ impl Edge {
 
 #[derive(Clone, Debug)]
 pub enum StepKind {
-    StartNoData { next: NodeIndex },
-    StartConnector { call: ConnectorCall, next: NodeIndex },
-    Message { template: Template, params: Vec<Param>, combine: bool, next: NodeIndex },
-    Map { jq: String, next: NodeIndex },
-    SetProperties { document: Vec<(String, Vec<Param>)>, process: Vec<(String, Vec<Param>)>, next: NodeIndex },
-    Connector { call: ConnectorCall, next: Option<NodeIndex> },
-    Decision { left: Param, op: DecisionOp, right: Param, if_true: NodeIndex, if_false: NodeIndex },
-    Branch { paths: Vec<NodeIndex> },
-    TryCatch { try_path: NodeIndex, catch: NodeIndex, retries: u8, catch_errors: CatchErrors },
-    Exception { template: Template, params: Vec<Param>, stop_process: bool },
-    Notify { template: Template, params: Vec<Param>, level: NotifyLevel, next: NodeIndex },
-    Stop { keep_going: bool },
+    StartNoData {
+        next: NodeIndex,
+    },
+    StartConnector {
+        call: ConnectorCall,
+        next: NodeIndex,
+    },
+    /// Emits the start document the run was given (a webhook's request), or one empty document.
+    StartWebhook {
+        next: NodeIndex,
+    },
+    Message {
+        template: Template,
+        params: Vec<Param>,
+        combine: bool,
+        next: NodeIndex,
+    },
+    Map {
+        jq: String,
+        next: NodeIndex,
+    },
+    SetProperties {
+        document: Vec<(String, Vec<Param>)>,
+        process: Vec<(String, Vec<Param>)>,
+        next: NodeIndex,
+    },
+    Connector {
+        call: ConnectorCall,
+        next: Option<NodeIndex>,
+    },
+    Decision {
+        left: Param,
+        op: DecisionOp,
+        right: Param,
+        if_true: NodeIndex,
+        if_false: NodeIndex,
+    },
+    Branch {
+        paths: Vec<NodeIndex>,
+    },
+    TryCatch {
+        try_path: NodeIndex,
+        catch: NodeIndex,
+        retries: u8,
+        catch_errors: CatchErrors,
+    },
+    Exception {
+        template: Template,
+        params: Vec<Param>,
+        stop_process: bool,
+    },
+    Notify {
+        template: Template,
+        params: Vec<Param>,
+        level: NotifyLevel,
+        next: NodeIndex,
+    },
+    Stop {
+        keep_going: bool,
+        respond: bool,
+    },
 }
 
 impl StepKind {
     /// The step type as written in the file (`start` for the start step).
     pub fn type_name(&self) -> &'static str {
         match self {
-            StepKind::StartNoData { .. } | StepKind::StartConnector { .. } => "start",
+            StepKind::StartNoData { .. } | StepKind::StartConnector { .. } | StepKind::StartWebhook { .. } => "start",
             StepKind::Message { .. } => "message",
             StepKind::Map { .. } => "map",
             StepKind::SetProperties { .. } => "set_properties",
@@ -135,6 +188,11 @@ pub struct ConnectorCall {
     pub format: Option<DiskFormat>,
     pub pattern: Option<String>,
     pub file_name: Vec<Param>,
+    /// Query parameters of a request (http).
+    pub query: Vec<(String, Param)>,
+    /// The connector's own keys as written (http: `method`, `path`, `body`, `records`,
+    /// `paginate`, `schema`, `idempotent`), for the connector to read; empty for the others.
+    pub options: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A parameter with its source resolved and checked.

@@ -118,12 +118,13 @@ pub fn check(value: &serde_json::Value) -> Vec<Diagnostic> {
             ValidationErrorKind::Type { .. }
             | ValidationErrorKind::MinProperties { .. }
             | ValidationErrorKind::MaxProperties { .. }
-                if pointer.ends_with("/token") =>
+                if is_secret_pointer(&pointer) =>
             {
+                let field = pointer.rsplit('/').next().unwrap_or("token");
                 if error.instance.is_string() {
-                    "a literal token is not allowed in a process file; use {env: NAME} or {file: PATH}".to_owned()
+                    format!("a literal {field} is not allowed in a process file; use {{env: NAME}} or {{file: PATH}}")
                 } else {
-                    "token must be exactly one of {env: NAME} or {file: PATH}".to_owned()
+                    format!("{field} must be exactly one of {{env: NAME}} or {{file: PATH}}")
                 }
             }
             ValidationErrorKind::OneOfNotValid | ValidationErrorKind::OneOfMultipleValid
@@ -336,4 +337,11 @@ mod draft7 {
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
+}
+
+/// Whether `pointer` is a secret of a connection: a `token`, or the secret of an http `auth`.
+fn is_secret_pointer(pointer: &str) -> bool {
+    pointer.ends_with("/token")
+        || pointer == "/start/secret"
+        || ["/auth/password", "/auth/value", "/auth/client_secret"].iter().any(|s| pointer.ends_with(s))
 }

@@ -59,6 +59,8 @@ impl std::fmt::Debug for JsonRequest<'_> {
 pub struct JsonResponse {
     pub status: u16,
     pub body: Value,
+    /// The answer's headers (a `Link` header for paging, say).
+    pub headers: HeaderMap,
     /// Attempts made, the successful one included (throttled answers not counted).
     pub attempts: u32,
 }
@@ -229,7 +231,7 @@ impl Caller {
             drop(ticket);
             let elapsed_ms = started.elapsed().as_millis() as u64;
             let failure = match result {
-                Ok((status, _, bytes)) if (200..300).contains(&status) => {
+                Ok((status, headers, bytes)) if (200..300).contains(&status) => {
                     let parsed = if bytes.iter().all(u8::is_ascii_whitespace) {
                         Ok(Value::Null)
                     } else {
@@ -244,7 +246,7 @@ impl Caller {
                                 elapsed_ms,
                                 "HTTP call succeeded."
                             );
-                            return Ok(JsonResponse { status, body, attempts });
+                            return Ok(JsonResponse { status, body, headers, attempts });
                         }
                         Err(e) => Failure {
                             class: Class::Transient { maybe_executed: true },

@@ -336,6 +336,7 @@ fn refusal(schema: &Value, name: &str, keyword: &str) -> String {
 /// through the connector's `validate` before `execute`).
 pub fn invalid_input(details: Vec<FieldError>) -> engine::ApiError {
     engine::ApiError {
+        body: None,
         kind: engine::ErrorKind::Validation,
         status: None,
         message: "the document is not valid input for this action".to_owned(),

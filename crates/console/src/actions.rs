@@ -53,6 +53,7 @@ pub(crate) async fn queue_run(
         overrides,
         content_hash: Some(process.content_hash.clone()),
         queued_at: Utc::now(),
+        start_document: None,
     };
     let names: Vec<&str> = run.overrides.iter().map(|(n, _)| n.as_str()).collect();
     let detail = format!("run {}; properties: [{}]", run.run_id, names.join(", "));
@@ -68,6 +69,11 @@ pub(crate) async fn rerun(console: &Shared, caller: &Caller, run_id: &str) -> Re
     if !run.status.parse::<RunStatus>().is_ok_and(RunStatus::is_final) {
         return Err(ApiError::conflict(format!("run '{run_id}' is {}; only a finished run can run again", run.status)));
     }
+    if run.trigger == Trigger::Webhook {
+        return Err(ApiError::conflict(format!(
+            "run '{run_id}' was started by a webhook, whose request body is not kept; send the hook again"
+        )));
+    }
     let overrides = console.store.run_overrides(run_id).await?.unwrap_or_default();
     let process = held(console, &run.process).await?;
     let again = NewRun {
@@ -77,6 +83,7 @@ pub(crate) async fn rerun(console: &Shared, caller: &Caller, run_id: &str) -> Re
         overrides,
         content_hash: Some(process.content_hash.clone()),
         queued_at: Utc::now(),
+        start_document: None,
     };
     audit(console, caller, "rerun", run_id, Some(format!("as run {}", again.run_id))).await?;
     console.store.enqueue(&again).await?;

@@ -20,6 +20,7 @@ mod api;
 mod auth;
 mod documents;
 mod error;
+mod hooks;
 mod pages;
 mod session;
 pub mod token;
@@ -55,6 +56,8 @@ pub struct RouteInfo {
     pub path: &'static str,
     /// Who may use it.
     pub role: Option<Role>,
+    /// Not behind tokens, but behind the secret of the process's webhook (`/hooks/{name}`).
+    pub webhook_secret: bool,
 }
 
 /// The routes behind a token: method, path, weakest role, handler.
@@ -93,13 +96,20 @@ fn protected() -> Vec<(Method, &'static str, Role, MethodRouter<Shared>)> {
 
 /// Every route of the console with its role.
 pub fn routes() -> Vec<RouteInfo> {
+    let open = |method, path| RouteInfo { method, path, role: None, webhook_secret: false };
     let mut routes = vec![
-        RouteInfo { method: Method::GET, path: "/health", role: None },
-        RouteInfo { method: Method::GET, path: "/login", role: None },
-        RouteInfo { method: Method::POST, path: "/login", role: None },
-        RouteInfo { method: Method::GET, path: "/console.css", role: None },
+        open(Method::GET, "/health"),
+        open(Method::GET, "/login"),
+        open(Method::POST, "/login"),
+        open(Method::GET, "/console.css"),
     ];
-    routes.extend(protected().into_iter().map(|(method, path, role, _)| RouteInfo { method, path, role: Some(role) }));
+    routes.push(RouteInfo { method: Method::POST, path: hooks::PATH, role: None, webhook_secret: true });
+    routes.extend(protected().into_iter().map(|(method, path, role, _)| RouteInfo {
+        method,
+        path,
+        role: Some(role),
+        webhook_secret: false,
+    }));
     routes
 }
 
@@ -117,6 +127,7 @@ pub fn router(store: Arc<dyn Store>, control: scheduler::Control) -> Router {
         .route("/health", get(health))
         .route("/login", login)
         .route("/console.css", get(pages::stylesheet))
+        .route(hooks::PATH, hooks::route())
         .merge(api)
         .with_state(console)
 }

@@ -19,7 +19,10 @@ fn documented() -> BTreeSet<(String, String, String)> {
 fn openapi_describes_exactly_the_routes() {
     let routed: BTreeSet<(String, String, String)> = routes()
         .into_iter()
-        .map(|r| (r.method.to_string(), r.path.to_owned(), r.role.map_or("open", Role::as_str).to_owned()))
+        .map(|r| {
+            let role = if r.webhook_secret { "webhook-secret" } else { r.role.map_or("open", Role::as_str) };
+            (r.method.to_string(), r.path.to_owned(), role.to_owned())
+        })
         .collect();
     let documented = documented();
     let missing: Vec<_> = routed.difference(&documented).collect();
@@ -29,6 +32,13 @@ fn openapi_describes_exactly_the_routes() {
 
 #[test]
 fn only_health_is_open() {
-    let open: Vec<&str> = routes().iter().filter(|r| r.role.is_none()).map(|r| r.path).collect();
+    let open: Vec<&str> = routes().iter().filter(|r| r.role.is_none() && !r.webhook_secret).map(|r| r.path).collect();
     assert_eq!(open, ["/health", "/login", "/login", "/console.css"]);
+}
+
+#[test]
+fn only_hooks_go_by_their_own_secret() {
+    let hooks: Vec<&str> = routes().iter().filter(|r| r.webhook_secret).map(|r| r.path).collect();
+    assert_eq!(hooks, ["/hooks/{name}"]);
+    assert!(routes().iter().filter(|r| r.webhook_secret).all(|r| r.role.is_none()));
 }

@@ -112,6 +112,7 @@ fn measure(base_dir: &Path, program: &str, count: u64) -> Measured {
         env: engine::ConnectEnv { base_dir: base_dir.to_path_buf(), ..engine::ConnectEnv::default() },
         recorder: None,
         abort: None,
+        start_document: None,
     };
     let rss_before_kib = status_kib("VmRSS:");
     // Writing 5 to clear_refs resets VmHWM to the current resident size.

@@ -213,6 +213,9 @@ pub struct OperationRef<'a> {
     /// Disk options (unused by other connectors).
     pub format: Option<compiler::DiskFormat>,
     pub pattern: Option<&'a str>,
+    /// The connector's own keys of the step as written (http: `method`, `path`, `records`,
+    /// `paginate`, ...); empty for the others.
+    pub options: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// One input document with the step's parameters evaluated for it.
@@ -222,6 +225,8 @@ pub struct Input {
     pub parameters: IndexMap<String, String>,
     /// For `file_name` on disk send: the parameters concatenated.
     pub file_name: Option<String>,
+    /// The step's `query` parameters evaluated for this document (http).
+    pub query: IndexMap<String, String>,
 }
 
 /// One invalid field of a document.
@@ -268,6 +273,9 @@ pub struct ApiError {
     pub status: Option<u16>,
     pub message: String,
     pub details: Vec<FieldError>,
+    /// The body of the answer that refused the call, when the connector keeps it (http): the
+    /// error document carries it as `body`.
+    pub body: Option<Box<serde_json::Value>>,
 }
 
 /// Errors that stop a connector step as a whole (not one document).

@@ -83,12 +83,12 @@ struct Disk {
 }
 
 fn io_error(message: String) -> ApiError {
-    ApiError { kind: ErrorKind::Transport, status: None, message, details: Vec::new() }
+    ApiError { body: None, kind: ErrorKind::Transport, status: None, message, details: Vec::new() }
 }
 
 /// A file that was read but does not parse in the connection's `format`.
 fn data_error(message: String) -> ApiError {
-    ApiError { kind: ErrorKind::Data, status: None, message, details: Vec::new() }
+    ApiError { body: None, kind: ErrorKind::Data, status: None, message, details: Vec::new() }
 }
 
 impl Disk {
@@ -194,6 +194,7 @@ impl Disk {
 
     fn write(&self, input: &Input, name: String) -> Result<Document, ApiError> {
         check_name(&name).map_err(|details| ApiError {
+            body: None,
             kind: ErrorKind::Validation,
             status: None,
             message: format!("file name '{name}' must be a plain file name"),
@@ -223,6 +224,7 @@ impl Disk {
 
 fn exists(path: &Path) -> ApiError {
     ApiError {
+        body: None,
         kind: ErrorKind::Api,
         status: None,
         message: format!("'{}' already exists; it was not overwritten", path.display()),

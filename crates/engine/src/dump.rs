@@ -65,12 +65,23 @@ pub struct DumpConfig {
     pub limits: DumpLimits,
     /// How many documents per step `report.html` embeds.
     pub report_documents_per_step: usize,
+    /// The process file that ran (written into `run.json` as `process_file`, so that
+    /// `stepwise test --record` finds it).
+    pub process_file: Option<PathBuf>,
+    /// The process property values the run was given (`--set`), written into `run.json` (scrubbed).
+    pub overrides: Vec<(String, String)>,
 }
 
 impl DumpConfig {
     /// Records everything into `dir`; the report embeds the default number of documents.
     pub fn new(dir: PathBuf) -> DumpConfig {
-        DumpConfig { dir, limits: DumpLimits::default(), report_documents_per_step: DEFAULT_REPORT_DOCUMENTS_PER_STEP }
+        DumpConfig {
+            dir,
+            limits: DumpLimits::default(),
+            report_documents_per_step: DEFAULT_REPORT_DOCUMENTS_PER_STEP,
+            process_file: None,
+            overrides: Vec::new(),
+        }
     }
 }
 
@@ -517,6 +528,9 @@ struct RunJson<'a> {
     format: u32,
     run_id: &'a str,
     process: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process_file: Option<String>,
+    properties: Value,
     status: &'static str,
     started_at: &'a str,
     ended_at: &'a str,
@@ -697,10 +711,15 @@ impl<'a> RunJson<'a> {
         shared.scrub.json(&mut notifications);
         let documents_not_recorded = steps.values().map(|s| s.arrived - s.recorded).sum();
         let calls_not_recorded = steps.values().map(|s| s.calls - s.calls_recorded).sum();
+        let mut properties =
+            Value::Object(shared.config.overrides.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect());
+        shared.scrub.json(&mut properties);
         RunJson {
             format: RUN_JSON_FORMAT,
             run_id: &report.run_id,
             process: &report.process,
+            process_file: shared.config.process_file.as_ref().map(|p| p.display().to_string()),
+            properties,
             status: report.status.as_str(),
             started_at: &report.started_at,
             ended_at: &report.ended_at,

@@ -70,6 +70,10 @@ pub struct RunReport {
     pub error: Option<RunError>,
     pub errors: Vec<RunError>,
     pub notifications: Vec<Notification>,
+    /// The data of the last document that reached a `stop` with `respond: true` (the answer to
+    /// a `respond: sync` webhook).
+    #[serde(skip)]
+    pub response: Option<Vec<u8>>,
 }
 
 impl RunReport {

@@ -50,6 +50,9 @@ pub struct RunOptions {
     /// Cancel it to stop the run: the step that is going stops (an HTTP call in flight is
     /// dropped, a jq loop ends), nothing more starts, and the run ends `ABORTED`.
     pub abort: Option<Cancel>,
+    /// The document a webhook start emits (the request's body and named headers); `None`: one
+    /// empty document.
+    pub start_document: Option<Document>,
 }
 
 /// A document that failed, on its way up to a try/catch or to the run's result.
@@ -125,6 +128,8 @@ struct Exec<'p> {
     /// Reused buffers for parameter values and rendered text.
     values: Vec<String>,
     scratch: String,
+    /// The last document that reached a `stop` with `respond: true`.
+    response: Option<Document>,
 }
 
 /// The stack a thread that runs [`run`] needs for the deepest plan the compiler accepts
@@ -173,11 +178,12 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
     // Register every configured token with the redactor before any document moves, so nothing
     // recorded early (test-mode dumps of the start step, say) can carry one.
     for (name, connection) in &plan.connections {
-        if let compiler::ConnectionSpec::Knowbe4 { token, .. } | compiler::ConnectionSpec::BoomiPlatform { token, .. } =
-            connection
-        {
-            let _ = env.secret(name, token);
+        for secret in connection.secrets() {
+            let _ = env.secret(name, secret);
         }
+    }
+    if let Some(webhook) = &plan.webhook {
+        let _ = env.secret("webhook", &webhook.secret);
     }
     let cancel = options.abort.unwrap_or_default();
     // A limit too far out to represent is no limit.
@@ -210,9 +216,10 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
         unfinished: Vec::new(),
         values: Vec::new(),
         scratch: String::new(),
+        response: None,
     };
     tracing::info!(run_id = %options.run_id, process = %plan.name, "Run started.");
-    let start_doc = vec![Document::default()];
+    let start_doc = vec![options.start_document.unwrap_or_default()];
     let outcome = exec.exec(plan.start, start_doc).await;
     let redact = |f: DocFail, exec: &Exec<'_>| RunError {
         step: f.step,
@@ -258,6 +265,7 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
         error,
         errors,
         notifications: exec.notifications,
+        response: exec.response.map(|d| d.data),
     };
     tracing::info!(run_id = %report.run_id, status = report.status.as_str(), millis = report.millis, "Run ended.");
     report
@@ -705,15 +713,14 @@ impl<'p> Exec<'p> {
         Ok(c)
     }
 
-    /// The parameters (and disk `file_name`) of a connector call for `doc`, or the field whose
-    /// lookup failed and why.
-    #[allow(clippy::type_complexity)]
+    /// The parameters (query parameters, disk `file_name`) of a connector call for `doc`, as an
+    /// input without its document, or the field whose lookup failed and why.
     fn connector_parameters(
         &mut self,
         call: &ConnectorCall,
         doc: &Document,
         n: usize,
-    ) -> Result<(IndexMap<String, String>, Option<String>), (String, String)> {
+    ) -> Result<Input, (String, String)> {
         let view = DocView::new(doc);
         let mut env = self.param_env(n);
         let mut parameters = IndexMap::new();
@@ -721,11 +728,17 @@ impl<'p> Exec<'p> {
             let value = eval(p, &view, &mut env).map_err(|e| (name.clone(), e))?;
             parameters.insert(name.clone(), value);
         }
-        if call.file_name.is_empty() {
-            return Ok((parameters, None));
+        let mut query = IndexMap::new();
+        for (name, p) in &call.query {
+            let value = eval(p, &view, &mut env).map_err(|e| (format!("query/{name}"), e))?;
+            query.insert(name.clone(), value);
         }
-        let file_name = eval_concat(&call.file_name, &view, &mut env).map_err(|e| ("file_name".to_owned(), e))?;
-        Ok((parameters, Some(file_name)))
+        let file_name = if call.file_name.is_empty() {
+            None
+        } else {
+            Some(eval_concat(&call.file_name, &view, &mut env).map_err(|e| ("file_name".to_owned(), e))?)
+        };
+        Ok(Input { document: Document::default(), parameters, file_name, query })
     }
 
     async fn connector_step(
@@ -745,6 +758,7 @@ impl<'p> Exec<'p> {
             error_response: call.error_response,
             format: call.format,
             pattern: call.pattern.as_deref(),
+            options: &call.options,
         };
         let fails = Vec::new();
         // Parameters for each document; a lookup that fails makes its input invalid, like a
@@ -755,10 +769,11 @@ impl<'p> Exec<'p> {
         for (i, doc) in batch.into_iter().enumerate() {
             let number = first + i as u64;
             match self.connector_parameters(call, &doc, n) {
-                Ok((parameters, file_name)) => inputs.push((number, Input { document: doc, parameters, file_name })),
+                Ok(input) => inputs.push((number, Input { document: doc, ..input })),
                 Err((field, message)) => {
                     let details = vec![FieldError { field, reason: "lookup_failed".to_owned() }];
-                    let input = Input { document: doc, parameters: IndexMap::new(), file_name: None };
+                    let input =
+                        Input { document: doc, parameters: IndexMap::new(), file_name: None, query: IndexMap::new() };
                     invalid.push((number, input, details, Some(message)));
                 }
             }
@@ -797,7 +812,7 @@ impl<'p> Exec<'p> {
                 Some(_) => describe(&details, &lookup),
                 None => format!("invalid input: {}", describe_invalid(&details)),
             };
-            let err = ApiError { kind: ErrorKind::Validation, status: None, message, details };
+            let err = ApiError { body: None, kind: ErrorKind::Validation, status: None, message, details };
             refused.push_back((number, self.error_document(&op, &call.connection, &input.document, &err)));
         }
         if valid.is_empty() {
@@ -923,7 +938,7 @@ impl<'p> Exec<'p> {
             input.json().unwrap_or_else(|_| serde_json::Value::String(input.text().into_owned()))
         };
         let message = self.env.redactor.redact(&err.message);
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "error": {
                 "kind": err.kind.document_kind(),
                 "step": op.step,
@@ -936,6 +951,10 @@ impl<'p> Exec<'p> {
                 "input": input_json,
             }
         });
+        if let Some(answer) = &err.body {
+            let text = self.env.redactor.redact(&answer.to_string());
+            body["error"]["body"] = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        }
         let mut doc = input.derive(serde_json::to_vec(&body).unwrap_or_default());
         let code = err.status.map(|s| s.to_string()).unwrap_or_else(|| err.kind.document_kind().to_owned());
         doc.properties.insert("application_status_code".to_owned(), code);
@@ -962,7 +981,9 @@ impl<'p> Exec<'p> {
         let n = batch.len();
         let number = |i: usize| first + i as u64;
         match kind {
-            StepKind::StartNoData { next } => Ok(Routed::to(Some(*next), batch, Vec::new())),
+            StepKind::StartNoData { next } | StepKind::StartWebhook { next } => {
+                Ok(Routed::to(Some(*next), batch, Vec::new()))
+            }
             StepKind::StartConnector { call, next } => {
                 let (docs, fails) = self.connector_step(idx, call, batch, first).await?;
                 Ok(Routed::to(Some(*next), docs, fails))
@@ -1217,10 +1238,12 @@ impl<'p> Exec<'p> {
                 }
                 Ok(Routed::to(Some(*next), docs.finish(), fails))
             }
-            StepKind::Stop { keep_going } => {
+            StepKind::Stop { keep_going, respond } => {
                 self.documents_out += n as u64;
                 self.stats[idx.index()].documents_out += n as u64;
-                drop(batch);
+                if *respond && let Some(last) = batch.into_iter().last() {
+                    self.response = Some(last);
+                }
                 if *keep_going {
                     Ok(Routed { outputs: Vec::new(), fails: Vec::new() })
                 } else {

@@ -79,6 +79,7 @@ impl Connector for Scripted {
                 for (i, input) in inputs.iter().enumerate() {
                     if i == 1 {
                         let error = ApiError {
+                            body: None,
                             kind: ErrorKind::Api,
                             status: Some(409),
                             message: "conflict".to_owned(),
@@ -117,6 +118,7 @@ fn execute(yaml: &str, registry: &Registry) -> RunReport {
         env: ConnectEnv::default(),
         recorder: None,
         abort: None,
+        start_document: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     runtime.block_on(run(&plan, registry, options))

@@ -143,6 +143,7 @@ steps:
         env: engine::ConnectEnv { base_dir: dir.path().to_owned(), ..engine::ConnectEnv::default() },
         recorder: None,
         abort: None,
+        start_document: None,
     };
     let started = Instant::now();
     let report = engine::run(&plan, &registry, options).await;

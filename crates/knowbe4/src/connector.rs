@@ -33,7 +33,7 @@ enum CallError {
 }
 
 fn api(kind: ErrorKind, status: Option<u16>, message: String) -> ApiError {
-    ApiError { kind, status, message, details: Vec::new() }
+    ApiError { body: None, kind, status, message, details: Vec::new() }
 }
 
 fn document(node: &Value) -> Document {
@@ -223,6 +223,7 @@ impl KnowBe4 {
             Ok(Value::Null) => {
                 let key = input.get(arg.name).map(|v| v.to_string().trim_matches('"').to_owned()).unwrap_or_default();
                 Err(ApiError {
+                    body: None,
                     kind: ErrorKind::Api,
                     status: Some(200),
                     message: format!("KnowBe4 has no {what} with {} {key}", arg.name),
@@ -473,6 +474,7 @@ impl KnowBe4 {
                                 }
                                 Err(e) => {
                                     let e = ApiError {
+                                        body: None,
                                         message: format!(
                                             "the outcome of {field} is unknown ({message}), and checking whether it was done failed: {}",
                                             e.message

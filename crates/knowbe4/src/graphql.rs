@@ -103,6 +103,7 @@ pub(crate) fn payload_errors(payload: &Value) -> Vec<PayloadError> {
 pub(crate) fn refused(operation: &str, errors: &[PayloadError]) -> ApiError {
     let what: Vec<String> = errors.iter().map(PayloadError::describe).collect();
     ApiError {
+        body: None,
         kind: ErrorKind::Api,
         status: Some(200),
         message: format!("KnowBe4 refused {operation}: {}", what.join("; ")),
@@ -145,6 +146,7 @@ pub(crate) fn field_of(body: &Value, field: &str, operation: &str) -> Result<Val
             })
             .collect();
         return Err(ApiError {
+            body: None,
             kind: ErrorKind::Api,
             status: Some(200),
             message: format!("KnowBe4 answered {operation} with errors: {}", messages.join("; ")),
@@ -154,6 +156,7 @@ pub(crate) fn field_of(body: &Value, field: &str, operation: &str) -> Result<Val
     match body.pointer(&format!("/data/{field}")) {
         Some(v) => Ok(v.clone()),
         None => Err(ApiError {
+            body: None,
             kind: ErrorKind::Api,
             status: Some(200),
             message: format!("KnowBe4's answer to {operation} has no data.{field}"),

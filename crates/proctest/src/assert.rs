@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::format::{Entered, Expect, Requests};
+use crate::format::{Entered, Expect, NotificationMatch, Notifications, Requests};
 use crate::mock::{contains, matches};
 use crate::run::{Outcome, files_matching};
 
@@ -96,6 +96,9 @@ pub fn check(expect: &Expect, outcome: &Outcome) -> Vec<Failure> {
     for (pattern, content) in &expect.files {
         out.extend(check_file(outcome, pattern, content));
     }
+    if let Some(n) = &expect.notifications {
+        out.extend(check_notifications(n, &outcome.report.notifications));
+    }
     out
 }
 
@@ -122,6 +125,9 @@ fn check_entered(step: &str, expect: &Entered, docs: &[engine::Document]) -> Vec
             let message = "the documents that entered do not contain the expected ones";
             out.push(Failure::new(&at, message).with_diff(&pretty(&expected), &pretty(&actual)));
         }
+    }
+    if let Some(expected) = &expect.properties {
+        out.extend(check_properties(&at, expected, docs));
     }
     if let Some(program) = &expect.all {
         match compiler::jq::compile(program) {
@@ -179,4 +185,77 @@ fn check_file(outcome: &Outcome, pattern: &str, content: &str) -> Option<Failure
         Err(e) => return Some(Failure::new(at, format!("cannot read it: {e}"))),
     };
     (actual != content).then(|| Failure::new(at, "the content differs").with_diff(content, &actual))
+}
+
+/// Each document carries (at least) the properties given at its position; as many documents.
+fn check_properties(
+    at: &str,
+    expected: &[indexmap::IndexMap<String, String>],
+    docs: &[engine::Document],
+) -> Option<Failure> {
+    let actual: Vec<Value> = docs
+        .iter()
+        .zip(expected.iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(d, wanted)| {
+            // Only the properties the case names, so that the diff shows what matters.
+            let props = d.properties.iter().filter(|(k, _)| wanted.is_none_or(|w| w.contains_key(k.as_str())));
+            Value::Object(props.map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+        })
+        .collect();
+    let expected: Vec<Value> = expected
+        .iter()
+        .map(|m| Value::Object(m.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()))
+        .collect();
+    (actual != expected).then(|| {
+        Failure::new(at, "the properties of the documents that entered differ")
+            .with_diff(&pretty(&Value::Array(expected)), &pretty(&Value::Array(actual)))
+    })
+}
+
+fn notification_matches(n: &engine::Notification, m: &NotificationMatch) -> bool {
+    m.step.as_deref().is_none_or(|s| s == n.step)
+        && m.level.as_deref().is_none_or(|l| l.eq_ignore_ascii_case(&n.level))
+        && m.message.as_deref().is_none_or(|x| x == n.message)
+        && m.contains.as_deref().is_none_or(|x| n.message.contains(x))
+}
+
+fn describe_notifications(ns: &[engine::Notification]) -> String {
+    let lines: Vec<String> = ns.iter().map(|n| format!("{} [{}]: {}", n.step, n.level, n.message)).collect();
+    lines.join("\n")
+}
+
+fn describe_match(m: &NotificationMatch) -> String {
+    let text = match (&m.message, &m.contains) {
+        (Some(message), _) => message.clone(),
+        (None, Some(part)) => format!("...{part}..."),
+        (None, None) => "*".to_owned(),
+    };
+    format!("{} [{}]: {text}", m.step.as_deref().unwrap_or("*"), m.level.as_deref().unwrap_or("*"))
+}
+
+fn check_notifications(expect: &Notifications, actual: &[engine::Notification]) -> Vec<Failure> {
+    let at = "notifications";
+    let mut out = Vec::new();
+    if let Some(count) = expect.count.filter(|c| *c != actual.len()) {
+        out.push(Failure::new(at, format!("expected {count}, got {}", actual.len())));
+    }
+    if let Some(exactly) = &expect.exactly {
+        let same = exactly.len() == actual.len() && actual.iter().zip(exactly).all(|(n, m)| notification_matches(n, m));
+        if !same {
+            let wanted: Vec<String> = exactly.iter().map(describe_match).collect();
+            out.push(
+                Failure::new(at, "the notifications differ")
+                    .with_diff(&wanted.join("\n"), &describe_notifications(actual)),
+            );
+        }
+    }
+    for m in &expect.includes {
+        if !actual.iter().any(|n| notification_matches(n, m)) {
+            out.push(
+                Failure::new(at, "no notification matches the expected one")
+                    .with_diff(&describe_match(m), &describe_notifications(actual)),
+            );
+        }
+    }
+    out
 }

@@ -28,6 +28,10 @@ pub struct Case {
     /// Per connection name, what it answers. Every connection that is not `disk` needs one.
     #[serde(default)]
     pub mocks: IndexMap<String, Mock>,
+    /// Files put into the process's directory before the run (a path relative to it, and the
+    /// content), for disk connections that read.
+    #[serde(default)]
+    pub files: IndexMap<String, String>,
     #[serde(default)]
     pub expect: Expect,
 }
@@ -40,6 +44,9 @@ pub enum Order {
     Match,
     /// The n-th request gets the n-th answer, which must match it.
     Sequence,
+    /// Each answer answers one request: the first answer not used yet whose `when` matches
+    /// (what `--record` writes: repeated requests get their answers in order).
+    Once,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -79,6 +86,8 @@ pub struct RequestMatch {
 #[serde(deny_unknown_fields)]
 pub struct Reply {
     pub status: Option<u16>,
+    /// `Some(Value::Null)` for `body: null` (a JSON `null` answer), `None` when not given.
+    #[serde(default, deserialize_with = "present")]
     pub body: Option<Value>,
     pub message: Option<String>,
     pub fault: Option<String>,
@@ -102,6 +111,35 @@ pub struct Expect {
     /// must match) and its exact content.
     #[serde(default)]
     pub files: IndexMap<String, String>,
+    /// The messages notify steps logged.
+    pub notifications: Option<Notifications>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    pub count: Option<usize>,
+    /// Exactly these notifications, in order.
+    pub exactly: Option<Vec<NotificationMatch>>,
+    /// Each must match some notification logged.
+    #[serde(default)]
+    pub includes: Vec<NotificationMatch>,
+}
+
+/// What a notification must be like; every key given must match.
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationMatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    /// The whole message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// A part of the message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -125,6 +163,8 @@ pub struct Entered {
     pub subset: Option<Vec<Value>>,
     /// A jq program that must yield `true` for every document.
     pub all: Option<String>,
+    /// As many documents, each carrying (at least) the document properties given at its position.
+    pub properties: Option<Vec<IndexMap<String, String>>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -134,4 +174,9 @@ pub struct Requests {
     /// Each must match some request received.
     #[serde(default)]
     pub includes: Vec<RequestMatch>,
+}
+
+/// A key that is present is `Some`, even when its value is `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }

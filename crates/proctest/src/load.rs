@@ -153,6 +153,7 @@ fn check_names(file: &TestFile, plan: &Plan) -> Vec<Diagnostic> {
                 ));
             }
         }
+        out.extend(check_notified_steps(case, &steps, i));
         for (name, entered) in &case.expect.entered {
             if let Some(Err(e)) = entered.all.as_deref().map(compiler::jq::compile) {
                 let pointer = at(format!("expect/entered/{}/all", spec::escape_pointer(name)));
@@ -161,4 +162,20 @@ fn check_names(file: &TestFile, plan: &Plan) -> Vec<Diagnostic> {
         }
     }
     out
+}
+
+/// The steps the notification expectations of case `i` name must exist.
+fn check_notified_steps(case: &crate::format::Case, steps: &[&str], i: usize) -> Vec<Diagnostic> {
+    let Some(n) = &case.expect.notifications else { return Vec::new() };
+    let exactly = n.exactly.iter().flatten().enumerate().map(|(j, m)| (format!("exactly/{j}"), m));
+    let includes = n.includes.iter().enumerate().map(|(j, m)| (format!("includes/{j}"), m));
+    exactly
+        .chain(includes)
+        .filter_map(|(k, m)| m.step.as_ref().map(|s| (k, s)))
+        .filter(|(_, step)| !steps.contains(&step.as_str()))
+        .map(|(key, step)| {
+            let pointer = format!("/cases/{i}/expect/notifications/{key}/step");
+            Diagnostic::error(Some(step), pointer, format!("the process has no step '{step}'"))
+        })
+        .collect()
 }

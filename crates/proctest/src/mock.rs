@@ -42,11 +42,20 @@ pub fn contains(actual: &Value, expected: &Value) -> bool {
     }
 }
 
+/// Whether `path` ends with the segments of `end`: `Role/query` ends `/api/x/Role/query` but
+/// not `/api/x/AccountUserRole/query`.
+pub fn path_ends_with(path: &str, end: &str) -> bool {
+    let end = end.trim_start_matches('/');
+    path.trim_end_matches('/') == end
+        || path.strip_suffix(end).is_some_and(|rest| rest.ends_with('/'))
+        || end.is_empty()
+}
+
 /// Whether a described request matches `m`.
 pub fn matches(request: &Value, m: &RequestMatch) -> bool {
     let str_at = |key: &str| request.get(key).and_then(Value::as_str).unwrap_or("");
     m.method.as_deref().is_none_or(|x| x.eq_ignore_ascii_case(str_at("method")))
-        && m.path.as_deref().is_none_or(|x| str_at("path").ends_with(x))
+        && m.path.as_deref().is_none_or(|x| path_ends_with(str_at("path"), x))
         && m.operation.as_deref().is_none_or(|x| x == str_at("operation"))
         && m.body.as_ref().is_none_or(|b| request.get("body").is_some_and(|a| contains(a, b)))
 }
@@ -59,15 +68,18 @@ pub struct MockTransport {
     received: Mutex<Vec<Value>>,
     /// Requests no answer was given for, with why.
     unanswered: Mutex<Vec<String>>,
+    /// `order: once`: which answers have answered.
+    used: Mutex<Vec<bool>>,
 }
 
 impl MockTransport {
     pub fn new(connection: &str, mock: Mock) -> MockTransport {
         MockTransport {
             connection: connection.to_owned(),
-            mock,
             received: Mutex::default(),
             unanswered: Mutex::default(),
+            used: Mutex::new(vec![false; mock.answers.len()]),
+            mock,
         }
     }
 
@@ -85,6 +97,16 @@ impl MockTransport {
                 self.mock.answers.iter().find(|a| matches(request, &a.when)).map(|a| &a.reply).ok_or_else(|| {
                     format!("connection '{}': no answer matches request {index}: {request}", self.connection)
                 })
+            }
+            Order::Once => {
+                let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+                let found =
+                    self.mock.answers.iter().zip(used.iter()).position(|(a, u)| !u && matches(request, &a.when));
+                let i = found.ok_or_else(|| {
+                    format!("connection '{}': no unused answer matches request {index}: {request}", self.connection)
+                })?;
+                used[i] = true;
+                Ok(&self.mock.answers[i].reply)
             }
             Order::Sequence => match self.mock.answers.get(index - 1) {
                 Some(a) if matches(request, &a.when) => Ok(&a.reply),
@@ -146,6 +168,15 @@ mod tests {
             Some("userArchive")
         );
         assert_eq!(graphql_operation("no braces"), None);
+    }
+
+    #[test]
+    fn a_path_matches_by_whole_segments_at_its_end() {
+        assert!(path_ends_with("/api/rest/v1/acme/Role/query", "Role/query"));
+        assert!(path_ends_with("/api/rest/v1/acme/Role/query", "/acme/Role/query"));
+        assert!(!path_ends_with("/api/rest/v1/acme/AccountUserRole/query", "Role/query"));
+        assert!(path_ends_with("/graphql", "/graphql"));
+        assert!(path_ends_with("/graphql", "graphql"));
     }
 
     #[test]

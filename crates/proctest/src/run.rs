@@ -44,6 +44,10 @@ const NOWHERE: &str = "http://127.0.0.1:9";
 /// the temporary directory cannot be made).
 pub async fn run_case(plan: &Plan, registry: &Registry, case: &Case) -> Result<Outcome, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+    put_files(dir.path(), case)?;
+    // A token of its own per case: connectors pace requests per API key, as in production, so
+    // each case gets a rate budget of its own and cases do not wait for each other.
+    let token = format!("stepwise-test-{}", CASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let mut mocks = BTreeMap::new();
     let mut transports = HashMap::new();
     let mut sandbox = HashMap::new();
@@ -61,11 +65,18 @@ pub async fn run_case(plan: &Plan, registry: &Registry, case: &Case) -> Result<O
         let dynamic: Arc<dyn connector_http::Transport> = transport.clone();
         transports.insert(name.clone(), Arc::new(dynamic) as Arc<dyn std::any::Any + Send + Sync>);
         mocks.insert(name.clone(), transport);
-        sandbox.insert(spec.type_name().to_owned(), sandbox_target(spec));
+        sandbox.insert(spec.type_name().to_owned(), sandbox_target(spec, &token));
     }
     let start = plan.graph[plan.start].clone();
+    let mut start_document = None;
     let start_docs = match (&start.kind, &case.start) {
         (StepKind::StartConnector { call, .. }, Some(docs)) => Some((call.connection.clone(), documents(docs)?)),
+        (StepKind::StartWebhook { .. }, Some(docs)) => {
+            let [doc] = <[Document; 1]>::try_from(documents(docs)?)
+                .map_err(|_| "a webhook start receives one request: 'start' holds its one body".to_owned())?;
+            start_document = Some(doc);
+            None
+        }
         (_, Some(_)) => return Err(format!("the start step '{}' reads nothing; 'start' cannot replace it", start.id)),
         (_, None) => None,
     };
@@ -82,20 +93,39 @@ pub async fn run_case(plan: &Plan, registry: &Registry, case: &Case) -> Result<O
         },
         recorder: Some(entered.clone()),
         abort: None,
+        start_document,
     };
     let report = engine::run(plan, &registry, options).await;
     let entered = std::mem::take(&mut *entered.0.lock().unwrap_or_else(|p| p.into_inner()));
     Ok(Outcome { report, entered, mocks, dir })
 }
 
+/// The case's `files`, written under `dir` (the process's directory for the run).
+fn put_files(dir: &Path, case: &Case) -> Result<(), String> {
+    for (name, content) in &case.files {
+        let relative = Path::new(name);
+        if relative.is_absolute() || relative.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return Err(format!("the file '{name}' must be a path inside the process's directory"));
+        }
+        let path = dir.join(relative);
+        let written =
+            path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(&path, content));
+        written.map_err(|e| format!("cannot write the file '{name}': {e}"))?;
+    }
+    Ok(())
+}
+
+/// Numbers the cases of this process (for their tokens).
+static CASES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// A target with a token that is no secret, so that the connector needs no credentials.
-fn sandbox_target(spec: &ConnectionSpec) -> SandboxTarget {
+fn sandbox_target(spec: &ConnectionSpec, token: &str) -> SandboxTarget {
     let mut extra = BTreeMap::new();
     if let ConnectionSpec::BoomiPlatform { account_id, email, .. } = spec {
         extra.insert("account_id".to_owned(), account_id.clone());
         extra.insert("email".to_owned(), email.clone());
     }
-    SandboxTarget { base_url: NOWHERE.to_owned(), token: "stepwise-test".to_owned(), extra }
+    SandboxTarget { base_url: NOWHERE.to_owned(), token: token.to_owned(), extra }
 }
 
 /// A case's start documents: a string is the text, anything else its JSON.

@@ -46,6 +46,7 @@ impl ProcessLoader for Loader {
             content_hash: format!("{:x}", text.len()),
             payload: None,
             outline: Default::default(),
+            webhook: None,
         })
     }
 }
@@ -141,6 +142,7 @@ async fn throughput(nodes: usize, runs: usize) -> f64 {
             overrides: Vec::new(),
             content_hash: None,
             queued_at: Utc::now(),
+            start_document: None,
         };
         queue.enqueue(&run).await.expect("enqueue");
     }

@@ -55,6 +55,7 @@ impl ProcessLoader for Loader {
             content_hash: format!("{:016x}", hasher.finish()),
             payload: None,
             outline: Default::default(),
+            webhook: None,
         })
     }
 }

@@ -19,8 +19,8 @@ pub use async_trait::async_trait;
 pub use schedule::{CatchUp, Overlap, Schedule, ScheduleError, ScheduleSpec, format_rfc3339};
 pub use service::{
     CancelSignal, Control, ControlHook, LoadedProcess, Outline, ProcessLoader, ProcessRunner, ProcessView,
-    PropertyView, RunOutcome, RunRequest, ScheduleView, ServiceConfig, ServiceError, StepView, Stopped, control, serve,
-    serve_with,
+    PropertyView, RunOutcome, RunRequest, ScheduleView, ServiceConfig, ServiceError, StepView, Stopped, Webhook,
+    WebhookSecret, control, serve, serve_with,
 };
 
 #[cfg(test)]

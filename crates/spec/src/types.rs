@@ -125,6 +125,70 @@ pub enum ConnectionSpec {
     Disk {
         directory: String,
     },
+    /// A REST API over HTTP (section 11 of the process format).
+    Http(HttpConnectionSpec),
+}
+
+/// A `type: http` connection.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConnectionSpec {
+    /// https, or plain http to loopback only.
+    pub base_url: String,
+    #[serde(default)]
+    pub auth: HttpAuthSpec,
+    /// Headers sent with every request (never credentials: those go in `auth`).
+    #[serde(default, deserialize_with = "scalar_map")]
+    pub headers: IndexMap<String, String>,
+    #[serde(default)]
+    pub rate_per_second: Option<f64>,
+    #[serde(default)]
+    pub rate_per_minute: Option<f64>,
+    /// The longest one request may take, in seconds (default 60).
+    #[serde(default)]
+    pub timeout_secs: Option<f64>,
+    /// The longest opening a connection may take, in seconds (default 10).
+    #[serde(default)]
+    pub connect_timeout_secs: Option<f64>,
+}
+
+/// How an `http` connection authenticates.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HttpAuthSpec {
+    #[default]
+    None,
+    Bearer {
+        token: SecretSpec,
+    },
+    Basic {
+        username: String,
+        password: SecretSpec,
+    },
+    Header {
+        name: String,
+        value: SecretSpec,
+    },
+    Oauth2ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret: SecretSpec,
+        #[serde(default)]
+        scope: Option<String>,
+    },
+}
+
+impl HttpAuthSpec {
+    /// The secrets this auth reads.
+    pub fn secrets(&self) -> Vec<&SecretSpec> {
+        match self {
+            HttpAuthSpec::None => Vec::new(),
+            HttpAuthSpec::Bearer { token } => vec![token],
+            HttpAuthSpec::Basic { password, .. } => vec![password],
+            HttpAuthSpec::Header { value, .. } => vec![value],
+            HttpAuthSpec::Oauth2ClientCredentials { client_secret, .. } => vec![client_secret],
+        }
+    }
 }
 
 fn default_region() -> String {
@@ -138,6 +202,16 @@ impl ConnectionSpec {
             ConnectionSpec::Knowbe4 { .. } => "knowbe4",
             ConnectionSpec::BoomiPlatform { .. } => "boomi_platform",
             ConnectionSpec::Disk { .. } => "disk",
+            ConnectionSpec::Http(_) => "http",
+        }
+    }
+
+    /// Every secret the connection reads (for the redactor).
+    pub fn secrets(&self) -> Vec<&SecretSpec> {
+        match self {
+            ConnectionSpec::Knowbe4 { token, .. } | ConnectionSpec::BoomiPlatform { token, .. } => vec![token],
+            ConnectionSpec::Disk { .. } => Vec::new(),
+            ConnectionSpec::Http(h) => h.auth.secrets(),
         }
     }
 }
@@ -184,11 +258,13 @@ pub enum CatchUp {
 }
 
 /// The start step.
+#[allow(clippy::large_enum_variant, reason = "configuration, built once per file; boxing would only add noise")]
 #[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StartSpec {
     NoData { next: String },
     Connector(ConnectorSpec),
+    Webhook(WebhookSpec),
 }
 
 impl StartSpec {
@@ -196,8 +272,58 @@ impl StartSpec {
         match self {
             StartSpec::NoData { next } => next,
             StartSpec::Connector(c) => c.next.as_deref().unwrap_or(""),
+            StartSpec::Webhook(w) => &w.next,
         }
     }
+}
+
+/// A webhook start (process format section 11): `serve --listen` runs the process once per
+/// authenticated `POST /hooks/<process name>`, with the request body as the start document.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSpec {
+    /// The shared secret: a bearer token, or the key of the HMAC-SHA256 signature.
+    pub secret: SecretSpec,
+    /// Request headers copied into document properties of the same name (lower case).
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// `sync`: the answer is the last document that reached a `stop` with `respond: true`.
+    #[serde(default)]
+    pub respond: Option<Respond>,
+    /// How long a `respond: sync` request waits for the run, in seconds.
+    #[serde(default = "WebhookSpec::default_respond_timeout_secs")]
+    pub respond_timeout_secs: u64,
+    /// The largest request body accepted, in bytes.
+    #[serde(default = "WebhookSpec::default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    pub next: String,
+}
+
+impl WebhookSpec {
+    /// 30 seconds.
+    pub const DEFAULT_RESPOND_TIMEOUT_SECS: u64 = 30;
+    /// 1 MiB.
+    pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
+    /// The most `max_body_bytes` may say (the body travels in the run store): 16 MiB.
+    pub const MAX_BODY_BYTES_LIMIT: u64 = 16 << 20;
+    /// The most `respond_timeout_secs` may say: 5 minutes.
+    pub const MAX_RESPOND_TIMEOUT_SECS: u64 = 300;
+
+    fn default_respond_timeout_secs() -> u64 {
+        Self::DEFAULT_RESPOND_TIMEOUT_SECS
+    }
+
+    fn default_max_body_bytes() -> u64 {
+        Self::DEFAULT_MAX_BODY_BYTES
+    }
+}
+
+/// How a webhook is answered.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Respond {
+    /// Wait for the run and answer with its response document.
+    Sync,
 }
 
 /// A connector call: the `connector` step, and a connector start.
@@ -207,11 +333,38 @@ pub struct ConnectorSpec {
     pub connection: String,
     #[serde(default)]
     pub object: Option<String>,
-    pub action: String,
+    /// Required by every connector but `http`, whose steps give `method` instead.
+    #[serde(default)]
+    pub action: Option<String>,
     #[serde(default)]
     pub parameters: IndexMap<String, ParamSpec>,
     #[serde(default)]
     pub error_response: bool,
+    /// http: the request method.
+    #[serde(default)]
+    pub method: Option<HttpMethod>,
+    /// http: the path after the base URL, with `{name}` placeholders filled from `parameters`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// http: query parameters.
+    #[serde(default)]
+    pub query: IndexMap<String, ParamSpec>,
+    /// http: how the document becomes the request body (`json` by default for post, put and
+    /// patch; `none` sends no body).
+    #[serde(default)]
+    pub body: Option<HttpBody>,
+    /// http: a JSON pointer to the array of records in the answer.
+    #[serde(default)]
+    pub records: Option<String>,
+    /// http: how to read the following pages.
+    #[serde(default)]
+    pub paginate: Option<PaginateSpec>,
+    /// http: a JSON Schema file (relative to the process file) each document must match.
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// http: a POST or PATCH that may be retried after a fault the server may have executed.
+    #[serde(default)]
+    pub idempotent: bool,
     /// Disk `get`: how file contents become documents.
     #[serde(default)]
     pub format: Option<DiskFormat>,
@@ -223,6 +376,85 @@ pub struct ConnectorSpec {
     pub file_name: Option<Vec<ParamSpec>>,
     #[serde(default)]
     pub next: Option<String>,
+}
+
+/// The method of an http step.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl HttpMethod {
+    /// The method as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "get",
+            HttpMethod::Post => "post",
+            HttpMethod::Put => "put",
+            HttpMethod::Patch => "patch",
+            HttpMethod::Delete => "delete",
+        }
+    }
+}
+
+/// How an http step's document becomes the request body.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpBody {
+    Json,
+    Text,
+    None,
+}
+
+/// How an http step reads the pages after the first.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PaginateSpec {
+    /// The `Link` header's `rel="next"` URL.
+    LinkHeader {
+        #[serde(default)]
+        max_pages: Option<u64>,
+    },
+    /// A URL at a JSON pointer of the answer (Microsoft Graph's `/@odata.nextLink`).
+    NextUrl {
+        pointer: String,
+        #[serde(default)]
+        max_pages: Option<u64>,
+    },
+    /// A token at a JSON pointer of the answer, sent back in a query parameter.
+    Cursor {
+        pointer: String,
+        param: String,
+        #[serde(default)]
+        max_pages: Option<u64>,
+    },
+    /// A page number in a query parameter, from `start` (default 1), until a page has fewer
+    /// records than `size` (or none when `size` is not given).
+    Page {
+        param: String,
+        #[serde(default)]
+        start: Option<u64>,
+        #[serde(default)]
+        size: Option<u64>,
+        #[serde(default)]
+        size_param: Option<String>,
+        #[serde(default)]
+        max_pages: Option<u64>,
+    },
+    /// A record offset in a query parameter, from 0, until a page has fewer records than `size`.
+    Offset {
+        param: String,
+        size: u64,
+        #[serde(default)]
+        size_param: Option<String>,
+        #[serde(default)]
+        max_pages: Option<u64>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -298,6 +530,10 @@ pub enum StepSpec {
     Stop {
         #[serde(rename = "continue", default = "yes")]
         keep_going: bool,
+        /// The documents reaching this stop are the answer to a `respond: sync` webhook (the
+        /// last one wins).
+        #[serde(default)]
+        respond: bool,
         /// Present only so that the compiler can say "a stop has no next" instead of "unknown key".
         #[serde(default)]
         next: Option<String>,

@@ -111,6 +111,48 @@ pub struct RunArgs {
     /// Do not record this run in the history.
     #[arg(long)]
     no_history: bool,
+    /// A webhook process: the file whose bytes are the start document (the request body);
+    /// `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// A webhook process: a request header, as the hook would copy it into a document property
+    /// (repeatable; only the headers the process names are kept).
+    #[arg(long = "header", value_name = "NAME=VALUE", value_parser = parse_set, requires = "input")]
+    headers: Vec<(String, String)>,
+}
+
+/// The start document of `stepwise run` for a webhook process: `--input` and `--header`, as the
+/// hook would build it; `Err` is a usage message.
+fn start_document(plan: &compiler::Plan, args: &RunArgs) -> Result<Option<engine::Document>, String> {
+    let (Some(webhook), Some(input)) = (&plan.webhook, &args.input) else {
+        return match (&plan.webhook, &args.input) {
+            (Some(_), None) => {
+                Err("the process starts with a webhook: give its request body with --input FILE (or - for stdin)"
+                    .to_owned())
+            }
+            (None, Some(_)) => Err("--input is only for a process with a webhook start".to_owned()),
+            _ => Ok(None),
+        };
+    };
+    let cap = webhook.max_body_bytes;
+    let mut data = Vec::new();
+    let read = if input.as_os_str() == "-" {
+        std::io::Read::read_to_end(&mut std::io::Read::take(std::io::stdin().lock(), cap + 1), &mut data)
+    } else {
+        std::fs::File::open(input)
+            .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, cap + 1), &mut data))
+    };
+    read.map_err(|e| format!("--input '{}': {e}", input.display()))?;
+    if data.len() as u64 > cap {
+        return Err(format!("--input '{}' is larger than the webhook's max_body_bytes ({cap})", input.display()));
+    }
+    let mut doc = engine::Document::new(data);
+    for name in &webhook.headers {
+        if let Some((_, value)) = args.headers.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+            doc.properties.insert(name.clone(), value.clone());
+        }
+    }
+    Ok(Some(doc))
 }
 
 pub(crate) fn parse_set(s: &str) -> Result<(String, String), String> {
@@ -146,6 +188,13 @@ fn run_here(args: RunArgs) -> anyhow::Result<u8> {
         eprintln!("{name}: error: {message}; nothing was run");
         return Ok(2);
     }
+    let start_document = match start_document(&plan, &args) {
+        Ok(doc) => doc,
+        Err(message) => {
+            eprintln!("{name}: error: {message}; nothing was run");
+            return Ok(2);
+        }
+    };
     // The run itself goes on this thread (`block_on`); the worker thread is free to notice a
     // signal while a step keeps this one busy, and to cancel the run.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -165,7 +214,9 @@ fn run_here(args: RunArgs) -> anyhow::Result<u8> {
             max_documents_per_step: args.dump_max_documents_per_step,
             max_bytes: args.dump_max_bytes,
         };
-        Some(crate::testmode::TestRun::start(&plan, &run_id, args.dump.clone(), redactor.clone(), limits)?)
+        let inputs =
+            crate::testmode::RunInputs { limits, process_file: args.file.clone(), overrides: args.set.clone() };
+        Some(crate::testmode::TestRun::start(&plan, &run_id, args.dump.clone(), redactor.clone(), inputs)?)
     } else {
         None
     };
@@ -200,6 +251,7 @@ fn run_here(args: RunArgs) -> anyhow::Result<u8> {
             env,
             recorder,
             abort: Some(cancel),
+            start_document,
         };
         let report = engine::run(&plan, &registry, options).await;
         if let Some(s) = sandbox {

@@ -1,49 +1,128 @@
 //! `stepwise serve --listen ADDR`: binds the address and serves the console (crate `console`)
-//! next to the serve loop, which it steers through a [`scheduler::Control`].
+//! next to the serve loop, which it steers through a [`scheduler::Control`], over plain HTTP
+//! or, with `--tls-cert` and `--tls-key`, over HTTPS (rustls through axum-server).
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use store::Store;
+
+/// How long requests in flight may take to finish once the console stops.
+const GRACE: Duration = Duration::from_secs(5);
 
 /// The console being served; [`ConsoleServer::stop`] ends it.
 pub struct ConsoleServer {
-    stop: tokio::sync::oneshot::Sender<()>,
+    stop: Stopper,
     handle: tokio::task::JoinHandle<()>,
 }
 
+enum Stopper {
+    Plain(tokio::sync::oneshot::Sender<()>),
+    Tls(axum_server::Handle<SocketAddr>),
+}
+
+/// The PEM files of `--tls-cert` and `--tls-key`.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's certificate first.
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8, RSA or EC).
+    pub key: PathBuf,
+}
+
 /// Refuses plain HTTP on an address other than loopback unless `insecure` (`--insecure-http`):
-/// tokens would cross the network in clear.
-pub fn check_address(addr: SocketAddr, insecure: bool) -> anyhow::Result<()> {
-    if addr.ip().is_loopback() || insecure {
+/// tokens would cross the network in clear. With `tls` any address is served.
+pub fn check_address(addr: SocketAddr, insecure: bool, tls: bool) -> anyhow::Result<()> {
+    if addr.ip().is_loopback() || insecure || tls {
         return Ok(());
     }
     anyhow::bail!(
         "--listen {addr}: refusing to serve the console over plain HTTP on a non-loopback address \
-         (tokens would cross the network in clear); listen on 127.0.0.1 behind a TLS reverse proxy \
-         (docs/console.md), or pass --insecure-http"
+         (tokens would cross the network in clear); serve HTTPS with --tls-cert and --tls-key, \
+         listen on 127.0.0.1 behind a TLS reverse proxy (docs/console.md), or pass --insecure-http"
     )
 }
 
+/// Reads the certificate chain and the key of `files` into a rustls server configuration
+/// (HTTP/2 and HTTP/1.1). Errors name the file; they never quote the key file's contents.
+pub fn load_tls(files: &TlsFiles) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let certs = read_certs(&files.cert)?;
+    let key = read_key(&files.key)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("cannot set up TLS")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "--tls-cert '{}' and --tls-key '{}': cannot serve TLS with them: {e}",
+                files.cert.display(),
+                files.key.display()
+            )
+        })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let name = path.display();
+    let bytes = std::fs::read(path).with_context(|| format!("--tls-cert '{name}': cannot read the file"))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("--tls-cert '{name}': not a PEM certificate chain: {e}"))?;
+    if certs.is_empty() {
+        anyhow::bail!("--tls-cert '{name}': no certificate in the file (expected PEM '-----BEGIN CERTIFICATE-----')");
+    }
+    Ok(certs)
+}
+
+fn read_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
+    let name = path.display();
+    let bytes = std::fs::read(path).with_context(|| format!("--tls-key '{name}': cannot read the file"))?;
+    // The parser's message may quote a line of the file: never shown, it is a secret.
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| {
+        anyhow::anyhow!(
+            "--tls-key '{name}': no private key in the file (expected PEM 'PRIVATE KEY', 'RSA PRIVATE KEY' \
+             or 'EC PRIVATE KEY')"
+        )
+    })
+}
+
 /// Binds `addr`, makes the first admin token if the store holds none (printing it once on
-/// stderr), and serves the console until [`ConsoleServer::stop`].
+/// stderr), and serves the console until [`ConsoleServer::stop`]: over plain HTTP, or over
+/// HTTPS with `tls` (from [`load_tls`]).
 pub async fn start(
     addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
     store: Arc<dyn Store>,
     control: scheduler::Control,
 ) -> anyhow::Result<ConsoleServer> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr().unwrap_or(addr);
+    let scheme = if tls.is_some() { "https" } else { "http" };
     if let Some(token) = console::first_token(store.as_ref()).await? {
         eprintln!(
             "The run store holds no API token, so an admin token named 'admin' was made. It is shown only now:\n\
-             \n    http://{bound}/login?token={token}\n\n\
+             \n    {scheme}://{bound}/login?token={token}\n\n\
              Scripts send it as 'Authorization: Bearer TOKEN'. Make more with `stepwise token create`."
         );
     }
     let router = console::router(store, control);
+    let (stop, handle) = match tls {
+        None => serve_plain(listener, router),
+        Some(config) => serve_tls(listener, config, router)?,
+    };
+    tracing::info!(message = "Console listening.", addr = %bound, scheme);
+    Ok(ConsoleServer { stop, handle })
+}
+
+fn serve_plain(listener: tokio::net::TcpListener, router: axum::Router) -> (Stopper, tokio::task::JoinHandle<()>) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         let shutdown = async move {
@@ -53,16 +132,54 @@ pub async fn start(
             tracing::error!(message = "The console's HTTP server failed.", %error);
         }
     });
-    tracing::info!(message = "Console listening.", addr = %bound);
-    Ok(ConsoleServer { stop, handle })
+    (Stopper::Plain(stop), handle)
+}
+
+fn serve_tls(
+    listener: tokio::net::TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    router: axum::Router,
+) -> anyhow::Result<(Stopper, tokio::task::JoinHandle<()>)> {
+    let listener = listener.into_std().context("cannot serve TLS on the bound address")?;
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(config);
+    let stop = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(listener, config)
+        .context("cannot serve TLS on the bound address")?
+        .handle(stop.clone());
+    let handle = tokio::spawn(async move {
+        if let Err(error) = server.serve(router.into_make_service()).await {
+            tracing::error!(message = "The console's HTTPS server failed.", %error);
+        }
+    });
+    Ok((Stopper::Tls(stop), handle))
 }
 
 impl ConsoleServer {
     /// Stops serving (requests in flight get a few seconds).
     pub async fn stop(self) {
-        let _ = self.stop.send(());
-        if tokio::time::timeout(Duration::from_secs(5), self.handle).await.is_err() {
+        match self.stop {
+            Stopper::Plain(stop) => {
+                let _ = stop.send(());
+            }
+            Stopper::Tls(handle) => handle.graceful_shutdown(Some(GRACE)),
+        }
+        if tokio::time::timeout(GRACE, self.handle).await.is_err() {
             tracing::warn!(message = "The console did not stop in time.");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_off_loopback_needs_tls_or_insecure() {
+        let loopback: SocketAddr = "127.0.0.1:9464".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:9464".parse().unwrap();
+        assert!(check_address(loopback, false, false).is_ok());
+        assert!(check_address(any, false, false).is_err());
+        assert!(check_address(any, true, false).is_ok());
+        assert!(check_address(any, false, true).is_ok());
     }
 }

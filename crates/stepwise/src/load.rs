@@ -11,6 +11,7 @@ pub fn registry() -> Registry {
     let mut r = Registry::with_builtins();
     r.register(std::sync::Arc::new(knowbe4::KnowBe4Factory));
     r.register(std::sync::Arc::new(boomi_platform::BoomiPlatformFactory));
+    r.register(std::sync::Arc::new(connector_rest::HttpFactory));
     r
 }
 

@@ -11,6 +11,7 @@ use engine::SandboxTarget;
 enum Simulator {
     KnowBe4(knowbe4_sim::SimHandle),
     Boomi(boomi_sim::SimHandle),
+    Graph(graph_sim::SimHandle),
 }
 
 impl Simulator {
@@ -18,6 +19,7 @@ impl Simulator {
         match self {
             Simulator::KnowBe4(h) => h.shutdown().await,
             Simulator::Boomi(h) => h.shutdown().await,
+            Simulator::Graph(h) => h.shutdown().await,
         }
     }
 }
@@ -33,6 +35,7 @@ impl Sandbox {
         let mut sandbox = Sandbox { simulators: Vec::new(), targets: HashMap::new() };
         sandbox.start_knowbe4().await?;
         sandbox.start_boomi().await?;
+        sandbox.start_graph().await?;
         Ok(sandbox)
     }
 
@@ -72,6 +75,28 @@ impl Sandbox {
         self.targets
             .insert("boomi_platform".to_owned(), SandboxTarget { base_url, token, extra: extra.into_iter().collect() });
         self.simulators.push(Simulator::Boomi(handle));
+        Ok(())
+    }
+
+    /// The Microsoft Graph simulator: `http` connections to `graph.microsoft.com` are sent to
+    /// it, with its OAuth2 token URL, client id and secret instead of their own.
+    async fn start_graph(&mut self) -> anyhow::Result<()> {
+        let config = graph_sim::SimConfig::default();
+        let (tenant, client_id, secret) =
+            (config.tenant.clone(), config.client_id.clone(), config.client_secret.clone());
+        let handle = graph_sim::start(config).await.context("cannot start the Microsoft Graph simulator")?;
+        let base_url = handle.base_url();
+        tracing::info!(url = %base_url, "Microsoft Graph sandbox started.");
+        let extra = [
+            ("auth".to_owned(), "oauth2_client_credentials".to_owned()),
+            ("token_url".to_owned(), format!("{base_url}/{tenant}/oauth2/v2.0/token")),
+            ("client_id".to_owned(), client_id),
+        ];
+        self.targets.insert(
+            connector_rest::sandbox_key("graph.microsoft.com"),
+            SandboxTarget { base_url, token: secret, extra: extra.into_iter().collect() },
+        );
+        self.simulators.push(Simulator::Graph(handle));
         Ok(())
     }
 

@@ -171,6 +171,7 @@ impl RunRecorder {
             documents_error: report.documents_error,
             error: report_error(report),
             steps: report_steps(report),
+            response: report.response.clone(),
         };
         let result = if self.store.is_shared() {
             self.store.complete(&self.node, &end).await.map(|completion| {
@@ -281,6 +282,13 @@ pub struct ServeArgs {
     /// Allow --listen on a non-loopback address without TLS (tokens cross the network in clear).
     #[arg(long, requires = "listen")]
     insecure_http: bool,
+    /// Serve the console over HTTPS with this PEM certificate chain (server certificate first);
+    /// needs --tls-key.
+    #[arg(long, value_name = "FILE", requires_all = ["listen", "tls_key"])]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, RSA or EC) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires_all = ["listen", "tls_cert"])]
+    tls_key: Option<PathBuf>,
     /// Seconds running runs may take to finish after SIGTERM.
     #[arg(long, default_value_t = 30)]
     grace_secs: u64,
@@ -322,6 +330,7 @@ impl scheduler::ProcessLoader for Loader {
             fingerprint: hasher.finish(),
             content_hash: content_hash(&bytes),
             outline: outline(&plan),
+            webhook: plan.webhook.as_ref().map(|w| Arc::new(webhook(w, path))),
             payload: Some(Arc::new(plan)),
         })
     }
@@ -348,6 +357,21 @@ fn outline(plan: &Plan) -> scheduler::Outline {
         })
         .collect();
     scheduler::Outline { description: plan.description.clone(), properties, steps }
+}
+
+/// The webhook start as the service holds it: a secret file is found next to the process file.
+fn webhook(spec: &compiler::WebhookSpec, path: &Path) -> scheduler::Webhook {
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    scheduler::Webhook {
+        secret: match &spec.secret {
+            compiler::SecretSpec::Env(name) => scheduler::WebhookSecret::Env(name.clone()),
+            compiler::SecretSpec::File(file) => scheduler::WebhookSecret::File(base_dir.join(file)),
+        },
+        headers: spec.headers.clone(),
+        respond_sync: spec.respond == Some(compiler::Respond::Sync),
+        respond_timeout: std::time::Duration::from_secs(spec.respond_timeout_secs),
+        max_body_bytes: spec.max_body_bytes,
+    }
 }
 
 struct Runner {
@@ -405,6 +429,13 @@ impl scheduler::ProcessRunner for Runner {
             env,
             recorder: recorder.clone().map(|r| r as Arc<dyn engine::Recorder>),
             abort: Some(abort.clone()),
+            start_document: request.start_document.map(|start| {
+                let mut doc = engine::Document::new(start.data);
+                for (name, value) in start.properties {
+                    doc.properties.insert(name, value);
+                }
+                doc
+            }),
         };
         let report = engine::run(&plan, &self.registry, options).await;
         bridge.abort();
@@ -418,6 +449,7 @@ impl scheduler::ProcessRunner for Runner {
             documents_out: report.documents_out,
             documents_error: report.documents_error,
             steps: report_steps(&report),
+            response: report.response,
         }
     }
 }
@@ -460,8 +492,15 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             let signal = signal.await;
             tracing::info!(signal, "Shutdown requested; no new runs start.");
         };
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                let files = crate::listen::TlsFiles { cert: cert.clone(), key: key.clone() };
+                Some(crate::listen::load_tls(&files)?)
+            }
+            _ => None,
+        };
         if let Some(addr) = args.listen {
-            crate::listen::check_address(addr, args.insecure_http)?;
+            crate::listen::check_address(addr, args.insecure_http, tls.is_some())?;
         }
         warn_if_no_process_files(&args.dir);
         let store = store::open(&url).await?;
@@ -472,7 +511,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         let node = args.node.clone().unwrap_or_else(store::default_node_name);
         let (control, hook) = scheduler::control(&node);
         let console = match args.listen {
-            Some(addr) => Some(crate::listen::start(addr, store.clone(), control).await?),
+            Some(addr) => Some(crate::listen::start(addr, tls, store.clone(), control).await?),
             None => None,
         };
         let config = scheduler::ServiceConfig {

@@ -10,6 +10,13 @@ use compiler::Plan;
 use engine::dump::{Dump, DumpConfig, DumpLimits, DumpSummary};
 use engine::{Recorder, Redactor, RunReport};
 
+/// What `run.json` says about how the run was started.
+pub struct RunInputs {
+    pub limits: DumpLimits,
+    pub process_file: PathBuf,
+    pub overrides: Vec<(String, String)>,
+}
+
 /// One test-mode run's dumps.
 pub struct TestRun {
     dump: Dump,
@@ -22,11 +29,13 @@ impl TestRun {
         run_id: &str,
         dump: Option<PathBuf>,
         redactor: Redactor,
-        limits: DumpLimits,
+        run: RunInputs,
     ) -> anyhow::Result<TestRun> {
         let dir = dump.unwrap_or_else(|| PathBuf::from(".stepwise/test-runs").join(run_id));
         let mut config = DumpConfig::new(dir);
-        config.limits = limits;
+        config.limits = run.limits;
+        config.process_file = Some(std::fs::canonicalize(&run.process_file).unwrap_or(run.process_file));
+        config.overrides = run.overrides;
         let dump = Dump::create(plan, run_id, config, redactor).context("test mode cannot start")?;
         Ok(TestRun { dump })
     }

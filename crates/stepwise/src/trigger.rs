@@ -76,6 +76,7 @@ pub fn trigger(args: TriggerArgs) -> anyhow::Result<u8> {
             overrides: args.set.clone(),
             content_hash,
             queued_at: Utc::now(),
+            start_document: None,
         };
         store.enqueue(&run).await?;
         println!("{}", run.run_id);

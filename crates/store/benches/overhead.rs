@@ -54,6 +54,7 @@ async fn per_run(store: Arc<dyn Store>, runs: usize) -> [f64; 4] {
             documents_error: 0,
             error: None,
             steps: Vec::new(),
+            response: None,
         };
         let t = Instant::now();
         store.complete("n", &end).await.expect("complete");

@@ -34,8 +34,8 @@ use chrono::{DateTime, Utc};
 pub use access::{AuditEntry, NewToken, Paused, Role, TokenRecord};
 pub use documents::{RecordedDocument, StepDocuments};
 pub use model::{
-    Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap, RunEnd, RunRecord,
-    RunStart, RunStatus, StepRecord, Trigger, default_node_name,
+    Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, MAX_START_DOCUMENT_BYTES, NewRun,
+    Overlap, RunEnd, RunRecord, RunStart, RunStatus, StartDocument, StepRecord, Trigger, default_node_name,
 };
 pub use postgres::PgStore;
 pub use rate::{RateHold, RateLimits, Reservation};
@@ -105,6 +105,16 @@ pub enum StoreError {
     /// `record_end` with a status a run cannot end with.
     #[error("invalid final run status '{0}'; expected COMPLETE, COMPLETE_WARN, ERROR or ABORTED")]
     InvalidStatus(String),
+    /// A start document over [`MAX_START_DOCUMENT_BYTES`].
+    #[error("run '{run_id}': the start document has {size} bytes, more than the {max} the run store keeps")]
+    TooLarge {
+        /// The run.
+        run_id: String,
+        /// Its size.
+        size: usize,
+        /// The most.
+        max: usize,
+    },
     /// A batch of writes failed as a whole.
     #[error("run store: {0}")]
     Batch(String),
@@ -183,6 +193,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Puts a run in the queue (`stepwise trigger`).
     async fn enqueue(&self, run: &NewRun) -> Result<(), StoreError>;
+
+    /// The response kept with an ended run ([`RunEnd::response`]): `None` while the run is
+    /// queued or going, or when it ended without one.
+    async fn response(&self, run_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Takes up to `claim.max` queued runs of the processes the node holds, oldest first,
     /// leasing them to the node. A run whose process is going (overlap `skip` or `queue`, or

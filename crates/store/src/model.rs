@@ -196,6 +196,9 @@ pub struct RunEnd {
     pub error: Option<String>,
     /// Per-step counters, in step order.
     pub steps: Vec<StepRecord>,
+    /// The data of the last document that reached a `stop` with `respond: true` (the answer
+    /// to a `respond: sync` webhook), at most [`MAX_START_DOCUMENT_BYTES`]; larger is not kept.
+    pub response: Option<Vec<u8>>,
 }
 
 /// Per-step counters of one run.
@@ -313,7 +316,22 @@ pub struct NewRun {
     pub content_hash: Option<String>,
     /// When it was queued.
     pub queued_at: DateTime<Utc>,
+    /// The start document of a webhook run, carried with the run to the node that takes it.
+    pub start_document: Option<StartDocument>,
 }
+
+/// The start document of a webhook run: the request's body and the named headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartDocument {
+    /// The request body.
+    pub data: Vec<u8>,
+    /// Document properties, in order.
+    pub properties: Vec<(String, String)>,
+}
+
+/// The largest start document ([`NewRun::start_document`]) and response ([`RunEnd::response`])
+/// the store keeps: 16 MiB.
+pub const MAX_START_DOCUMENT_BYTES: usize = 16 << 20;
 
 /// What a node asks of [`crate::Store::claim`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -343,6 +361,8 @@ pub struct ClaimedRun {
     pub scheduled_for: Option<DateTime<Utc>>,
     /// Property overrides.
     pub overrides: Vec<(String, String)>,
+    /// The start document of a webhook run.
+    pub start_document: Option<StartDocument>,
 }
 
 /// What [`crate::Store::claim`] found besides the runs it took.
@@ -415,4 +435,26 @@ pub(crate) fn overrides_json(overrides: &[(String, String)]) -> Option<String> {
 /// The stored overrides; unreadable ones count as none.
 pub(crate) fn parse_overrides(text: Option<&str>) -> Vec<(String, String)> {
     text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default()
+}
+
+/// The stored start document, from its two columns; `None` when there is no data.
+pub(crate) fn start_document(data: Option<Vec<u8>>, properties: Option<&str>) -> Option<StartDocument> {
+    data.map(|data| StartDocument { data, properties: parse_overrides(properties) })
+}
+
+/// The response kept with a run's end: none over [`MAX_START_DOCUMENT_BYTES`].
+pub(crate) fn kept_response(end: &RunEnd) -> Option<&[u8]> {
+    end.response.as_deref().filter(|r| r.len() <= MAX_START_DOCUMENT_BYTES)
+}
+
+/// Refuses a start document over [`MAX_START_DOCUMENT_BYTES`].
+pub(crate) fn check_start_document(run: &NewRun) -> Result<(), crate::StoreError> {
+    match &run.start_document {
+        Some(doc) if doc.data.len() > MAX_START_DOCUMENT_BYTES => Err(crate::StoreError::TooLarge {
+            run_id: run.run_id.clone(),
+            size: doc.data.len(),
+            max: MAX_START_DOCUMENT_BYTES,
+        }),
+        _ => Ok(()),
+    }
 }

@@ -134,7 +134,7 @@ async fn write_end(tx: &mut Transaction<'_, Postgres>, end: &RunEnd, node: Optio
     let sql = format!(
         "UPDATE runs SET ended_at = $2, status = $3, documents_in = $4, documents_out = $5,
              documents_error = $6, error = $7, owner = NULL, lease_until = NULL,
-             closed_by = COALESCE($8, closed_by)
+             closed_by = COALESCE($8, closed_by), start_data = NULL, response = $9
          WHERE run_id = $1{guard}"
     );
     let updated = sqlx::query(&sql)
@@ -146,6 +146,7 @@ async fn write_end(tx: &mut Transaction<'_, Postgres>, end: &RunEnd, node: Optio
         .bind(int(end.documents_error))
         .bind(&end.error)
         .bind(node)
+        .bind(crate::model::kept_response(end))
         .execute(&mut **tx)
         .await?
         .rows_affected();
@@ -403,9 +404,12 @@ impl Store for PgStore {
     }
 
     async fn enqueue(&self, run: &NewRun) -> Result<(), StoreError> {
+        crate::model::check_start_document(run)?;
+        let start = run.start_document.as_ref();
         sqlx::query(
-            "INSERT INTO runs (run_id, process, trigger, queued_at, status, content_hash, overlap, overrides)
-             VALUES ($1, $2, $3, $4, 'QUEUED', $5, 'allow', $6)",
+            "INSERT INTO runs (run_id, process, trigger, queued_at, status, content_hash, overlap, overrides,
+                               start_data, start_properties)
+             VALUES ($1, $2, $3, $4, 'QUEUED', $5, 'allow', $6, $7, $8)",
         )
         .bind(&run.run_id)
         .bind(&run.process)
@@ -413,10 +417,20 @@ impl Store for PgStore {
         .bind(run.queued_at)
         .bind(&run.content_hash)
         .bind(crate::model::overrides_json(&run.overrides))
+        .bind(start.map(|d| d.data.as_slice()))
+        .bind(start.and_then(|d| crate::model::overrides_json(&d.properties)))
         .execute(&self.pool)
         .await
         .map_err(|e| duplicate_or(e, &run.run_id))?;
         Ok(())
+    }
+
+    async fn response(&self, run_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let found: Option<Option<Vec<u8>>> = sqlx::query_scalar("SELECT response FROM runs WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.flatten())
     }
 
     async fn claim(&self, claim: &Claim) -> Result<Claimed, StoreError> {
@@ -455,6 +469,7 @@ impl Store for PgStore {
                 trigger: trigger.parse().unwrap_or(Trigger::Manual),
                 scheduled_for: row.try_get("scheduled_for")?,
                 overrides: crate::model::parse_overrides(overrides.as_deref()),
+                start_document: None,
             };
             candidates.push((run, overlap));
         }
@@ -497,17 +512,27 @@ impl Store for PgStore {
             let ids: Vec<&str> = claimed.runs.iter().map(|r| r.run_id.as_str()).collect();
             // Started once the busy check above saw the process free, not when the node asked:
             // a run of the process that ended meanwhile on another node ended before this.
-            sqlx::query(
+            // The start documents of webhook runs come back with the claim.
+            let starts = sqlx::query(
                 "UPDATE runs SET status = 'INPROCESS', node = $2, started_at = GREATEST($3, clock_timestamp()),
                      lease_until = now() + make_interval(secs => $4)
-                 WHERE run_id = ANY($1)",
+                 WHERE run_id = ANY($1)
+                 RETURNING run_id, start_data, start_properties",
             )
             .bind(&ids)
             .bind(&claim.node)
             .bind(claim.now)
             .bind(secs(claim.lease))
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
+            for row in starts {
+                let run_id: String = row.try_get("run_id")?;
+                let data: Option<Vec<u8>> = row.try_get("start_data")?;
+                let properties: Option<String> = row.try_get("start_properties")?;
+                if let Some(run) = claimed.runs.iter_mut().find(|r| r.run_id == run_id) {
+                    run.start_document = crate::model::start_document(data, properties.as_deref());
+                }
+            }
         }
         tx.commit().await?;
         Ok(claimed)
@@ -552,7 +577,7 @@ impl Store for PgStore {
 
     async fn expire_leases(&self) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query(
-            "UPDATE runs SET status = 'ABORTED', ended_at = now(), closed_by = 'lease', lease_until = NULL,
+            "UPDATE runs SET status = 'ABORTED', ended_at = now(), closed_by = 'lease', lease_until = NULL, start_data = NULL,
                  error = 'node lost: node ''' || COALESCE(node, '') || ''' stopped renewing the run''s lease'
              WHERE status = 'INPROCESS' AND lease_until < now()
              RETURNING run_id, COALESCE(node, '') AS node",
@@ -564,7 +589,7 @@ impl Store for PgStore {
 
     async fn discard_queued(&self, processes: &[String], reason: &str) -> Result<usize, StoreError> {
         let n = sqlx::query(
-            "UPDATE runs SET status = 'DISCARDED', started_at = now(), ended_at = now(), error = $2
+            "UPDATE runs SET status = 'DISCARDED', started_at = now(), ended_at = now(), error = $2, start_data = NULL
              WHERE process = ANY($1) AND status = 'QUEUED'",
         )
         .bind(processes)

@@ -39,10 +39,11 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DB_FILE_NAME: &str = "history.db";
 
 /// The migrations: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     include_str!("../migrations/sqlite/0001_initial.sql"),
     include_str!("../migrations/sqlite/0002_run_store.sql"),
     include_str!("../migrations/sqlite/0003_console.sql"),
+    include_str!("../migrations/sqlite/0004_webhook.sql"),
     include_str!("../migrations/sqlite/0005_documents_sessions.sql"),
 ];
 
@@ -257,7 +258,7 @@ impl Store for SqliteStore {
                     continue;
                 }
                 count += tx.execute(
-                    "UPDATE runs SET status = 'ABORTED', owner = NULL, lease_until = NULL, closed_by = 'lease',
+                    "UPDATE runs SET status = 'ABORTED', owner = NULL, lease_until = NULL, closed_by = 'lease', start_data = NULL,
                          error = COALESCE(error, 'abandoned: stepwise stopped before the run ended')
                      WHERE run_id = ?1 AND status = 'INPROCESS'",
                     params![run_id],
@@ -418,22 +419,38 @@ impl Store for SqliteStore {
     }
 
     async fn enqueue(&self, run: &NewRun) -> Result<(), StoreError> {
+        crate::model::check_start_document(run)?;
         let run = run.clone();
         self.with(move |conn| {
+            let start = run.start_document.as_ref();
             conn.execute(
-                "INSERT INTO runs (run_id, process, trigger, queued_at, status, content_hash, overlap, overrides)
-                 VALUES (?1, ?2, ?3, ?4, 'QUEUED', ?5, 'allow', ?6)",
+                "INSERT INTO runs (run_id, process, trigger, queued_at, status, content_hash, overlap, overrides,
+                                   start_data, start_properties)
+                 VALUES (?1, ?2, ?3, ?4, 'QUEUED', ?5, 'allow', ?6, ?7, ?8)",
                 params![
                     run.run_id,
                     run.process,
                     run.trigger.as_str(),
                     ts(run.queued_at),
                     run.content_hash,
-                    crate::model::overrides_json(&run.overrides)
+                    crate::model::overrides_json(&run.overrides),
+                    start.map(|d| d.data.as_slice()),
+                    start.and_then(|d| crate::model::overrides_json(&d.properties)),
                 ],
             )
             .map_err(|e| duplicate_or(e, &run.run_id))?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn response(&self, run_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let run_id = run_id.to_owned();
+        self.with(move |conn| {
+            let found: Option<Option<Vec<u8>>> = conn
+                .query_row("SELECT response FROM runs WHERE run_id = ?1", params![run_id], |row| row.get(0))
+                .optional()?;
+            Ok(found.flatten())
         })
         .await
     }
@@ -477,7 +494,13 @@ impl Store for SqliteStore {
                     params![candidate.run.run_id, claim.node, own_owner(), ts(claim.now), lease_until],
                 )?;
                 busy.insert(candidate.run.process.clone());
-                claimed.runs.push(candidate.run);
+                let mut run = candidate.run;
+                run.start_document = tx.query_row(
+                    "SELECT start_data, start_properties FROM runs WHERE run_id = ?1",
+                    params![run.run_id],
+                    |row| Ok(crate::model::start_document(row.get(0)?, row.get::<_, Option<String>>(1)?.as_deref())),
+                )?;
+                claimed.runs.push(run);
             }
             tx.commit()?;
             Ok(claimed)
@@ -550,7 +573,7 @@ impl Store for SqliteStore {
             };
             for (run_id, node) in &expired {
                 tx.execute(
-                    "UPDATE runs SET status = 'ABORTED', ended_at = ?2, closed_by = 'lease', lease_until = NULL,
+                    "UPDATE runs SET status = 'ABORTED', ended_at = ?2, closed_by = 'lease', lease_until = NULL, start_data = NULL,
                          owner = NULL, error = ?3
                      WHERE run_id = ?1 AND status = 'INPROCESS'",
                     params![run_id, now, crate::model::node_lost_reason(node)],
@@ -571,7 +594,7 @@ impl Store for SqliteStore {
             let mut count = 0;
             for process in &processes {
                 count += tx.execute(
-                    "UPDATE runs SET status = 'DISCARDED', started_at = ?2, ended_at = ?2, error = ?3
+                    "UPDATE runs SET status = 'DISCARDED', started_at = ?2, ended_at = ?2, error = ?3, start_data = NULL
                      WHERE process = ?1 AND status = 'QUEUED'",
                     params![process, now, reason],
                 )?;
@@ -785,6 +808,7 @@ fn candidate_from_row(row: &Row<'_>) -> rusqlite::Result<Candidate> {
                 .map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(2, Type::Text, e.into()))?,
             scheduled_for: parse_opt_ts(row, 3)?,
             overrides: crate::model::parse_overrides(overrides.as_deref()),
+            start_document: None,
         },
         overlap: Overlap::parse(&overlap),
         content_hash: row.get(6)?,
@@ -816,7 +840,8 @@ fn write_end(tx: &Transaction<'_>, end: &RunEnd, node: Option<&str>) -> Result<u
     let guard = if node.is_some() { " AND node = ?8 AND status = 'INPROCESS'" } else { "" };
     let sql = format!(
         "UPDATE runs SET ended_at = ?2, status = ?3, documents_in = ?4, documents_out = ?5,
-             documents_error = ?6, error = ?7, owner = NULL, lease_until = NULL, closed_by = COALESCE(?8, closed_by)
+             documents_error = ?6, error = ?7, owner = NULL, lease_until = NULL, closed_by = COALESCE(?8, closed_by),
+             start_data = NULL, response = ?9
          WHERE run_id = ?1{guard}"
     );
     let updated = exec(
@@ -831,6 +856,7 @@ fn write_end(tx: &Transaction<'_>, end: &RunEnd, node: Option<&str>) -> Result<u
             int(end.documents_error),
             end.error,
             node,
+            crate::model::kept_response(end),
         ],
     )?;
     if updated == 0 {

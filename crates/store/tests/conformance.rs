@@ -124,6 +124,7 @@ fn end(run_id: &str, status: RunStatus) -> RunEnd {
             StepRecord { step: "a".into(), documents_in: 3, documents_out: 3, documents_error: 0, millis: 5 },
             StepRecord { step: "b".into(), documents_in: 3, documents_out: 2, documents_error: 1, millis: 7 },
         ],
+        response: None,
     }
 }
 
@@ -332,6 +333,7 @@ async fn takes_only_runs_of_the_same_version(store: Dyn) {
         overrides: Vec::new(),
         content_hash: None,
         queued_at: Utc::now(),
+        start_document: None,
     };
     store.enqueue(&run).await.unwrap();
     assert_eq!(store.claim(&old).await.unwrap().runs.len(), 1);
@@ -435,6 +437,7 @@ async fn manual_runs_carry_overrides(store: Dyn) {
         overrides: vec![("limit".into(), "5".into()), ("name".into(), "a=b".into())],
         content_hash: Some("h1".into()),
         queued_at: Utc::now(),
+        start_document: None,
     };
     store.enqueue(&run).await.unwrap();
     assert!(matches!(store.enqueue(&run).await, Err(StoreError::DuplicateRun(_))));

@@ -59,6 +59,7 @@ fn report_for(plan: &Plan) -> RunReport {
         error: None,
         errors: Vec::new(),
         notifications: Vec::new(),
+        response: None,
     }
 }
 
@@ -344,6 +345,7 @@ steps:
         env,
         recorder: Some(dump.recorder()),
         abort: None,
+        start_document: None,
     };
     let report = run(&plan, &registry, options).await;
     assert_eq!(report.status, RunStatus::Complete, "{:?}", report.error);

@@ -28,6 +28,9 @@ pub struct ProcessView {
     pub paused: bool,
     /// Its enabled schedules.
     pub schedules: Vec<ScheduleView>,
+    /// Its webhook start (never serialized: it says where the secret is).
+    #[serde(skip)]
+    pub webhook: Option<Arc<super::Webhook>>,
     /// What the loader told of it: properties and steps.
     #[serde(flatten)]
     pub outline: Outline,
@@ -194,6 +197,7 @@ impl Service {
                         next: s.next,
                     })
                     .collect(),
+                webhook: entry.process.webhook.clone(),
                 outline: entry.process.outline.clone(),
             })
             .collect();

@@ -60,6 +60,7 @@ mod control;
 mod files;
 mod http;
 mod runs;
+mod webhook;
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -75,6 +76,7 @@ use store::{RunEnd, RunStatus, StepRecord, Store, StoreError, Trigger};
 use tokio::task::JoinSet;
 
 pub use control::{Control, ControlHook, Outline, ProcessView, PropertyView, ScheduleView, StepView, Stopped, control};
+pub use webhook::{Webhook, WebhookSecret};
 
 use crate::schedule::{CatchUp, Overlap, Schedule, ScheduleSpec};
 
@@ -119,6 +121,8 @@ pub struct LoadedProcess {
     pub payload: Option<Arc<dyn Any + Send + Sync>>,
     /// What the console shows of it.
     pub outline: Outline,
+    /// The webhook start of the process, if it has one.
+    pub webhook: Option<Arc<Webhook>>,
 }
 
 impl fmt::Debug for LoadedProcess {
@@ -130,6 +134,7 @@ impl fmt::Debug for LoadedProcess {
             .field("fingerprint", &self.fingerprint)
             .field("content_hash", &self.content_hash)
             .field("payload", &self.payload.as_ref().map(|_| ".."))
+            .field("webhook", &self.webhook)
             .finish()
     }
 }
@@ -151,6 +156,8 @@ pub struct RunRequest {
     pub scheduled_for: Option<DateTime<Utc>>,
     /// Property overrides (`stepwise trigger --set`).
     pub overrides: Vec<(String, String)>,
+    /// The start document of a webhook run.
+    pub start_document: Option<store::StartDocument>,
 }
 
 /// Set to `Some(reason)` when the run must stop (its lease was lost, or the service shuts
@@ -179,12 +186,22 @@ pub struct RunOutcome {
     pub documents_error: u64,
     /// Per-step counters, in step order.
     pub steps: Vec<StepRecord>,
+    /// The answer of a `respond: sync` webhook run (see [`store::RunEnd::response`]).
+    pub response: Option<Vec<u8>>,
 }
 
 impl RunOutcome {
     /// An outcome with no error and no documents.
     pub fn new(status: RunStatus) -> RunOutcome {
-        RunOutcome { status, error: None, documents_in: 0, documents_out: 0, documents_error: 0, steps: Vec::new() }
+        RunOutcome {
+            status,
+            error: None,
+            documents_in: 0,
+            documents_out: 0,
+            documents_error: 0,
+            steps: Vec::new(),
+            response: None,
+        }
     }
 
     fn into_end(self, run_id: String) -> RunEnd {
@@ -197,6 +214,7 @@ impl RunOutcome {
             documents_error: self.documents_error,
             error: self.error,
             steps: self.steps,
+            response: self.response,
         }
     }
 }

@@ -392,6 +392,7 @@ impl Service {
             trigger: run.trigger,
             scheduled_for: run.scheduled_for,
             overrides: run.overrides,
+            start_document: run.start_document,
         };
         let runner = self.runner.clone();
         let handle = self.tasks.spawn_on(

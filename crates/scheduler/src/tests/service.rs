@@ -63,6 +63,7 @@ impl ProcessLoader for FakeLoader {
             content_hash: format!("{:016x}", hasher.finish()),
             payload: None,
             outline: Default::default(),
+            webhook: None,
         })
     }
 }

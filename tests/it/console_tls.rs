@@ -1,0 +1,225 @@
+//! The console over HTTPS (`stepwise serve --listen ADDR --tls-cert FILE --tls-key FILE`,
+//! issue 16) through the real binary, with a self-signed certificate made by the test (rcgen):
+//! `/health` and the API answer a client that trusts that certificate, the login address says
+//! https, plain HTTP on the port gets no answer, SIGTERM still stops serve with exit 0, and bad
+//! flags or files are refused with the file named and the key's contents never shown.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::support::{Dir, stepwise};
+
+const PATIENCE: Duration = Duration::from_secs(90);
+const PROCESS: &str = "name: manual\nstart:\n  type: no_data\n  next: done\nsteps:\n  done:\n    type: stop\n";
+
+/// A self-signed certificate for 127.0.0.1 and localhost: (certificate PEM, key PEM).
+fn self_signed() -> (String, String) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("a self-signed certificate");
+    (made.cert.pem(), made.signing_key.serialize_pem())
+}
+
+/// `stepwise serve procs --listen 127.0.0.1:PORT --tls-cert cert.pem --tls-key key.pem`;
+/// killed when dropped.
+struct TlsConsole {
+    child: Child,
+    port: u16,
+    log: Arc<Mutex<String>>,
+}
+
+impl TlsConsole {
+    fn start(dir: &Dir) -> TlsConsole {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+        let addr = format!("127.0.0.1:{port}");
+        let args = ["--log", "info", "serve", "procs", "--state", "state.db", "--listen", &addr];
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+            .current_dir(dir.path())
+            .args(args)
+            .args(["--tls-cert", "cert.pem", "--tls-key", "key.pem"])
+            .env_remove("STEPWISE_LOG")
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting stepwise serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        TlsConsole { child, port, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Waits until `probe` gives a value; panics with the log after [`PATIENCE`].
+    fn until<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(value) = probe() {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", self.log());
+            sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn terminate(&mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("running kill").success());
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for serve") {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "serve did not stop:\n{}", self.log());
+            sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TlsConsole {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A client that trusts only `cert_pem`.
+fn client(cert_pem: &str) -> reqwest::blocking::Client {
+    let cert = reqwest::Certificate::from_pem(cert_pem.as_bytes()).expect("the test certificate");
+    reqwest::blocking::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(cert)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("a client")
+}
+
+/// What a plain HTTP request to the port gets back (up to EOF or an error).
+fn plain_http(port: u16) -> Vec<u8> {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return Vec::new() };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let request = format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return Vec::new();
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    answer
+}
+
+#[test]
+fn console_serves_https_with_the_given_certificate() {
+    let dir = Dir::new();
+    dir.write("procs/manual.yaml", PROCESS);
+    let (cert, key) = self_signed();
+    dir.write("cert.pem", &cert);
+    dir.write("key.pem", &key);
+    let mut console = TlsConsole::start(&dir);
+    let port = console.port;
+    let log = console.until("the login address", || {
+        let log = console.log();
+        log.contains("/login?token=").then_some(log)
+    });
+    let prefix = format!("https://127.0.0.1:{port}/login?token=");
+    let token = log.split(&prefix).nth(1).and_then(|rest| rest.split_whitespace().next());
+    let token = token.unwrap_or_else(|| panic!("no {prefix} in the log:\n{log}")).to_owned();
+    assert!(token.starts_with("stw_"), "{log}");
+
+    let https = client(&cert);
+    let health = console.until("/health over HTTPS", || {
+        https.get(format!("https://127.0.0.1:{port}/health")).send().ok().filter(|r| r.status() == 200)
+    });
+    let health: serde_json::Value = health.json().expect("/health answers JSON");
+    assert!(health.is_object(), "{health}");
+    // The API by the certificate's other name, with the token.
+    let tokens = https
+        .get(format!("https://localhost:{port}/api/v1/tokens"))
+        .bearer_auth(&token)
+        .send()
+        .expect("GET /api/v1/tokens over HTTPS");
+    assert_eq!(tokens.status(), 200);
+    let tokens: serde_json::Value = tokens.json().expect("JSON");
+    assert_eq!(tokens[0]["name"], "admin", "{tokens}");
+    // Without the token the API still refuses.
+    let refused = https.get(format!("https://127.0.0.1:{port}/api/v1/runs")).send().expect("GET /api/v1/runs");
+    assert_eq!(refused.status(), 401);
+
+    // A client that does not trust the certificate gets no answer.
+    let stranger = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("a client");
+    assert!(stranger.get(format!("https://127.0.0.1:{port}/health")).send().is_err());
+    // Plain HTTP to the port: no HTTP answer, nothing of the node's status.
+    let answer = plain_http(port);
+    assert!(!answer.starts_with(b"HTTP/"), "{}", String::from_utf8_lossy(&answer));
+    assert!(!String::from_utf8_lossy(&answer).contains("node"), "{}", String::from_utf8_lossy(&answer));
+
+    assert_eq!(console.terminate(), 0, "{}", console.log());
+    let log = console.log();
+    let key_body: Vec<&str> = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(key_body.iter().all(|line| !log.contains(line)), "the key is in the log:\n{log}");
+}
+
+/// `stepwise serve procs --listen 127.0.0.1:1 EXTRA...` in `dir`, expected to stop at once.
+fn refused(dir: &Dir, extra: &[&str]) -> crate::support::Run {
+    let mut args = vec!["serve", "procs", "--state", "state.db", "--listen", "127.0.0.1:1"];
+    args.extend_from_slice(extra);
+    let out = stepwise(dir.path(), &args);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(!out.stderr.contains("panicked"), "{out:?}");
+    out
+}
+
+#[test]
+fn tls_flags_and_files_refuse_bad_input() {
+    let dir = Dir::new();
+    dir.write("procs/manual.yaml", PROCESS);
+    let (cert, key) = self_signed();
+    dir.write("cert.pem", &cert);
+    dir.write("key.pem", &key);
+
+    // Both flags or neither: a usage error naming the missing one.
+    let only_cert = refused(&dir, &["--tls-cert", "cert.pem"]);
+    assert!(only_cert.code == 2 && only_cert.stderr.contains("--tls-key"), "{only_cert:?}");
+    let only_key = refused(&dir, &["--tls-key", "key.pem"]);
+    assert!(only_key.code == 2 && only_key.stderr.contains("--tls-cert"), "{only_key:?}");
+
+    // A key file that is not there.
+    let missing = refused(&dir, &["--tls-cert", "cert.pem", "--tls-key", "nothere.pem"]);
+    assert!(missing.stderr.contains("--tls-key 'nothere.pem'"), "{missing:?}");
+    // A certificate file of garbage.
+    dir.write("garbage.pem", "this is not a certificate\n");
+    let garbage = refused(&dir, &["--tls-cert", "garbage.pem", "--tls-key", "key.pem"]);
+    assert!(garbage.stderr.contains("--tls-cert 'garbage.pem'"), "{garbage:?}");
+    // A key file of garbage that looks like a key: named, its contents never shown.
+    let secret = "c2VjcmV0IGtleSBtYXRlcmlhbA@@SECRETKEYLINE";
+    dir.write("bad-key.pem", format!("-----BEGIN PRIVATE KEY-----\n{secret}\n-----END PRIVATE KEY-----\n"));
+    let bad_key = refused(&dir, &["--tls-cert", "cert.pem", "--tls-key", "bad-key.pem"]);
+    assert!(bad_key.stderr.contains("--tls-key 'bad-key.pem'"), "{bad_key:?}");
+    assert!(!bad_key.stderr.contains("SECRETKEYLINE") && !bad_key.stderr.contains("c2VjcmV0"), "{bad_key:?}");
+    // A certificate as the key.
+    let cert_as_key = refused(&dir, &["--tls-cert", "cert.pem", "--tls-key", "cert.pem"]);
+    assert!(cert_as_key.stderr.contains("--tls-key 'cert.pem'"), "{cert_as_key:?}");
+    // A key that is not the certificate's.
+    let (_, other_key) = self_signed();
+    dir.write("other-key.pem", &other_key);
+    let mismatch = refused(&dir, &["--tls-cert", "cert.pem", "--tls-key", "other-key.pem"]);
+    assert!(mismatch.stderr.contains("other-key.pem") && mismatch.stderr.contains("cert.pem"), "{mismatch:?}");
+    let other_body: Vec<&str> = other_key.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(other_body.iter().all(|line| !mismatch.stderr.contains(line)), "{mismatch:?}");
+}
