@@ -197,39 +197,43 @@ async fn token(
 }
 
 /// `Err` with Graph's answer when the request is not authorized or is throttled.
-fn admit(sim: &Sim, headers: &HeaderMap) -> Result<(), Response> {
+fn admit(sim: &Sim, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let n = sim.stats.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let bearer =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let Some(token) = bearer else {
         sim.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
-        return Err(graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token is empty."));
+        return Err(Box::new(graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token is empty.",
+        )));
     };
     let expiry = sim.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(token).copied();
     match expiry {
         Some(until) if Instant::now() < until => {}
         Some(_) => {
             sim.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
-            return Err(graph_error(
+            return Err(Box::new(graph_error(
                 StatusCode::UNAUTHORIZED,
                 "InvalidAuthenticationToken",
                 "Lifetime validation failed, the token is expired.",
-            ));
+            )));
         }
         None => {
             sim.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
-            return Err(graph_error(
+            return Err(Box::new(graph_error(
                 StatusCode::UNAUTHORIZED,
                 "InvalidAuthenticationToken",
                 "IDX14100: JWT is not well formed.",
-            ));
+            )));
         }
     }
-    if sim.config.throttle_every.is_some_and(|every| every > 0 && n % every == 0) {
+    if sim.config.throttle_every.is_some_and(|every| every > 0 && n.is_multiple_of(every)) {
         sim.stats.throttled.fetch_add(1, Ordering::Relaxed);
         let mut r = graph_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests.");
         r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        return Err(r);
+        return Err(Box::new(r));
     }
     Ok(())
 }
@@ -303,7 +307,7 @@ fn page(
 
 async fn users(State(sim): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
     if let Err(r) = admit(&sim, &headers) {
-        return r;
+        return *r;
     }
     let items: Vec<&User> = sim.config.users.iter().collect();
     page(&sim, &headers, "/v1.0/users", "users", items, &q)
@@ -316,7 +320,7 @@ async fn members(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = admit(&sim, &headers) {
-        return r;
+        return *r;
     }
     let Some(ids) = sim.config.groups.get(&id) else {
         let message =

@@ -144,6 +144,7 @@ async fn run(
         env,
         recorder: recorder.clone().map(|r| r as Arc<dyn engine::Recorder>),
         abort: None,
+        start_document: None,
     };
     let report = engine::run(plan, registry, options).await;
     assert_eq!(report.status, engine::RunStatus::Complete, "{}", report.render());
