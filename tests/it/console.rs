@@ -20,11 +20,11 @@ const PATIENCE: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(100);
 
 /// A process that does nothing, with `schedules` (a YAML block, or empty).
-fn fast(name: &str, schedules: &str) -> String {
+pub(crate) fn fast(name: &str, schedules: &str) -> String {
     format!("name: {name}\n{schedules}start:\n  type: no_data\n  next: done\nsteps:\n  done:\n    type: stop\n")
 }
 
-const EVERY_SECOND: &str = "schedules:\n  - cron: \"* * * * * *\"\n";
+pub(crate) const EVERY_SECOND: &str = "schedules:\n  - cron: \"* * * * * *\"\n";
 
 /// `stepwise token create NAME --role ROLE` on the directory's store: the token.
 fn create_token(dir: &Dir, name: &str, role: &str) -> String {
@@ -32,7 +32,7 @@ fn create_token(dir: &Dir, name: &str, role: &str) -> String {
 }
 
 /// [`create_token`] with more options (`--view-data`).
-fn create_token_with(dir: &Dir, name: &str, role: &str, more: &[&str]) -> String {
+pub(crate) fn create_token_with(dir: &Dir, name: &str, role: &str, more: &[&str]) -> String {
     let mut args = vec!["token", "create", name, "--role", role, "--state", "state.db"];
     args.extend_from_slice(more);
     let out = stepwise(dir.path(), &args);
@@ -41,14 +41,14 @@ fn create_token_with(dir: &Dir, name: &str, role: &str, more: &[&str]) -> String
 }
 
 /// A `stepwise serve procs --listen 127.0.0.1:PORT` in a directory; killed when dropped.
-struct Console {
+pub(crate) struct Console {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     log: Arc<Mutex<String>>,
 }
 
 impl Console {
-    fn start(dir: &Dir) -> Console {
+    pub(crate) fn start(dir: &Dir) -> Console {
         Console::start_env(dir, &[])
     }
 
@@ -83,12 +83,12 @@ impl Console {
         console
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Waits until `probe` gives a value; panics with the log after [`PATIENCE`].
-    fn until<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    pub(crate) fn until<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(value) = probe() {
@@ -135,7 +135,7 @@ impl Console {
     }
 
     /// A GET that must answer 200 with JSON.
-    fn json(&self, path: &str, token: &str) -> Value {
+    pub(crate) fn json(&self, path: &str, token: &str) -> Value {
         let (status, body) = self.ask("GET", path, token, "");
         assert_eq!(status, 200, "GET {path}: {body}");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
@@ -273,7 +273,7 @@ impl Tokens {
 }
 
 /// Runs a manual run through the API and waits for it to end; its record.
-fn run_to_end(console: &Console, token: &str, process: &str, body: &str) -> Value {
+pub(crate) fn run_to_end(console: &Console, token: &str, process: &str, body: &str) -> Value {
     let (status, answer) = console.ask("POST", &format!("/api/v1/processes/{process}/runs"), token, body);
     assert_eq!(status, 202, "{answer}");
     let run_id = serde_json::from_str::<Value>(&answer).unwrap()["run_id"].as_str().expect("run_id").to_owned();
@@ -416,7 +416,7 @@ fn run_now_runs_and_is_audited() {
 }
 
 /// A process that keeps every document: `who` goes into one document, which becomes seven.
-const KEPT: &str = r#"name: kept
+pub(crate) const KEPT: &str = r#"name: kept
 record: all
 retention_days: 3
 properties:

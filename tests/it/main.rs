@@ -8,6 +8,7 @@ mod bounds;
 mod cli;
 mod cluster;
 mod console;
+mod console_browser;
 mod console_tls;
 mod engine;
 mod graph_render;

@@ -69,7 +69,10 @@ pub(crate) fn page_with(
     let headers = [
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::CACHE_CONTROL, "no-store"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: under it a browser sends `Origin: null` with the pages' own forms,
+        // which the cross-origin check must refuse. `same-origin` sends the real origin to this
+        // console and no referrer anywhere else.
+        (header::REFERRER_POLICY, "same-origin"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::CONTENT_TYPE, "text/html; charset=utf-8"),
     ];
