@@ -44,7 +44,9 @@ fn dot(steps: &[StepView], outcome: &dyn Fn(&str) -> Outcome) -> String {
     let quote = |s: &str| s.replace(['"', '\\'], "_");
     let mut text = String::from("digraph { node [shape=box];\n");
     for step in steps {
-        let label = format!("{}\\n{}", quote(&step.kind), quote(&step.id));
+        // The start step is called `start` and is of type `start`: one line says it.
+        let label =
+            if step.kind == step.id { quote(&step.id) } else { format!("{}\\n{}", quote(&step.kind), quote(&step.id)) };
         let fill = outcome(&step.id).fill();
         text.push_str(&format!("  \"{}\" [label=\"{label}\" fillcolor=\"{fill}\" style=filled];\n", quote(&step.id)));
     }

@@ -116,7 +116,7 @@ async fn process_body(console: &Shared, caller: &Caller, name: &str) -> Result<M
         dl.facts {
             dt { "File" } dd { (process.path) }
             dt { "Version" } dd { code { (process.content_hash.get(..12).unwrap_or(&process.content_hash)) } }
-            dt { "Schedules" } dd { @if process.paused { "paused" } @else { "active" } }
+            dt { "Schedules" } dd { @if process.schedules.is_empty() { "none (runs on demand)" } @else if process.paused { "paused" } @else { "active" } }
         }
         h2 { "Graph" }
         (figure(&format!("Steps of {name}."), &process.outline.steps, &|_| Outcome::Plain))
