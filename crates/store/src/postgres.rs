@@ -710,8 +710,15 @@ impl Store for PgStore {
     }
 
     async fn prune_documents(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let done = sqlx::query("DELETE FROM run_documents WHERE expires_at < $1").bind(now).execute(&self.pool).await?;
-        Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+        let rows = sqlx::query("DELETE FROM run_documents WHERE expires_at < $1 RETURNING count")
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut n = 0usize;
+        for row in &rows {
+            n += usize::try_from(row.try_get::<i64, _>("count")?).unwrap_or(0);
+        }
+        Ok(n)
     }
 
     async fn open_session(&self, hash: &str, token: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError> {

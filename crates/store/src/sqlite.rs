@@ -686,8 +686,9 @@ impl Store for SqliteStore {
         documents: &[RecordedDocument],
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let (run_id, documents) = (run_id.to_owned(), documents.to_vec());
-        self.with(move |conn| documents::save(conn, &run_id, &documents, expires_at)).await
+        // Encoded here, so the documents are not copied to move them to the blocking thread.
+        let (run_id, chunks) = (run_id.to_owned(), crate::documents::chunks(documents));
+        self.with(move |conn| documents::save(conn, &run_id, &chunks, expires_at)).await
     }
 
     async fn document_counts(&self, run_id: &str) -> Result<Vec<StepDocuments>, StoreError> {
@@ -707,8 +708,16 @@ impl Store for SqliteStore {
     }
 
     async fn prune_documents(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        self.with(move |conn| Ok(conn.execute("DELETE FROM run_documents WHERE expires_at < ?1", params![ts(now)])?))
-            .await
+        self.with(move |conn| {
+            let mut stmt = conn.prepare("DELETE FROM run_documents WHERE expires_at < ?1 RETURNING count")?;
+            let counts = stmt.query_map(params![ts(now)], |row| row.get::<_, i64>(0))?;
+            let mut n = 0usize;
+            for count in counts {
+                n += usize::try_from(count?).unwrap_or(0);
+            }
+            Ok(n)
+        })
+        .await
     }
 
     async fn open_session(&self, hash: &str, token: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError> {

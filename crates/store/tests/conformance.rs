@@ -679,14 +679,16 @@ async fn keeps_recorded_documents_until_they_expire(store: Dyn) {
     let documents: Vec<_> = (1..=5).map(|i| document("map", i, format!("{{\"n\":{i}}}").as_bytes())).collect();
     store.save_documents(&kept, &documents, at(1000)).await.unwrap();
     store.save_documents(&kept, &[document("start", 1, &[0xff, 0x00])], at(1000)).await.unwrap();
-    store.save_documents(&gone, &[document("map", 1, b"x")], at(100)).await.unwrap();
+    let many: Vec<_> = (1..=300).map(|i| document("map", i, b"x")).collect();
+    store.save_documents(&gone, &many, at(100)).await.unwrap();
     let counts = store.document_counts(&kept).await.unwrap();
     let counts: Vec<(&str, u64)> = counts.iter().map(|c| (c.step.as_str(), c.count)).collect();
     assert_eq!(counts, [("map", 5), ("start", 1)]);
     let page = store.documents(&kept, "map", 1, 3).await.unwrap();
     assert_eq!(page, documents[1..4].to_vec());
     assert_eq!(store.documents(&kept, "start", 0, 10).await.unwrap()[0].data, [0xff, 0x00]);
-    assert_eq!(store.prune_documents(at(500)).await.unwrap(), 1);
+    assert_eq!(store.documents(&gone, "map", 254, 4).await.unwrap(), many[254..258].to_vec(), "across chunks");
+    assert_eq!(store.prune_documents(at(500)).await.unwrap(), 300);
     assert!(store.document_counts(&gone).await.unwrap().is_empty());
     assert_eq!(store.document_counts(&kept).await.unwrap().len(), 2);
     // Pruning a run takes its documents with it.

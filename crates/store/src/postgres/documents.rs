@@ -6,7 +6,7 @@ use sqlx::postgres::PgPool;
 
 use super::{int, uint};
 use crate::StoreError;
-use crate::documents::{RecordedDocument, StepDocuments, parse_properties, properties_json};
+use crate::documents::{RecordedDocument, StepDocuments, chunks, unpack};
 
 pub(super) async fn run_overrides(pool: &PgPool, run_id: &str) -> Result<Option<Vec<(String, String)>>, StoreError> {
     let row = sqlx::query("SELECT overrides FROM runs WHERE run_id = $1").bind(run_id).fetch_optional(pool).await?;
@@ -17,29 +17,30 @@ pub(super) async fn run_overrides(pool: &PgPool, run_id: &str) -> Result<Option<
     Ok(Some(crate::model::parse_overrides(text.as_deref())))
 }
 
-/// All documents in one statement (arrays unnested), so a large run costs one round trip.
+/// All chunks in one statement (arrays unnested), so a large run costs one round trip.
 pub(super) async fn save(
     pool: &PgPool,
     run_id: &str,
     documents: &[RecordedDocument],
     expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let steps: Vec<&str> = documents.iter().map(|d| d.step.as_str()).collect();
-    let seqs: Vec<i64> = documents.iter().map(|d| int(d.seq)).collect();
-    let properties: Vec<String> = documents.iter().map(|d| properties_json(&d.properties)).collect();
-    let data: Vec<&[u8]> = documents.iter().map(|d| d.data.as_slice()).collect();
+    let chunks = chunks(documents);
+    let steps: Vec<&str> = chunks.iter().map(|c| c.step.as_str()).collect();
+    let firsts: Vec<i64> = chunks.iter().map(|c| int(c.first)).collect();
+    let counts: Vec<i64> = chunks.iter().map(|c| int(c.count)).collect();
+    let bodies: Vec<&[u8]> = chunks.iter().map(|c| c.body.as_slice()).collect();
     sqlx::query(
-        "INSERT INTO run_documents (run_id, step, seq, properties, data, expires_at)
-         SELECT $1, step, seq, properties, data, $6
-         FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::bytea[]) AS d (step, seq, properties, data)
-         ON CONFLICT (run_id, step, seq) DO UPDATE
-         SET properties = EXCLUDED.properties, data = EXCLUDED.data, expires_at = EXCLUDED.expires_at",
+        "INSERT INTO run_documents (run_id, step, first_seq, count, body, expires_at)
+         SELECT $1, step, first_seq, count, body, $6
+         FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::bytea[]) AS d (step, first_seq, count, body)
+         ON CONFLICT (run_id, step, first_seq) DO UPDATE
+         SET count = EXCLUDED.count, body = EXCLUDED.body, expires_at = EXCLUDED.expires_at",
     )
     .bind(run_id)
     .bind(&steps)
-    .bind(&seqs)
-    .bind(&properties)
-    .bind(&data)
+    .bind(&firsts)
+    .bind(&counts)
+    .bind(&bodies)
     .bind(expires_at)
     .execute(pool)
     .await?;
@@ -47,11 +48,12 @@ pub(super) async fn save(
 }
 
 pub(super) async fn counts(pool: &PgPool, run_id: &str) -> Result<Vec<StepDocuments>, StoreError> {
-    let rows =
-        sqlx::query("SELECT step, COUNT(*) AS count FROM run_documents WHERE run_id = $1 GROUP BY step ORDER BY step")
-            .bind(run_id)
-            .fetch_all(pool)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT step, SUM(count)::bigint AS count FROM run_documents WHERE run_id = $1 GROUP BY step ORDER BY step",
+    )
+    .bind(run_id)
+    .fetch_all(pool)
+    .await?;
     let counts = rows
         .iter()
         .map(|row| Ok(StepDocuments { step: row.try_get("step")?, count: uint(row.try_get("count")?) }))
@@ -59,6 +61,7 @@ pub(super) async fn counts(pool: &PgPool, run_id: &str) -> Result<Vec<StepDocume
     Ok(counts)
 }
 
+/// Documents `offset + 1` to `offset + limit` of the step, from the chunks that hold them.
 pub(super) async fn page(
     pool: &PgPool,
     run_id: &str,
@@ -66,27 +69,22 @@ pub(super) async fn page(
     offset: u64,
     limit: u64,
 ) -> Result<Vec<RecordedDocument>, StoreError> {
+    let (from, to) = (offset.saturating_add(1), offset.saturating_add(limit));
     let rows = sqlx::query(
-        "SELECT seq, properties, data FROM run_documents WHERE run_id = $1 AND step = $2
-         ORDER BY seq LIMIT $3 OFFSET $4",
+        "SELECT first_seq, body FROM run_documents
+         WHERE run_id = $1 AND step = $2 AND first_seq <= $4 AND first_seq + count > $3
+         ORDER BY first_seq",
     )
     .bind(run_id)
     .bind(step)
-    .bind(int(limit))
-    .bind(int(offset))
+    .bind(int(from))
+    .bind(int(to))
     .fetch_all(pool)
     .await?;
-    let documents = rows
-        .iter()
-        .map(|row| {
-            let properties: String = row.try_get("properties")?;
-            Ok(RecordedDocument {
-                step: step.to_owned(),
-                seq: uint(row.try_get("seq")?),
-                properties: parse_properties(&properties),
-                data: row.try_get("data")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let mut documents = Vec::new();
+    for row in &rows {
+        let body: Vec<u8> = row.try_get("body")?;
+        documents.extend(unpack(step, uint(row.try_get("first_seq")?), &body, from, to));
+    }
     Ok(documents)
 }

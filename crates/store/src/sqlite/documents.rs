@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{immediate, int, ts, uint};
 use crate::StoreError;
-use crate::documents::{RecordedDocument, StepDocuments, parse_properties, properties_json};
+use crate::documents::{Chunk, RecordedDocument, StepDocuments, unpack};
 
 pub(super) fn run_overrides(conn: &Connection, run_id: &str) -> Result<Option<Vec<(String, String)>>, StoreError> {
     let found: Option<Option<String>> =
@@ -16,18 +16,18 @@ pub(super) fn run_overrides(conn: &Connection, run_id: &str) -> Result<Option<Ve
 pub(super) fn save(
     conn: &mut Connection,
     run_id: &str,
-    documents: &[RecordedDocument],
+    chunks: &[Chunk],
     expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let tx = immediate(conn)?;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT OR REPLACE INTO run_documents (run_id, step, seq, properties, data, expires_at)
+            "INSERT OR REPLACE INTO run_documents (run_id, step, first_seq, count, body, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         let expires_at = ts(expires_at);
-        for d in documents {
-            insert.execute(params![run_id, d.step, int(d.seq), properties_json(&d.properties), d.data, expires_at])?;
+        for c in chunks {
+            insert.execute(params![run_id, c.step, int(c.first), int(c.count), c.body, expires_at])?;
         }
     }
     tx.commit()?;
@@ -36,13 +36,14 @@ pub(super) fn save(
 
 pub(super) fn counts(conn: &Connection, run_id: &str) -> Result<Vec<StepDocuments>, StoreError> {
     let mut stmt =
-        conn.prepare("SELECT step, COUNT(*) FROM run_documents WHERE run_id = ?1 GROUP BY step ORDER BY step")?;
+        conn.prepare("SELECT step, SUM(count) FROM run_documents WHERE run_id = ?1 GROUP BY step ORDER BY step")?;
     let counts = stmt
         .query_map(params![run_id], |row| Ok(StepDocuments { step: row.get(0)?, count: uint(row.get(1)?) }))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(counts)
 }
 
+/// Documents `offset + 1` to `offset + limit` of the step, from the chunks that hold them.
 pub(super) fn page(
     conn: &Connection,
     run_id: &str,
@@ -50,20 +51,17 @@ pub(super) fn page(
     offset: u64,
     limit: u64,
 ) -> Result<Vec<RecordedDocument>, StoreError> {
+    let (from, to) = (offset.saturating_add(1), offset.saturating_add(limit));
     let mut stmt = conn.prepare(
-        "SELECT seq, properties, data FROM run_documents WHERE run_id = ?1 AND step = ?2
-         ORDER BY seq LIMIT ?3 OFFSET ?4",
+        "SELECT first_seq, body FROM run_documents
+         WHERE run_id = ?1 AND step = ?2 AND first_seq <= ?4 AND first_seq + count > ?3
+         ORDER BY first_seq",
     )?;
-    let documents = stmt
-        .query_map(params![run_id, step, int(limit), int(offset)], |row| {
-            let properties: String = row.get(1)?;
-            Ok(RecordedDocument {
-                step: step.to_owned(),
-                seq: uint(row.get(0)?),
-                properties: parse_properties(&properties),
-                data: row.get(2)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut rows = stmt.query(params![run_id, step, int(from), int(to)])?;
+    let mut documents = Vec::new();
+    while let Some(row) = rows.next()? {
+        let body: Vec<u8> = row.get(1)?;
+        documents.extend(unpack(step, uint(row.get(0)?), &body, from, to));
+    }
     Ok(documents)
 }
