@@ -5,19 +5,12 @@
 //! counts and recorded instants, never durations.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::support::{Dir, SimProcess, http_full, stepwise};
-
-const PATIENCE: Duration = Duration::from_secs(90);
-const POLL: Duration = Duration::from_millis(100);
+use crate::support::{Dir, LoggedProcess, SimProcess, free_port, http_full, stepwise};
 
 /// A process that does nothing, with `schedules` (a YAML block, or empty).
 pub(crate) fn fast(name: &str, schedules: &str) -> String {
@@ -42,9 +35,8 @@ pub(crate) fn create_token_with(dir: &Dir, name: &str, role: &str, more: &[&str]
 
 /// A `stepwise serve procs --listen 127.0.0.1:PORT` in a directory; killed when dropped.
 pub(crate) struct Console {
-    child: Child,
+    process: LoggedProcess,
     pub(crate) port: u16,
-    log: Arc<Mutex<String>>,
 }
 
 impl Console {
@@ -53,50 +45,29 @@ impl Console {
     }
 
     fn start_env(dir: &Dir, env: &[(&str, &str)]) -> Console {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+        let port = free_port();
         let addr = format!("127.0.0.1:{port}");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stepwise"));
+        command
             .current_dir(dir.path())
             .args(["--log", "info", "serve", "procs", "--state", "state.db", "--reload-ms", "200", "--listen", &addr])
             .env_remove("STEPWISE_LOG")
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
             .env("STEPWISE_KNOWBE4_RATE", "off")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting stepwise serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let console = Console { child, port, log };
+            .envs(env.iter().copied());
+        let console = Console { process: LoggedProcess::spawn(command), port };
         console.until("/health", || console.call("GET", "/health", None, &[], "").filter(|(s, _)| *s == 200));
         console
     }
 
     pub(crate) fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.process.log()
     }
 
-    /// Waits until `probe` gives a value; panics with the log after [`PATIENCE`].
-    pub(crate) fn until<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(value) = probe() {
-                return value;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", self.log());
-            sleep(POLL);
-        }
+    /// Waits until `probe` gives a value; panics with the log after a while.
+    pub(crate) fn until<T>(&self, what: &str, probe: impl FnMut() -> Option<T>) -> T {
+        self.process.until(what, probe)
     }
 
     /// A request with an optional bearer token and extra headers.
@@ -142,26 +113,7 @@ impl Console {
     }
 
     fn terminate(&mut self) -> i32 {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("running kill");
-        assert!(status.success());
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("waiting for serve") {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "serve did not stop:\n{}", self.log());
-            sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.process.terminate()
     }
 }
 

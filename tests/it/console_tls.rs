@@ -4,16 +4,13 @@
 //! https, plain HTTP on the port gets no answer, SIGTERM still stops serve with exit 0, and bad
 //! flags or files are refused with the file named and the key's contents never shown.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use crate::support::{Dir, stepwise};
+use crate::support::{Dir, LoggedProcess, free_port, stepwise};
 
-const PATIENCE: Duration = Duration::from_secs(90);
 const PROCESS: &str = "name: manual\nstart:\n  type: no_data\n  next: done\nsteps:\n  done:\n    type: stop\n";
 
 /// A self-signed certificate for 127.0.0.1 and localhost: (certificate PEM, key PEM).
@@ -26,77 +23,36 @@ fn self_signed() -> (String, String) {
 /// `stepwise serve procs --listen 127.0.0.1:PORT --tls-cert cert.pem --tls-key key.pem`;
 /// killed when dropped.
 struct TlsConsole {
-    child: Child,
+    process: LoggedProcess,
     port: u16,
-    log: Arc<Mutex<String>>,
 }
 
 impl TlsConsole {
     fn start(dir: &Dir) -> TlsConsole {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+        let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let args = ["--log", "info", "serve", "procs", "--state", "state.db", "--listen", &addr];
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stepwise"));
+        command
             .current_dir(dir.path())
             .args(args)
             .args(["--tls-cert", "cert.pem", "--tls-key", "key.pem"])
             .env_remove("STEPWISE_LOG")
             .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting stepwise serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        TlsConsole { child, port, log }
+            .env("NO_COLOR", "1");
+        TlsConsole { process: LoggedProcess::spawn(command), port }
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.process.log()
     }
 
-    /// Waits until `probe` gives a value; panics with the log after [`PATIENCE`].
-    fn until<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(value) = probe() {
-                return value;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", self.log());
-            sleep(Duration::from_millis(100));
-        }
+    fn until<T>(&self, what: &str, probe: impl FnMut() -> Option<T>) -> T {
+        self.process.until(what, probe)
     }
 
     fn terminate(&mut self) -> i32 {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("running kill").success());
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("waiting for serve") {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "serve did not stop:\n{}", self.log());
-            sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for TlsConsole {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.process.terminate()
     }
 }
 

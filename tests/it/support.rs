@@ -209,3 +209,81 @@ pub fn capture_stderr(child: &mut Child) -> (std::sync::Arc<std::sync::Mutex<Str
     });
     (log, reader)
 }
+
+/// A free loopback port (bound, then released for the process under test).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+/// A long-running `stepwise` (a `serve`) whose stderr is collected in the background; killed
+/// when dropped.
+pub struct LoggedProcess {
+    child: Child,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl LoggedProcess {
+    /// How long [`LoggedProcess::until`] and [`LoggedProcess::terminate`] wait.
+    pub const PATIENCE: Duration = Duration::from_secs(90);
+
+    /// Spawns `command` with stdin and stdout closed and stderr collected.
+    pub fn spawn(mut command: Command) -> LoggedProcess {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting stepwise");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        LoggedProcess { child, log }
+    }
+
+    /// Its stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Waits until `probe` gives a value; panics with the log after [`Self::PATIENCE`].
+    pub fn until<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+        let deadline = std::time::Instant::now() + Self::PATIENCE;
+        loop {
+            if let Some(value) = probe() {
+                return value;
+            }
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    pub fn terminate(&mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("running kill").success());
+        let deadline = std::time::Instant::now() + Self::PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for stepwise") {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(std::time::Instant::now() < deadline, "stepwise did not stop:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for LoggedProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -4,20 +4,15 @@
 //! --input`, `validate`'s checks, and the secret never in a log line, the history or an answer.
 //! (The cluster case is in `cluster.rs`.) Checks compare statuses and counts, never durations.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 
-use crate::support::{Dir, http_full, stepwise};
+use crate::support::{Dir, LoggedProcess, free_port, http_full, stepwise};
 
 const SECRET: &str = "hook-secret-6f1c2a9e";
 const FILE_SECRET: &str = "file-secret-0b7d44";
-const PATIENCE: Duration = Duration::from_secs(90);
 
 /// `respond: sync`: answers with the body and the `X-Request-Id` header it got.
 const ECHO: &str = r#"name: echo
@@ -76,56 +71,34 @@ fn setup() -> Dir {
 
 /// `stepwise serve procs --listen 127.0.0.1:PORT` with `HOOK_SECRET` set; killed when dropped.
 struct Serve {
-    child: Child,
+    process: LoggedProcess,
     port: u16,
-    log: Arc<Mutex<String>>,
 }
 
 impl Serve {
     fn start(dir: &Dir) -> Serve {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+        let port = free_port();
         let addr = format!("127.0.0.1:{port}");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stepwise"));
+        command
             .current_dir(dir.path())
             .args(["--log", "debug", "serve", "procs", "--state", "state.db", "--reload-ms", "200", "--listen", &addr])
             .env_remove("STEPWISE_LOG")
             .env_remove("RUST_LOG")
             .env_remove("STEPWISE_STORE")
             .env("NO_COLOR", "1")
-            .env("HOOK_SECRET", SECRET)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting stepwise serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let serve = Serve { child, port, log };
+            .env("HOOK_SECRET", SECRET);
+        let serve = Serve { process: LoggedProcess::spawn(command), port };
         serve.until("/health", || serve.post_raw("GET", "/health", &[], "").filter(|(s, _, _)| *s == 200));
         serve
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.process.log()
     }
 
-    fn until<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(value) = probe() {
-                return value;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", self.log());
-            sleep(Duration::from_millis(100));
-        }
+    fn until<T>(&self, what: &str, probe: impl FnMut() -> Option<T>) -> T {
+        self.process.until(what, probe)
     }
 
     fn post_raw(&self, method: &str, path: &str, extra: &[(&str, &str)], body: &str) -> Option<(u16, String, String)> {
@@ -145,15 +118,6 @@ impl Serve {
         let (status, _, body) =
             self.post_raw("GET", path, &[("Authorization", &auth)], "").unwrap_or_else(|| panic!("GET {path}"));
         (status, body)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
