@@ -2,6 +2,7 @@
 //! connectors. The engine owns the `error_response` semantics; connectors only validate
 //! documents and make calls.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -69,14 +70,25 @@ impl Redactor {
     /// too: the value of an `Authorization:` (and similar) header, and a bare `Bearer <token>`.
     /// The terminal, history, errors and test-mode dumps all mask through this one function.
     pub fn redact(&self, text: &str) -> String {
-        let v = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = text.to_owned();
-        for s in v.iter() {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "***");
+        self.redact_cow(text).into_owned()
+    }
+
+    /// As [`Redactor::redact`], borrowing `text` when there is nothing to mask (the common case:
+    /// recorded documents are scrubbed by the tens of thousands).
+    pub fn redact_cow<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut out = Cow::Borrowed(text);
+        {
+            let v = self.values.lock().unwrap_or_else(|e| e.into_inner());
+            for s in v.iter() {
+                if out.contains(s.as_str()) {
+                    out = Cow::Owned(out.replace(s.as_str(), "***"));
+                }
             }
         }
-        mask_credentials(&out).into_owned()
+        match out {
+            Cow::Borrowed(text) => mask_credentials(text),
+            Cow::Owned(text) => Cow::Owned(mask_credentials(&text).into_owned()),
+        }
     }
 
     pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
@@ -89,7 +101,18 @@ impl Redactor {
 
 /// Credential headers (`Authorization: ...`, `"authorization": "..."`, `x-api-key=...`) and bare
 /// `Bearer <token>`s, each with its value replaced by `***`.
-fn mask_credentials(text: &str) -> std::borrow::Cow<'_, str> {
+///
+/// One case-insensitive pass for the words the patterns start with comes first: most text holds
+/// none, and then it is returned as it is, without running the (case-insensitive, Unicode)
+/// regexes.
+fn mask_credentials(text: &str) -> Cow<'_, str> {
+    static WORDS: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
+        #[allow(clippy::expect_used)]
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(["authorization", "x-api-key", "x-auth-token", "bearer"])
+            .expect("the redactor's words are valid constants")
+    });
     static HEADER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         constant_regex(
             r#"(?i)(\b(?:proxy-)?authorization|\bx-api-key|\bx-auth-token)(["']?[ \t]*[:=][ \t]*["']?)[^"'\r\n]+"#,
@@ -97,10 +120,16 @@ fn mask_credentials(text: &str) -> std::borrow::Cow<'_, str> {
     });
     static BEARER: std::sync::LazyLock<regex::Regex> =
         std::sync::LazyLock::new(|| constant_regex(r"(?i)\b(bearer)([ \t]+)[A-Za-z0-9\-._~+/]{8,}=*"));
-    let mut out = std::borrow::Cow::Borrowed(text);
+    // Unicode case folding maps two non-ASCII letters onto ASCII ones (the Kelvin sign onto
+    // `k`, the long s onto `s`): text holding them goes to the regexes whatever it holds.
+    let folds_to_ascii = !text.is_ascii() && text.contains(['\u{212A}', '\u{17F}']);
+    if !folds_to_ascii && !WORDS.is_match(text) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = Cow::Borrowed(text);
     for re in [&*HEADER, &*BEARER] {
         if re.is_match(&out) {
-            out = std::borrow::Cow::Owned(re.replace_all(&out, "${1}${2}***").into_owned());
+            out = Cow::Owned(re.replace_all(&out, "${1}${2}***").into_owned());
         }
     }
     out

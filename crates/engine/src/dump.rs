@@ -779,6 +779,12 @@ impl Scrubber {
     /// as everything else a run prints or records). Non-UTF-8 data is scrubbed piece by piece:
     /// a secret is text, so it lies inside one valid piece.
     pub fn bytes<'a>(&self, data: &'a [u8]) -> Cow<'a, [u8]> {
+        if let Ok(text) = std::str::from_utf8(data) {
+            return match self.redactor.redact_cow(text) {
+                Cow::Borrowed(_) => Cow::Borrowed(data),
+                Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+            };
+        }
         let mut redacted = Vec::with_capacity(data.len());
         for chunk in data.utf8_chunks() {
             redacted.extend_from_slice(self.redactor.redact(chunk.valid()).as_bytes());
@@ -788,12 +794,7 @@ impl Scrubber {
     }
 
     pub fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        match self.bytes(text.as_bytes()) {
-            Cow::Borrowed(_) => Cow::Borrowed(text),
-            Cow::Owned(v) => {
-                Cow::Owned(String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
-            }
-        }
+        self.redactor.redact_cow(text)
     }
 
     /// Every key and string scrubbed; the values of credential fields replaced whole.

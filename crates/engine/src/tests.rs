@@ -272,3 +272,26 @@ fn no_debug_or_display_of_a_type_holding_secrets_prints_them() {
     }
     assert!(printed[0].contains("secrets: 1") && printed[2].contains("127.0.0.1:1"), "{printed:?}");
 }
+
+#[test]
+fn the_redactor_masks_whatever_the_case_and_borrows_clean_text() {
+    use crate::Redactor;
+    use std::borrow::Cow;
+    let redactor = Redactor::default();
+    redactor.add("s3cret-known");
+    let masked = [
+        ("AUTHORIZATION: Basic dXNlcjpwYXNz", "AUTHORIZATION: ***"),
+        (r#"{"X-Api-Key": "abc123def"}"#, r#"{"X-Api-Key": "***"}"#),
+        ("proxy-authorization=Negotiate xyz", "proxy-authorization=***"),
+        ("sent BeArEr eyJhbGciOiJIUzI1NiJ9.e30 then", "sent BeArEr *** then"),
+        ("token s3cret-known in José's note", "token *** in José's note"),
+        // The Kelvin sign folds onto `k`: a header spelt with it is still a header.
+        ("x-api-\u{212A}ey: abcdefgh", "x-api-\u{212A}ey: ***"),
+    ];
+    for (text, expected) in masked {
+        assert_eq!(redactor.redact(text), expected, "{text}");
+    }
+    for clean in [r#"{"email":"user@example.com","name":"José"}"#, "authorization", "a bearer of news", ""] {
+        assert!(matches!(redactor.redact_cow(clean), Cow::Borrowed(t) if t == clean), "{clean}");
+    }
+}

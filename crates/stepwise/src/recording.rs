@@ -4,7 +4,8 @@
 //! they are scrubbed of secrets and saved in the run store in one transaction, to expire
 //! `retention_days` after the run.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
@@ -103,16 +104,24 @@ pub async fn finish(
     }
     let state = std::mem::take(&mut *recorder.lock());
     let scrub = engine::dump::Scrubber::new(redactor.clone());
-    let documents: Vec<RecordedDocument> = state
-        .documents
-        .into_iter()
-        .map(|(step, seq, data, properties)| RecordedDocument {
-            step: state.steps[step].clone(),
-            seq,
-            properties: scrub.property_map(&properties),
-            data: scrub.bytes(&data).into_owned(),
-        })
-        .collect();
+    // Documents read from one source share one property map: it is scrubbed once.
+    let mut shared: Option<(Properties, BTreeMap<String, String>)> = None;
+    let mut documents = Vec::with_capacity(state.documents.len());
+    for (step, seq, data, properties) in state.documents {
+        let properties = match &shared {
+            Some((seen, scrubbed)) if seen.same_as(&properties) => scrubbed.clone(),
+            _ => {
+                let scrubbed = scrub.property_map(&properties);
+                shared = Some((properties, scrubbed.clone()));
+                scrubbed
+            }
+        };
+        let data = match scrub.bytes(&data) {
+            Cow::Borrowed(_) => data,
+            Cow::Owned(scrubbed) => scrubbed,
+        };
+        documents.push(RecordedDocument { step: state.steps[step].clone(), seq, properties, data });
+    }
     let expires_at = Utc::now() + chrono::Duration::days(i64::from(plan.retention_days));
     store.save_documents(run_id, &documents, expires_at).await?;
     Ok(state.truncated.then(|| {
