@@ -666,3 +666,73 @@ fn a_webhook_accepted_by_one_node_is_run_by_another() {
     let all = format!("{}\n{:?}", logs(&[&a, &b]), history(&dir, &db.url));
     assert!(!all.contains(secret), "the secret leaked:\n{all}");
 }
+
+/// The console of one node cancels what goes elsewhere, through the store: a run on another
+/// node (which stops it when it next renews its lease) and a `stepwise run` recording in the
+/// cluster's store; a queued run it discards at once.
+#[test]
+fn a_console_cancels_runs_going_on_other_nodes() {
+    let Some(db) = database("cancel") else { return };
+    let sim = sim(60_000);
+    let (dir, console_dir) = (Dir::new(), Dir::new());
+    dir.write("procs/slow.yaml", slow("slow", &sim.url(), ""));
+    // The console's node serves another process: it never takes a run of `slow`.
+    console_dir.write("procs/other.yaml", fast("other", "0 0 3 1 1 *", "skip"));
+    let made = stepwise_in(&console_dir, &["token", "create", "ops", "--role", "operator", "--store", &db.url]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let token = made.stdout.trim().to_owned();
+    let port = crate::support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let a = Node::start(&console_dir, &db.url, "a", &["--listen", &listen, "--lease-secs", "3"]);
+    let b = Node::start(&dir, &db.url, "b", &["--lease-secs", "3", "--workers", "1"]);
+    until("both nodes started", &[&a, &b], || {
+        (a.log().contains("Service started") && b.log().contains("Service started")).then_some(())
+    });
+    let cancel = |run_id: &str| {
+        let auth = format!("Bearer {token}");
+        let path = format!("/api/v1/runs/{run_id}/cancel");
+        let (status, body) =
+            crate::support::http_with(port, "POST", &path, &[("Host", &listen), ("Authorization", &auth)], "")
+                .expect("node a answers");
+        assert_eq!(status, 202, "{body}\n{}", logs(&[&a, &b]));
+        serde_json::from_str::<Value>(&body).expect("JSON")
+    };
+    let going = trigger(&dir, &db.url, &["slow"]);
+    until("the run on node b", &[&a, &b], || {
+        let row = run_of(&dir, &db.url, &going);
+        (row.status == "INPROCESS" && row.node.as_deref() == Some("b")).then_some(())
+    });
+    // Node b has one worker, busy: this run waits in the queue, and is discarded at once.
+    let queued = trigger(&dir, &db.url, &["slow"]);
+    assert_eq!(run_of(&dir, &db.url, &queued).status, "QUEUED");
+    assert_eq!(cancel(&queued)["status"], "DISCARDED");
+    assert_eq!(run_of(&dir, &db.url, &queued).status, "DISCARDED");
+    let answer = cancel(&going);
+    assert_eq!((answer["node"].as_str(), answer["on_this_node"].as_bool()), (Some("b"), Some(false)), "{answer}");
+    let row =
+        until("the run ABORTED", &[&a, &b], || Some(run_of(&dir, &db.url, &going)).filter(|r| r.status != "INPROCESS"));
+    assert_eq!((row.status.as_str(), row.node.as_deref()), ("ABORTED", Some("b")), "{row:#?}");
+    assert!(row.error.as_deref().unwrap_or("").contains("cancelled by 'ops' from the console"), "{row:#?}");
+    // A `stepwise run` on the cluster's store holds a lease too, and stops the same way.
+    let local = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .current_dir(dir.path())
+        .args(["run", "procs/slow.yaml", "--store", &db.url])
+        .env_remove("STEPWISE_STORE")
+        .env("KB4_TOKEN", TOKEN)
+        .env("STEPWISE_KNOWBE4_RATE", "off")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("stepwise run");
+    let run_id = until("the local run recorded", &[&a, &b], || {
+        history(&dir, &db.url).into_iter().find(|r| r.status == "INPROCESS" && r.process == "slow").map(|r| r.run_id)
+    });
+    assert_eq!(cancel(&run_id)["status"], "cancelling");
+    let out = local.wait_with_output().expect("stepwise run ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ABORTED"), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let row = run_of(&dir, &db.url, &run_id);
+    assert_eq!(row.status, "ABORTED", "{row:#?}");
+    assert!(row.error.as_deref().unwrap_or("").contains("cancelled by 'ops' from the console"), "{row:#?}");
+}

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::{Dir, LoggedProcess, SimProcess, free_port, http_full, stepwise};
 
@@ -45,12 +45,18 @@ impl Console {
     }
 
     fn start_env(dir: &Dir, env: &[(&str, &str)]) -> Console {
+        Console::start_with(dir, env, &[])
+    }
+
+    /// `serve` with environment `env` and extra arguments `args`.
+    fn start_with(dir: &Dir, env: &[(&str, &str)], args: &[&str]) -> Console {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let mut command = Command::new(env!("CARGO_BIN_EXE_stepwise"));
         command
             .current_dir(dir.path())
             .args(["--log", "info", "serve", "procs", "--state", "state.db", "--reload-ms", "200", "--listen", &addr])
+            .args(args)
             .env_remove("STEPWISE_LOG")
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
@@ -572,7 +578,7 @@ fn token_commands_refuse_bad_input() {
 }
 
 #[test]
-fn cancel_stops_a_running_run() {
+fn cancel_stops_a_running_run_and_discards_a_queued_one() {
     // Each KnowBe4 call takes a minute: the run is certainly still going when cancelled.
     let sim = SimProcess::start(&["knowbe4-sim", "--port", "0", "--no-limits", "--latency-ms", "60000"]);
     let dir = Dir::new();
@@ -582,29 +588,48 @@ fn cancel_stops_a_running_run() {
     );
     dir.write("procs/slow.yaml", process);
     let tokens = Tokens::make(&dir);
-    let console = Console::start_env(&dir, &[("KB4_TOKEN", "sandbox-token")]);
-    let (status, answer) = console.ask("POST", "/api/v1/processes/slow/runs", &tokens.operator, "");
-    assert_eq!(status, 202, "{answer}");
-    let run_id = serde_json::from_str::<Value>(&answer).unwrap()["run_id"].as_str().unwrap().to_owned();
-    let path = format!("/api/v1/runs/{run_id}");
-    console.until("the run to start", || {
-        (console.json(&path, &tokens.viewer)["run"]["status"] == "INPROCESS").then_some(())
-    });
-    let cancel = format!("{path}/cancel");
-    let (status, answer) = console.ask("POST", &cancel, &tokens.viewer, "");
+    // One worker: while the first run goes, the second waits in the queue.
+    let console = Console::start_with(&dir, &[("KB4_TOKEN", "sandbox-token")], &["--workers", "1"]);
+    let run_now = || {
+        let (status, answer) = console.ask("POST", "/api/v1/processes/slow/runs", &tokens.operator, "");
+        assert_eq!(status, 202, "{answer}");
+        serde_json::from_str::<Value>(&answer).unwrap()["run_id"].as_str().unwrap().to_owned()
+    };
+    let (first, second) = (run_now(), run_now());
+    let (path, queued) = (format!("/api/v1/runs/{first}"), format!("/api/v1/runs/{second}"));
+    let status_of = |path: &str| console.json(path, &tokens.viewer)["run"]["status"].as_str().map(str::to_owned);
+    console.until("the first run to start", || (status_of(&path).as_deref() == Some("INPROCESS")).then_some(()));
+    assert_eq!(status_of(&queued).as_deref(), Some("QUEUED"));
+    // The queued run is discarded at once: it never starts.
+    let (status, answer) = console.ask("POST", &format!("{queued}/cancel"), &tokens.viewer, "");
     assert_eq!(status, 403, "{answer}");
+    let (status, answer) = console.ask("POST", &format!("{queued}/cancel"), &tokens.operator, "");
+    assert_eq!((status, serde_json::from_str::<Value>(&answer).unwrap()["status"].as_str()), (202, Some("DISCARDED")));
+    let run = console.json(&queued, &tokens.viewer)["run"].clone();
+    assert_eq!(run["status"], "DISCARDED", "{run}");
+    assert!(run["error"].as_str().is_some_and(|e| e.contains("cancelled by 'ops' from the console")), "{run}");
+    // The running one stops at once on this node.
+    let cancel = format!("{path}/cancel");
     let (status, answer) = console.ask("POST", &cancel, &tokens.operator, "");
-    assert_eq!(status, 202, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        (status, answer["status"].as_str(), answer["on_this_node"].as_bool()),
+        (202, Some("cancelling"), Some(true))
+    );
     let run = console.until("the run to end", || {
         let run = console.json(&path, &tokens.viewer)["run"].clone();
         (run["status"] != "INPROCESS").then_some(run)
     });
     assert_eq!(run["status"], "ABORTED", "{run}");
     assert!(run["error"].as_str().is_some_and(|e| e.contains("cancelled by 'ops' from the console")), "{run}");
-    let (status, answer) = console.ask("POST", &cancel, &tokens.operator, "");
-    assert_eq!(status, 409, "{answer}");
-    let audit = console.json("/api/v1/audit?limit=1", &tokens.admin);
-    assert_eq!((audit[0]["action"].as_str(), audit[0]["target"].as_str()), (Some("cancel"), Some(run_id.as_str())));
+    for ended in [&cancel, &format!("{queued}/cancel")] {
+        let (status, answer) = console.ask("POST", ended, &tokens.operator, "");
+        assert!(status == 409 && answer.contains("only a queued or running run can be cancelled"), "{status} {answer}");
+    }
+    let audit = console.json("/api/v1/audit?limit=2", &tokens.admin);
+    let targets: Vec<_> =
+        audit.as_array().unwrap().iter().map(|a| (a["action"].clone(), a["target"].clone())).collect();
+    assert_eq!(targets, [(json!("cancel"), json!(first)), (json!("cancel"), json!(second))]);
 }
 
 /// The value of header `name` in an answer's head.

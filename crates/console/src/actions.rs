@@ -90,22 +90,39 @@ pub(crate) async fn rerun(console: &Shared, caller: &Caller, run_id: &str) -> Re
     Ok(again.run_id)
 }
 
-/// Cancels a run going on this node.
-pub(crate) async fn cancel(console: &Shared, caller: &Caller, run_id: &str) -> Result<(), ApiError> {
+/// What a cancel did.
+pub(crate) enum Cancelled {
+    /// The run was queued: it is `DISCARDED` and never starts.
+    Discarded,
+    /// The run is going on `node`; on this node it stops at once, on another when that node
+    /// next renews its leases (every third of its lease, at most 10 s).
+    Stopping { node: String, here: bool },
+}
+
+/// Cancels a queued run, or a going one on any node of the cluster (through the run store).
+pub(crate) async fn cancel(console: &Shared, caller: &Caller, run_id: &str) -> Result<Cancelled, ApiError> {
     let (run, _) = console.store.get(run_id).await?.ok_or_else(|| ApiError::not_found(format!("no run '{run_id}'")))?;
-    if run.status != RunStatus::InProcess.as_str() {
-        return Err(ApiError::conflict(format!(
-            "run '{run_id}' is {}; only a running run can be cancelled",
-            run.status
-        )));
+    if run.status != RunStatus::InProcess.as_str() && run.status != "QUEUED" {
+        return Err(ended(run_id, &run.status));
     }
     audit(console, caller, "cancel", run_id, None).await?;
     let reason = format!("cancelled by '{}' from the console", caller.name);
-    if !console.control.cancel(run_id, &reason).await? {
-        let node = run.node.unwrap_or_default();
-        return Err(ApiError::conflict(format!("run '{run_id}' is not running on this node (it runs on '{node}')")));
+    match console.store.request_cancel(run_id, &reason).await? {
+        store::CancelOutcome::Discarded => Ok(Cancelled::Discarded),
+        store::CancelOutcome::Requested { node } => {
+            let here = console.control.cancel(run_id, &reason).await?;
+            Ok(Cancelled::Stopping { node, here })
+        }
+        store::CancelOutcome::Unleased { node } => Err(ApiError::conflict(format!(
+            "run '{run_id}' is a `stepwise run` on '{node}', not a run of a service: stop it where it runs"
+        ))),
+        store::CancelOutcome::Ended { status } => Err(ended(run_id, &status)),
+        store::CancelOutcome::Unknown => Err(ApiError::not_found(format!("no run '{run_id}'"))),
     }
-    Ok(())
+}
+
+fn ended(run_id: &str, status: &str) -> ApiError {
+    ApiError::conflict(format!("run '{run_id}' is {status}; only a queued or running run can be cancelled"))
 }
 
 /// Pauses (or resumes) the schedules of `name`.

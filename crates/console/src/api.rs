@@ -167,8 +167,13 @@ pub(crate) async fn cancel(
     Extension(caller): Extension<Caller>,
     Path(run_id): Path<String>,
 ) -> ApiResult {
-    actions::cancel(&console, &caller, &run_id).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"run_id": run_id, "status": "cancelling"}))).into_response())
+    let answer = match actions::cancel(&console, &caller, &run_id).await? {
+        actions::Cancelled::Discarded => json!({"run_id": run_id, "status": "DISCARDED"}),
+        actions::Cancelled::Stopping { node, here } => {
+            json!({"run_id": run_id, "status": "cancelling", "node": node, "on_this_node": here})
+        }
+    };
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
 pub(crate) async fn pause(

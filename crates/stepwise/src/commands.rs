@@ -236,7 +236,7 @@ fn run_here(args: RunArgs) -> anyhow::Result<u8> {
         let mut history =
             if args.no_history { None } else { crate::scheduling::RunRecorder::open(&args.store).await? };
         if let Some(h) = &mut history {
-            h.start(&run_id, &plan.name, trigger, &args.set).await;
+            h.start(&run_id, &plan.name, trigger, &args.set, &cancel).await;
         }
         let env = engine::ConnectEnv {
             base_dir,

@@ -127,8 +127,16 @@ impl RunRecorder {
         Ok(Some(RunRecorder { store, node: store::default_node_name(), lease: None }))
     }
 
-    /// Records the start of a run.
-    pub async fn start(&mut self, run_id: &str, process: &str, trigger: Trigger, overrides: &[(String, String)]) {
+    /// Records the start of a run. On a cluster's store the run is leased and the lease renewed
+    /// while it goes; a cancel asked for from a console cancels `cancel`.
+    pub async fn start(
+        &mut self,
+        run_id: &str,
+        process: &str,
+        trigger: Trigger,
+        overrides: &[(String, String)],
+        cancel: &engine::Cancel,
+    ) {
         let lease = self.store.is_shared().then_some(store::DEFAULT_LEASE);
         let start = RunStart {
             run_id: run_id.to_owned(),
@@ -146,11 +154,17 @@ impl RunRecorder {
         }
         if let Some(lease) = lease {
             let (store, node, run_id) = (self.store.clone(), self.node.clone(), run_id.to_owned());
+            let cancel = cancel.clone();
             self.lease = Some(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(lease / 3).await;
-                    if let Err(error) = store.renew(&node, std::slice::from_ref(&run_id), lease).await {
-                        tracing::warn!(%error, "Cannot renew the run's lease.");
+                    match store.renew(&node, std::slice::from_ref(&run_id), lease).await {
+                        Ok(renewed) => {
+                            if let Some((_, reason)) = renewed.cancel.into_iter().next() {
+                                cancel.cancel(reason);
+                            }
+                        }
+                        Err(error) => tracing::warn!(%error, "Cannot renew the run's lease."),
                     }
                 }
             }));

@@ -34,8 +34,9 @@ use chrono::{DateTime, Utc};
 pub use access::{AuditEntry, NewToken, Paused, Role, TokenRecord};
 pub use documents::{RecordedDocument, StepDocuments};
 pub use model::{
-    Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, MAX_START_DOCUMENT_BYTES, NewRun,
-    Overlap, RunEnd, RunRecord, RunStart, RunStatus, StartDocument, StepRecord, Trigger, default_node_name,
+    CancelOutcome, Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine,
+    MAX_START_DOCUMENT_BYTES, NewRun, Overlap, Renewed, RunEnd, RunRecord, RunStart, RunStatus, StartDocument,
+    StepRecord, Trigger, default_node_name,
 };
 pub use postgres::PgStore;
 pub use rate::{RateHold, RateLimits, Reservation};
@@ -203,8 +204,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// a catch-up run) waits until that run ends.
     async fn claim(&self, claim: &Claim) -> Result<Claimed, StoreError>;
 
-    /// Extends the leases of the node's runs; returns the ones it still holds.
-    async fn renew(&self, node: &str, run_ids: &[String], lease: Duration) -> Result<Vec<String>, StoreError>;
+    /// Extends the leases of the node's runs; returns the ones it still holds, and those of them
+    /// someone asked to cancel.
+    async fn renew(&self, node: &str, run_ids: &[String], lease: Duration) -> Result<Renewed, StoreError>;
+
+    /// Cancels run `run_id` for `reason`, whichever node holds it: a queued run is marked
+    /// `DISCARDED` at once (it never starts); a going run is marked, and the node running it
+    /// stops it (`ABORTED`, with `reason`) when it next renews its leases ([`Renewed::cancel`]).
+    async fn request_cancel(&self, run_id: &str, reason: &str) -> Result<CancelOutcome, StoreError>;
 
     /// Records the end of a run leased to `node`; discards it if the node lost the lease.
     async fn complete(&self, node: &str, end: &RunEnd) -> Result<Completion, StoreError>;

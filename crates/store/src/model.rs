@@ -385,6 +385,41 @@ pub enum Completion {
     Discarded,
 }
 
+/// What [`crate::Store::renew`] found for the node's runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Renewed {
+    /// The runs the node still holds (leases extended).
+    pub held: Vec<String>,
+    /// Held runs someone asked to cancel ([`crate::Store::request_cancel`]): `(run id, reason)`.
+    /// The node stops them.
+    pub cancel: Vec<(String, String)>,
+}
+
+/// What [`crate::Store::request_cancel`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The run was queued: it is now `DISCARDED` and never starts.
+    Discarded,
+    /// The run is going on `node`, under a lease: that node stops it when it next renews the
+    /// lease (the node that asked may stop it at once when it is its own).
+    Requested {
+        /// The node running it.
+        node: String,
+    },
+    /// The run is going without a lease (a `stepwise run` on `node`): no service can stop it.
+    Unleased {
+        /// The node running it.
+        node: String,
+    },
+    /// The run has ended, with this status.
+    Ended {
+        /// Its status.
+        status: String,
+    },
+    /// No such run.
+    Unknown,
+}
+
 /// A line of a run's log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogLine {

@@ -27,8 +27,8 @@ mod documents;
 use crate::access::{AuditEntry, NewToken, Paused, TokenRecord};
 use crate::documents::{RecordedDocument, StepDocuments};
 use crate::model::{
-    Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap, RunEnd, RunRecord,
-    RunStart, StepRecord, Trigger,
+    CancelOutcome, Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap,
+    Renewed, RunEnd, RunRecord, RunStart, StepRecord, Trigger,
 };
 use crate::rate::{RateHold, RateLimits, Reservation};
 use crate::{Store, StoreError, redact_url};
@@ -538,20 +538,60 @@ impl Store for PgStore {
         Ok(claimed)
     }
 
-    async fn renew(&self, node: &str, run_ids: &[String], lease: Duration) -> Result<Vec<String>, StoreError> {
+    async fn renew(&self, node: &str, run_ids: &[String], lease: Duration) -> Result<Renewed, StoreError> {
         if run_ids.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Renewed::default());
         }
-        let held: Vec<String> = sqlx::query_scalar(
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
             "UPDATE runs SET lease_until = now() + make_interval(secs => $3)
-             WHERE run_id = ANY($1) AND node = $2 AND status = 'INPROCESS' RETURNING run_id",
+             WHERE run_id = ANY($1) AND node = $2 AND status = 'INPROCESS' RETURNING run_id, cancel_requested",
         )
         .bind(run_ids)
         .bind(node)
         .bind(secs(lease))
         .fetch_all(&self.pool)
         .await?;
-        Ok(held)
+        let cancel = rows.iter().filter_map(|(id, reason)| Some((id.clone(), reason.clone()?))).collect();
+        Ok(Renewed { held: rows.into_iter().map(|(id, _)| id).collect(), cancel })
+    }
+
+    async fn request_cancel(&self, run_id: &str, reason: &str) -> Result<CancelOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let found: Option<(String, Option<String>, bool)> =
+            sqlx::query_as("SELECT status, node, lease_until IS NOT NULL FROM runs WHERE run_id = $1 FOR UPDATE")
+                .bind(run_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let outcome = match found {
+            None => CancelOutcome::Unknown,
+            Some((status, _, _)) if status == "QUEUED" => {
+                sqlx::query(
+                    "UPDATE runs SET status = 'DISCARDED', started_at = now(), ended_at = now(), error = $2, start_data = NULL
+                     WHERE run_id = $1 AND status = 'QUEUED'",
+                )
+                .bind(run_id)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await?;
+                CancelOutcome::Discarded
+            }
+            Some((status, node, leased)) if status == "INPROCESS" => {
+                let node = node.unwrap_or_default();
+                if leased {
+                    sqlx::query("UPDATE runs SET cancel_requested = $2 WHERE run_id = $1")
+                        .bind(run_id)
+                        .bind(reason)
+                        .execute(&mut *tx)
+                        .await?;
+                    CancelOutcome::Requested { node }
+                } else {
+                    CancelOutcome::Unleased { node }
+                }
+            }
+            Some((status, _, _)) => CancelOutcome::Ended { status },
+        };
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn complete(&self, node: &str, end: &RunEnd) -> Result<Completion, StoreError> {

@@ -27,8 +27,8 @@ mod documents;
 use crate::access::{AuditEntry, NewToken, Paused, TokenRecord};
 use crate::documents::{RecordedDocument, StepDocuments};
 use crate::model::{
-    Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap, RunEnd, RunRecord,
-    RunStart, StepRecord,
+    CancelOutcome, Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap,
+    Renewed, RunEnd, RunRecord, RunStart, StepRecord,
 };
 use crate::{Store, StoreError};
 
@@ -39,12 +39,13 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DB_FILE_NAME: &str = "history.db";
 
 /// The migrations: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     include_str!("../migrations/sqlite/0001_initial.sql"),
     include_str!("../migrations/sqlite/0002_run_store.sql"),
     include_str!("../migrations/sqlite/0003_console.sql"),
     include_str!("../migrations/sqlite/0004_webhook.sql"),
     include_str!("../migrations/sqlite/0005_documents_sessions.sql"),
+    include_str!("../migrations/sqlite/0006_cancel_requests.sql"),
 ];
 
 /// The schema version this code writes (`PRAGMA user_version`).
@@ -508,24 +509,70 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn renew(&self, node: &str, run_ids: &[String], lease: Duration) -> Result<Vec<String>, StoreError> {
+    async fn renew(&self, node: &str, run_ids: &[String], lease: Duration) -> Result<Renewed, StoreError> {
         let node = node.to_owned();
         let run_ids = run_ids.to_vec();
         self.with(move |conn| {
             let tx = immediate(conn)?;
             let until = ts(Utc::now() + lease);
-            let mut held = Vec::new();
+            let mut renewed = Renewed::default();
             for run_id in run_ids {
-                let n = tx.execute(
-                    "UPDATE runs SET lease_until = ?3 WHERE run_id = ?1 AND node = ?2 AND status = 'INPROCESS'",
-                    params![run_id, node, until],
-                )?;
-                if n > 0 {
-                    held.push(run_id);
+                let found: Option<Option<String>> = tx
+                    .query_row(
+                        "UPDATE runs SET lease_until = ?3 WHERE run_id = ?1 AND node = ?2 AND status = 'INPROCESS'
+                         RETURNING cancel_requested",
+                        params![run_id, node, until],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                if let Some(cancel) = found {
+                    if let Some(reason) = cancel {
+                        renewed.cancel.push((run_id.clone(), reason));
+                    }
+                    renewed.held.push(run_id);
                 }
             }
             tx.commit()?;
-            Ok(held)
+            Ok(renewed)
+        })
+        .await
+    }
+
+    async fn request_cancel(&self, run_id: &str, reason: &str) -> Result<CancelOutcome, StoreError> {
+        let (run_id, reason) = (run_id.to_owned(), reason.to_owned());
+        self.with(move |conn| {
+            let tx = immediate(conn)?;
+            let found: Option<(String, Option<String>, bool)> = tx
+                .query_row(
+                    "SELECT status, node, lease_until IS NOT NULL FROM runs WHERE run_id = ?1",
+                    params![run_id],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()?;
+            let outcome = match found {
+                None => CancelOutcome::Unknown,
+                Some((status, _, _)) if status == "QUEUED" => {
+                    exec(
+                        &tx,
+                        "UPDATE runs SET status = 'DISCARDED', started_at = ?2, ended_at = ?2, error = ?3, start_data = NULL
+                         WHERE run_id = ?1 AND status = 'QUEUED'",
+                        params![run_id, ts(Utc::now()), reason],
+                    )?;
+                    CancelOutcome::Discarded
+                }
+                Some((status, node, leased)) if status == "INPROCESS" => {
+                    let node = node.unwrap_or_default();
+                    if leased {
+                        exec(&tx, "UPDATE runs SET cancel_requested = ?2 WHERE run_id = ?1", params![run_id, reason])?;
+                        CancelOutcome::Requested { node }
+                    } else {
+                        CancelOutcome::Unleased { node }
+                    }
+                }
+                Some((status, _, _)) => CancelOutcome::Ended { status },
+            };
+            tx.commit()?;
+            Ok(outcome)
         })
         .await
     }

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use store::{
-    AuditEntry, Claim, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, NewToken, Overlap, RateHold,
-    RateLimits, RecordedDocument, Reservation, Role, RunEnd, RunStart, RunStatus, SqliteStore, StepRecord, Store,
-    StoreError, Trigger,
+    AuditEntry, CancelOutcome, Claim, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, NewToken, Overlap,
+    RateHold, RateLimits, RecordedDocument, Reservation, Role, RunEnd, RunStart, RunStatus, SqliteStore, StepRecord,
+    Store, StoreError, Trigger,
 };
 
 #[path = "support/postgres.rs"]
@@ -72,6 +72,7 @@ conformance!(
     takes_only_runs_of_the_same_version,
     catch_up_runs_wait_their_turn,
     lost_leases_abort_runs_and_discard_late_results,
+    cancels_queued_runs_at_once_and_going_ones_through_their_node,
     completes_idempotently,
     completes_a_batch_with_an_answer_per_end,
     keeps_schedule_state_monotonic,
@@ -370,9 +371,9 @@ async fn lost_leases_abort_runs_and_discard_late_results(store: Dyn) {
     assert!(rec.error.as_deref().unwrap().contains("node lost"), "{:?}", rec.error);
     assert!(rec.ended_at.is_some());
     // The lost node can neither renew nor complete; the live one can.
-    assert!(store.renew("lost", &[lost[0].run_id.clone()], Duration::from_secs(30)).await.unwrap().is_empty());
-    assert_eq!(store.renew("alive", &[kept[0].run_id.clone()], Duration::from_secs(30)).await.unwrap().len(), 1);
-    assert!(store.renew("other", &[kept[0].run_id.clone()], Duration::from_secs(30)).await.unwrap().is_empty());
+    assert!(store.renew("lost", &[lost[0].run_id.clone()], Duration::from_secs(30)).await.unwrap().held.is_empty());
+    assert_eq!(store.renew("alive", &[kept[0].run_id.clone()], Duration::from_secs(30)).await.unwrap().held.len(), 1);
+    assert!(store.renew("other", &[kept[0].run_id.clone()], Duration::from_secs(30)).await.unwrap().held.is_empty());
     assert_eq!(
         store.complete("lost", &end(&lost[0].run_id, RunStatus::Complete)).await.unwrap(),
         Completion::Discarded
@@ -383,6 +384,40 @@ async fn lost_leases_abort_runs_and_discard_late_results(store: Dyn) {
         Completion::Recorded
     );
     assert!(store.expire_leases().await.unwrap().is_empty());
+}
+
+async fn cancels_queued_runs_at_once_and_going_ones_through_their_node(store: Dyn) {
+    store.fire(&fire("p", at(0), Overlap::Allow, "a")).await.unwrap();
+    store.fire(&fire("p", at(1), Overlap::Allow, "a")).await.unwrap();
+    let going = store.claim(&claim("b", &["p"], 1)).await.unwrap().runs.remove(0);
+    let queued = store.list(&ListFilter { status: Some("QUEUED".into()), ..ListFilter::default() }).await.unwrap();
+    let queued = queued[0].run_id.clone();
+    // A queued run is discarded at once and never claimed.
+    assert_eq!(store.request_cancel(&queued, "cancelled by 'ops'").await.unwrap(), CancelOutcome::Discarded);
+    let (rec, _) = store.get(&queued).await.unwrap().unwrap();
+    assert_eq!((rec.status.as_str(), rec.error.as_deref()), ("DISCARDED", Some("cancelled by 'ops'")));
+    assert!(rec.ended_at.is_some());
+    assert!(store.claim(&claim("a", &["p"], 5)).await.unwrap().runs.is_empty());
+    // A going run stays going until its node, renewing, learns of the request.
+    let renewed = store.renew("b", std::slice::from_ref(&going.run_id), Duration::from_secs(30)).await.unwrap();
+    assert_eq!((renewed.held.len(), renewed.cancel.len()), (1, 0));
+    assert_eq!(
+        store.request_cancel(&going.run_id, "cancelled by 'ops'").await.unwrap(),
+        CancelOutcome::Requested { node: "b".into() }
+    );
+    assert_eq!(status_of(&store, &going.run_id).await, "INPROCESS");
+    let renewed = store.renew("b", std::slice::from_ref(&going.run_id), Duration::from_secs(30)).await.unwrap();
+    assert_eq!(renewed.held, std::slice::from_ref(&going.run_id));
+    assert_eq!(renewed.cancel, [(going.run_id.clone(), "cancelled by 'ops'".to_owned())]);
+    store.complete("b", &end(&going.run_id, RunStatus::Aborted)).await.unwrap();
+    assert_eq!(
+        store.request_cancel(&going.run_id, "again").await.unwrap(),
+        CancelOutcome::Ended { status: "ABORTED".into() }
+    );
+    // A `stepwise run` holds no lease: no service can stop it.
+    store.record_start(&start("cli", "p", Utc::now())).await.unwrap();
+    assert_eq!(store.request_cancel("cli", "x").await.unwrap(), CancelOutcome::Unleased { node: "n1".into() });
+    assert_eq!(store.request_cancel("nope", "x").await.unwrap(), CancelOutcome::Unknown);
 }
 
 async fn completes_idempotently(store: Dyn) {

@@ -46,7 +46,7 @@ pub(crate) async fn cancel(
     Path(run_id): Path<String>,
 ) -> Response {
     match actions::cancel(&console, &caller, &run_id).await {
-        Ok(()) => Redirect::to(&format!("/runs/{run_id}")).into_response(),
+        Ok(_) => Redirect::to(&format!("/runs/{run_id}")).into_response(),
         Err(error) => error_page(&caller, error),
     }
 }

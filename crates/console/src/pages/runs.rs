@@ -212,7 +212,7 @@ fn run_actions(caller: &Caller, run: &RunRecord) -> Markup {
     let finished = run.status.parse::<RunStatus>().is_ok_and(RunStatus::is_final);
     html! {
         @if caller.role >= Role::Operator {
-            @if run.status == RunStatus::InProcess.as_str() {
+            @if run.status == RunStatus::InProcess.as_str() || run.status == "QUEUED" {
                 form.inline method="post" action={ "/runs/" (run.run_id) "/cancel" } { button type="submit" { "Cancel run" } }
             }
             @if finished {

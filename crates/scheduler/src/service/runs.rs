@@ -470,13 +470,17 @@ impl Service {
             self.last_renewed = Instant::now();
         } else {
             match self.store.renew(&self.config.node, &ids, self.config.lease).await {
-                Ok(held) => {
+                Ok(renewed) => {
                     self.last_renewed = Instant::now();
-                    let held: HashSet<String> = held.into_iter().collect();
+                    let held: HashSet<String> = renewed.held.into_iter().collect();
                     self.cancel_runs(
                         |r| !held.contains(&r.run_id),
                         "lease lost: the run was closed by another node (node lost)",
                     );
+                    // Cancels asked for on another node (the console's cancel).
+                    for (run_id, reason) in renewed.cancel {
+                        self.cancel_runs(|r| r.run_id == run_id, &reason);
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(message = "Cannot renew the leases of this node's runs.", %error);
