@@ -632,6 +632,46 @@ fn cancel_stops_a_running_run_and_discards_a_queued_one() {
     assert_eq!(targets, [(json!("cancel"), json!(first)), (json!("cancel"), json!(second))]);
 }
 
+#[test]
+fn a_going_runs_step_counts_show_while_it_runs() {
+    let sim = SimProcess::start(&["knowbe4-sim", "--port", "0", "--no-limits", "--latency-ms", "60000"]);
+    let dir = Dir::new();
+    // Three documents made at once, then a call that takes a minute for the first of them.
+    let process = format!(
+        "name: slow\nconnections:\n  kb4:\n    type: knowbe4\n    token: {{ env: KB4_TOKEN }}\n    base_url: {}\nstart:\n  type: no_data\n  next: make\nsteps:\n  make:\n    type: map\n    jq: 'range(3) | {{n: .}}'\n    next: fetch\n  fetch:\n    type: connector\n    connection: kb4\n    object: user\n    action: list\n    next: done\n  done:\n    type: stop\n",
+        sim.url()
+    );
+    dir.write("procs/slow.yaml", process);
+    let tokens = Tokens::make(&dir);
+    let console = Console::start_env(&dir, &[("KB4_TOKEN", "sandbox-token")]);
+    let (status, answer) = console.ask("POST", "/api/v1/processes/slow/runs", &tokens.operator, "");
+    assert_eq!(status, 202, "{answer}");
+    let run_id = serde_json::from_str::<Value>(&answer).unwrap()["run_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/runs/{run_id}");
+    let counts = |detail: &Value, step: &str| {
+        let steps = detail["steps"].as_array().cloned().unwrap_or_default();
+        steps.iter().find(|s| s["step"] == step).map(|s| (s["documents_in"].clone(), s["documents_out"].clone()))
+    };
+    let detail = console.until("the counts so far", || {
+        let detail = console.json(&path, &tokens.viewer);
+        (counts(&detail, "fetch").is_some_and(|(i, _)| i == 3)).then_some(detail)
+    });
+    assert_eq!(detail["run"]["status"], "INPROCESS", "{detail}");
+    assert_eq!(counts(&detail, "make"), Some((json!(1), json!(3))), "{detail}");
+    assert_eq!(counts(&detail, "fetch"), Some((json!(3), json!(0))), "{detail}");
+    assert_eq!(counts(&detail, "done"), Some((json!(0), json!(0))), "{detail}");
+    let (status, page) = console.ask("GET", &format!("/runs/{run_id}"), &tokens.viewer, "");
+    assert!(status == 200 && page.contains("Steps so far") && page.contains("reloads until it ends"), "{page}");
+    // The end replaces them.
+    let (status, answer) = console.ask("POST", &format!("{path}/cancel"), &tokens.operator, "");
+    assert_eq!(status, 202, "{answer}");
+    let detail = console.until("the run to end", || {
+        let detail = console.json(&path, &tokens.viewer);
+        (detail["run"]["status"] == "ABORTED").then_some(detail)
+    });
+    assert_eq!(counts(&detail, "make"), Some((json!(1), json!(3))), "{detail}");
+}
+
 /// The value of header `name` in an answer's head.
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().find_map(|line| {

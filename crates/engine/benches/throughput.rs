@@ -113,6 +113,7 @@ fn measure(base_dir: &Path, program: &str, count: u64) -> Measured {
         recorder: None,
         abort: None,
         start_document: None,
+        progress: None,
     };
     let rss_before_kib = status_kib("VmRSS:");
     // Writing 5 to clear_refs resets VmHWM to the current resident size.

@@ -11,6 +11,7 @@ mod disk;
 mod document;
 pub mod dump;
 mod params;
+mod progress;
 mod report;
 mod run;
 
@@ -21,6 +22,7 @@ pub use connector::{
 };
 pub use disk::DiskFactory;
 pub use document::{Document, Properties};
+pub use progress::Progress;
 pub use report::{Notification, RunError, RunReport, RunStatus, StepStats};
 pub use run::{RUN_STACK_BYTES, Recorder, RunOptions, run};
 

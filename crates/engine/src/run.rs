@@ -26,6 +26,7 @@ use crate::cancel::Cancel;
 use crate::connector::{ApiError, ConnectEnv, Connector, ErrorKind, FieldError, Input, OperationRef, Output, Registry};
 use crate::document::{Document, Lineage, Properties};
 use crate::params::{DocView, FastJq, FastState, ParamEnv, eval, eval_all_into, eval_concat, parse_val, run_jq};
+use crate::progress::Progress;
 use crate::report::{Notification, RunError, RunReport, RunStatus, StepStats};
 
 /// Receives what test mode records. Implementations write as they go (nothing is held).
@@ -53,6 +54,8 @@ pub struct RunOptions {
     /// The document a webhook start emits (the request's body and named headers); `None`: one
     /// empty document.
     pub start_document: Option<Document>,
+    /// Where the run publishes its per-step counts while it goes (`serve`'s console).
+    pub progress: Option<Arc<Progress>>,
 }
 
 /// A document that failed, on its way up to a try/catch or to the run's result.
@@ -98,6 +101,7 @@ struct Exec<'p> {
     registry: &'p Registry,
     env: ConnectEnv,
     recorder: Option<Arc<dyn Recorder>>,
+    progress: Option<Arc<Progress>>,
     cancel: Cancel,
     /// When the run's time limit is up.
     deadline: Instant,
@@ -196,6 +200,7 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
         registry,
         env,
         recorder: options.recorder,
+        progress: options.progress,
         cancel,
         deadline,
         guard,
@@ -218,6 +223,9 @@ pub async fn run(plan: &Plan, registry: &Registry, options: RunOptions) -> RunRe
         scratch: String::new(),
         response: None,
     };
+    if let Some(progress) = &exec.progress {
+        progress.start(&exec.stats);
+    }
     tracing::info!(run_id = %options.run_id, process = %plan.name, "Run started.");
     let start_doc = vec![options.start_document.unwrap_or_default()];
     let outcome = exec.exec(plan.start, start_doc).await;
@@ -500,6 +508,9 @@ impl<'p> Exec<'p> {
             for (_, docs) in &routed.outputs {
                 self.stats[idx.index()].documents_out += docs.len() as u64;
             }
+            if let Some(progress) = &self.progress {
+                progress.update(idx.index(), &self.stats[idx.index()], self.micros[idx.index()]);
+            }
             let mut outputs = routed.outputs.into_iter();
             while let Some((next, docs)) = outputs.next() {
                 if docs.is_empty() {
@@ -575,6 +586,9 @@ impl<'p> Exec<'p> {
         let first = stats.documents_in + 1;
         stats.documents_in += batch.len() as u64;
         stats.executions += 1;
+        if let Some(progress) = &self.progress {
+            progress.update(idx.index(), stats, self.micros[idx.index()]);
+        }
         if let Some(rec) = &self.recorder {
             let id = &self.plan.graph[idx].id;
             for d in batch {

@@ -119,6 +119,7 @@ fn execute(yaml: &str, registry: &Registry) -> RunReport {
         recorder: None,
         abort: None,
         start_document: None,
+        progress: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     runtime.block_on(run(&plan, registry, options))

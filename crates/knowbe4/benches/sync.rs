@@ -144,6 +144,7 @@ steps:
         recorder: None,
         abort: None,
         start_document: None,
+        progress: None,
     };
     let started = Instant::now();
     let report = engine::run(&plan, &registry, options).await;

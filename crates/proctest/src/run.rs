@@ -94,6 +94,7 @@ pub async fn run_case(plan: &Plan, registry: &Registry, case: &Case) -> Result<O
         recorder: Some(entered.clone()),
         abort: None,
         start_document,
+        progress: None,
     };
     let report = engine::run(plan, &registry, options).await;
     let entered = std::mem::take(&mut *entered.0.lock().unwrap_or_else(|p| p.into_inner()));

@@ -6,7 +6,8 @@
 //! -> `message` -> `stop`, compiled with `compiler::compile` and run with `engine::run` on a
 //! multi-thread tokio runtime, as `serve` runs it, three ways, interleaved, 7 times each:
 //!
-//! * baseline: `record: none`, no recorder;
+//! * baseline: `record: none`, no recorder, no live progress;
+//! * `record: none` with live progress (`engine::Progress`, as `serve` runs every run);
 //! * `record: errors` on a run that completes: the recorder collects, nothing is saved;
 //! * `record: all`: the recorder collects, and at the end `recording::finish` scrubs and saves
 //!   every document in the SQLite run store (a temporary file), as `serve` does.
@@ -53,7 +54,8 @@ steps:
     type: stop
 "#;
 
-const MODES: [&str; 3] = ["none", "errors", "all"];
+/// `(record, live progress)`; the first is the baseline.
+const MODES: [(&str, bool); 4] = [("none", false), ("none", true), ("errors", false), ("all", false)];
 
 fn main() {
     let benchmarking = std::env::args().any(|a| a == "--bench");
@@ -69,14 +71,16 @@ fn main() {
     let store: Arc<dyn store::Store> =
         Arc::new(store::SqliteStore::open(&dir.path().join("state.db")).expect("the SQLite run store"));
     let registry = engine::Registry::with_builtins();
-    let plans: Vec<compiler::Plan> = MODES.iter().map(|mode| plan(mode, &registry)).collect();
+    let plans: Vec<compiler::Plan> = MODES.iter().map(|(mode, _)| plan(mode, &registry)).collect();
     let mut times: Vec<Vec<Duration>> = MODES.iter().map(|_| Vec::new()).collect();
     let mut saves: Vec<Duration> = Vec::new();
     // A warm-up run of each, then the three in turn, so that a busy moment hits them alike.
     for round in 0..=rounds {
         for (i, plan) in plans.iter().enumerate() {
             let run_id = format!("run-{round}-{i}");
-            let (elapsed, save) = runtime.block_on(run(plan, &registry, dir.path(), store.clone(), &run_id, count));
+            let progress = MODES[i].1;
+            let (elapsed, save) =
+                runtime.block_on(run(plan, &registry, dir.path(), store.clone(), &run_id, count, progress));
             if round > 0 {
                 times[i].push(elapsed);
                 if plan.record == spec::RecordMode::All {
@@ -91,10 +95,11 @@ fn main() {
         bytes / count.max(1)
     );
     let base = median(&mut times[0]);
-    for (mode, runs) in MODES.iter().zip(times.iter_mut()) {
+    for ((mode, progress), runs) in MODES.iter().zip(times.iter_mut()) {
         let m = median(runs);
+        let label = format!("{mode}{}", if *progress { " + live progress" } else { "" });
         println!(
-            "record: {mode:<7} {:>9.1} ms  {:.2}x the baseline (record: none){}",
+            "record: {label:<23} {:>9.1} ms  {:.2}x the baseline (record: none){}",
             m.as_secs_f64() * 1e3,
             m.as_secs_f64() / base.as_secs_f64(),
             if *mode == "all" { "; saving at the end included" } else { "" }
@@ -121,6 +126,7 @@ async fn run(
     store: Arc<dyn store::Store>,
     run_id: &str,
     count: u64,
+    progress: bool,
 ) -> (Duration, Duration) {
     // Kept documents belong to a recorded run, as in `serve`.
     let start = store::RunStart {
@@ -145,6 +151,7 @@ async fn run(
         recorder: recorder.clone().map(|r| r as Arc<dyn engine::Recorder>),
         abort: None,
         start_document: None,
+        progress: progress.then(engine::Progress::new),
     };
     let report = engine::run(plan, registry, options).await;
     assert_eq!(report.status, engine::RunStatus::Complete, "{}", report.render());

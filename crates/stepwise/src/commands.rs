@@ -252,6 +252,7 @@ fn run_here(args: RunArgs) -> anyhow::Result<u8> {
             recorder,
             abort: Some(cancel),
             start_document,
+            progress: None,
         };
         let report = engine::run(&plan, &registry, options).await;
         if let Some(s) = sandbox {

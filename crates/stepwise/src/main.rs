@@ -6,6 +6,7 @@ mod commands;
 mod listen;
 mod load;
 mod proctests;
+mod progress;
 mod recording;
 mod sandbox;
 mod scheduling;

@@ -53,17 +53,7 @@ pub fn report_error(report: &RunReport) -> Option<String> {
 }
 
 fn report_steps(report: &RunReport) -> Vec<StepRecord> {
-    report
-        .steps
-        .iter()
-        .map(|s| StepRecord {
-            step: s.step.clone(),
-            documents_in: s.documents_in,
-            documents_out: s.documents_out,
-            documents_error: s.documents_error,
-            millis: s.millis,
-        })
-        .collect()
+    crate::progress::step_records(&report.steps)
 }
 
 fn store_status(status: engine::RunStatus) -> store::RunStatus {
@@ -437,6 +427,14 @@ impl scheduler::ProcessRunner for Runner {
         let recorder = crate::recording::DocumentRecorder::for_plan(&plan);
         let redactor = env.redactor.clone();
         let run_id = request.run_id.clone();
+        let progress = engine::Progress::new();
+        let watch = crate::progress::spawn(
+            self.store.clone(),
+            self.node.clone(),
+            run_id.clone(),
+            progress.clone(),
+            &self.service,
+        );
         let options = engine::RunOptions {
             run_id: request.run_id,
             overrides: request.overrides,
@@ -450,9 +448,11 @@ impl scheduler::ProcessRunner for Runner {
                 }
                 doc
             }),
+            progress: Some(progress),
         };
         let report = engine::run(&plan, &self.registry, options).await;
         bridge.abort();
+        watch.abort();
         if let Some(recorder) = recorder {
             self.keep_documents(&run_id, &plan, &recorder, report.status, &redactor).await;
         }

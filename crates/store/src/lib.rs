@@ -213,6 +213,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// stops it (`ABORTED`, with `reason`) when it next renews its leases ([`Renewed::cancel`]).
     async fn request_cancel(&self, run_id: &str, reason: &str) -> Result<CancelOutcome, StoreError>;
 
+    /// The per-step counts of run `run_id` so far, written by `node` while the run goes (the
+    /// run's end replaces them); `false`, and nothing written, once the run is not `node`'s
+    /// going run any more.
+    async fn save_progress(&self, node: &str, run_id: &str, steps: &[StepRecord]) -> Result<bool, StoreError>;
+
     /// Records the end of a run leased to `node`; discards it if the node lost the lease.
     async fn complete(&self, node: &str, end: &RunEnd) -> Result<Completion, StoreError>;
 

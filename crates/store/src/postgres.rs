@@ -153,13 +153,23 @@ async fn write_end(tx: &mut Transaction<'_, Postgres>, end: &RunEnd, node: Optio
     if updated == 0 {
         return Ok(0);
     }
-    sqlx::query("DELETE FROM run_steps WHERE run_id = $1").bind(&end.run_id).execute(&mut **tx).await?;
-    for (ordinal, step) in end.steps.iter().enumerate() {
+    write_steps(tx, &end.run_id, &end.steps).await?;
+    Ok(updated)
+}
+
+/// Replaces the step rows of `run_id` (its progress while it goes, its counts at the end).
+async fn write_steps(
+    tx: &mut Transaction<'_, Postgres>,
+    run_id: &str,
+    steps: &[StepRecord],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM run_steps WHERE run_id = $1").bind(run_id).execute(&mut **tx).await?;
+    for (ordinal, step) in steps.iter().enumerate() {
         sqlx::query(
             "INSERT INTO run_steps (run_id, ordinal, step, documents_in, documents_out, documents_error, millis)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(&end.run_id)
+        .bind(run_id)
         .bind(i32::try_from(ordinal).unwrap_or(i32::MAX))
         .bind(&step.step)
         .bind(int(step.documents_in))
@@ -169,7 +179,7 @@ async fn write_end(tx: &mut Transaction<'_, Postgres>, end: &RunEnd, node: Optio
         .execute(&mut **tx)
         .await?;
     }
-    Ok(updated)
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -553,6 +563,23 @@ impl Store for PgStore {
         .await?;
         let cancel = rows.iter().filter_map(|(id, reason)| Some((id.clone(), reason.clone()?))).collect();
         Ok(Renewed { held: rows.into_iter().map(|(id, _)| id).collect(), cancel })
+    }
+
+    async fn save_progress(&self, node: &str, run_id: &str, steps: &[StepRecord]) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The row lock keeps the run's end (which rewrites the steps) from passing in between.
+        let going: Option<String> = sqlx::query_scalar(
+            "SELECT run_id FROM runs WHERE run_id = $1 AND node = $2 AND status = 'INPROCESS' FOR UPDATE",
+        )
+        .bind(run_id)
+        .bind(node)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if going.is_some() {
+            write_steps(&mut tx, run_id, steps).await?;
+        }
+        tx.commit().await?;
+        Ok(going.is_some())
     }
 
     async fn request_cancel(&self, run_id: &str, reason: &str) -> Result<CancelOutcome, StoreError> {

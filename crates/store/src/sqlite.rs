@@ -538,6 +538,24 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn save_progress(&self, node: &str, run_id: &str, steps: &[StepRecord]) -> Result<bool, StoreError> {
+        let (node, run_id, steps) = (node.to_owned(), run_id.to_owned(), steps.to_vec());
+        self.with(move |conn| {
+            let tx = immediate(conn)?;
+            let going: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = ?1 AND node = ?2 AND status = 'INPROCESS')",
+                params![run_id, node],
+                |row| row.get(0),
+            )?;
+            if going {
+                write_steps(&tx, &run_id, &steps)?;
+            }
+            tx.commit()?;
+            Ok(going)
+        })
+        .await
+    }
+
     async fn request_cancel(&self, run_id: &str, reason: &str) -> Result<CancelOutcome, StoreError> {
         let (run_id, reason) = (run_id.to_owned(), reason.to_owned());
         self.with(move |conn| {
@@ -918,14 +936,20 @@ fn write_end(tx: &Transaction<'_>, end: &RunEnd, node: Option<&str>) -> Result<u
     if updated == 0 {
         return Ok(0);
     }
-    exec(tx, "DELETE FROM run_steps WHERE run_id = ?1", params![end.run_id])?;
+    write_steps(tx, &end.run_id, &end.steps)?;
+    Ok(updated)
+}
+
+/// Replaces the step rows of `run_id` (its progress while it goes, its counts at the end).
+fn write_steps(tx: &Transaction<'_>, run_id: &str, steps: &[StepRecord]) -> rusqlite::Result<()> {
+    exec(tx, "DELETE FROM run_steps WHERE run_id = ?1", params![run_id])?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO run_steps (run_id, ordinal, step, documents_in, documents_out, documents_error, millis)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
-    for (ordinal, step) in end.steps.iter().enumerate() {
+    for (ordinal, step) in steps.iter().enumerate() {
         insert.execute(params![
-            end.run_id,
+            run_id,
             int(ordinal as u64),
             step.step,
             int(step.documents_in),
@@ -934,7 +958,7 @@ fn write_end(tx: &Transaction<'_>, end: &RunEnd, node: Option<&str>) -> Result<u
             int(step.millis),
         ])?;
     }
-    Ok(updated)
+    Ok(())
 }
 
 fn last_fired(conn: &Connection, process: &str) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {

@@ -73,6 +73,7 @@ conformance!(
     catch_up_runs_wait_their_turn,
     lost_leases_abort_runs_and_discard_late_results,
     cancels_queued_runs_at_once_and_going_ones_through_their_node,
+    keeps_the_progress_of_going_runs_until_their_end,
     completes_idempotently,
     completes_a_batch_with_an_answer_per_end,
     keeps_schedule_state_monotonic,
@@ -418,6 +419,31 @@ async fn cancels_queued_runs_at_once_and_going_ones_through_their_node(store: Dy
     store.record_start(&start("cli", "p", Utc::now())).await.unwrap();
     assert_eq!(store.request_cancel("cli", "x").await.unwrap(), CancelOutcome::Unleased { node: "n1".into() });
     assert_eq!(store.request_cancel("nope", "x").await.unwrap(), CancelOutcome::Unknown);
+}
+
+async fn keeps_the_progress_of_going_runs_until_their_end(store: Dyn) {
+    store.fire(&fire("p", at(0), Overlap::Skip, "a")).await.unwrap();
+    let run = store.claim(&claim("a", &["p"], 1)).await.unwrap().runs.remove(0);
+    let step = |name: &str, n: u64| StepRecord {
+        step: name.into(),
+        documents_in: n,
+        documents_out: n,
+        documents_error: 0,
+        millis: n,
+    };
+    for n in [1, 40] {
+        let progress = [step("a", n), step("b", 0)];
+        assert!(store.save_progress("a", &run.run_id, &progress).await.unwrap());
+        assert_eq!(store.get(&run.run_id).await.unwrap().unwrap().1, progress);
+    }
+    // Only the node running it writes it.
+    assert!(!store.save_progress("b", &run.run_id, &[step("x", 9)]).await.unwrap());
+    // The end replaces it, and a late write changes nothing.
+    store.complete("a", &end(&run.run_id, RunStatus::Complete)).await.unwrap();
+    assert!(!store.save_progress("a", &run.run_id, &[step("a", 99)]).await.unwrap());
+    let (rec, steps) = store.get(&run.run_id).await.unwrap().unwrap();
+    assert_eq!((rec.status.as_str(), steps), ("COMPLETE", end(&run.run_id, RunStatus::Complete).steps));
+    assert!(!store.save_progress("a", "nope", &[]).await.unwrap());
 }
 
 async fn completes_idempotently(store: Dyn) {

@@ -264,11 +264,12 @@ async fn run_body(
             @if let Some(q) = run.queued_at { dt { "Queued" } dd { (when(q)) } }
             dt { "Started" } dd { (when(run.started_at)) }
             dt { "Ended" } dd { @if let Some(e) = run.ended_at { (when(e)) " (" ((e - run.started_at).num_milliseconds()) " ms)" } @else { "-" } }
-            dt { "Documents" } dd { (run.documents_in) " in, " (run.documents_out) " out, " (run.documents_error) " errors" }
+            dt { "Documents" } dd { @if going { "counted at the end; the steps below show the counts so far" } @else { (run.documents_in) " in, " (run.documents_out) " out, " (run.documents_error) " errors" } }
             @if let Some(error) = &run.error { dt { "Error" } dd role="alert" { (error) } }
         }
         (run_actions(caller, &run))
-        h2 { "Steps" }
+        h2 { "Steps" @if going { " so far" } }
+        @if going && steps.is_empty() { p.note { "No step has finished yet." } }
         (steps_table(&steps, before.as_deref(), &kept, run_id))
         @if let Some(outline) = &outline {
             h2 { "Graph" }

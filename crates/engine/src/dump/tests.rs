@@ -346,6 +346,7 @@ steps:
         recorder: Some(dump.recorder()),
         abort: None,
         start_document: None,
+        progress: None,
     };
     let report = run(&plan, &registry, options).await;
     assert_eq!(report.status, RunStatus::Complete, "{:?}", report.error);
