@@ -105,7 +105,11 @@ pub(crate) async fn cancel(console: &Shared, caller: &Caller, run_id: &str) -> R
     if run.status != RunStatus::InProcess.as_str() && run.status != "QUEUED" {
         return Err(ended(run_id, &run.status));
     }
-    audit(console, caller, "cancel", run_id, None).await?;
+    let was = match &run.node {
+        Some(node) if run.status == RunStatus::InProcess.as_str() => format!("it was running on '{node}'"),
+        _ => format!("it was {}", run.status),
+    };
+    audit(console, caller, "cancel", run_id, Some(was)).await?;
     let reason = format!("cancelled by '{}' from the console", caller.name);
     match console.store.request_cancel(run_id, &reason).await? {
         store::CancelOutcome::Discarded => Ok(Cancelled::Discarded),

@@ -454,6 +454,9 @@ impl<'p> Exec<'p> {
                     return Err(self.panicked(idx, panic_text(&*panic)));
                 }
                 self.stats[idx.index()].documents_out += batch.len() as u64;
+                if let Some(progress) = &self.progress {
+                    progress.update(idx.index(), &self.stats[idx.index()], self.micros[idx.index()]);
+                }
                 return self.try_catch(idx, *try_path, *catch, *retries, *catch_errors, batch).await;
             }
             let clock = Instant::now();

@@ -282,6 +282,11 @@ fn the_redactor_masks_whatever_the_case_and_borrows_clean_text() {
     redactor.add("s3cret-known");
     let masked = [
         ("AUTHORIZATION: Basic dXNlcjpwYXNz", "AUTHORIZATION: ***"),
+        // A word inside another's first letters is still found.
+        ("x-AuThOrIzAtIoN: Basic dXNlcjpwYXNz", "x-AuThOrIzAtIoN: ***"),
+        ("aut-authorization=abc", "aut-authorization=***"),
+        ("bebearer abcdefgh12", "bebearer abcdefgh12"),
+        ("a bEaReR abcdefgh12", "a bEaReR ***"),
         (r#"{"X-Api-Key": "abc123def"}"#, r#"{"X-Api-Key": "***"}"#),
         ("proxy-authorization=Negotiate xyz", "proxy-authorization=***"),
         ("sent BeArEr eyJhbGciOiJIUzI1NiJ9.e30 then", "sent BeArEr *** then"),

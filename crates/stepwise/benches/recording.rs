@@ -4,7 +4,7 @@
 //!
 //! One process, `start` (disk `get`, `format: jsonl`, documents of about 300 bytes) -> `map`
 //! -> `message` -> `stop`, compiled with `compiler::compile` and run with `engine::run` on a
-//! multi-thread tokio runtime, as `serve` runs it, three ways, interleaved, 7 times each:
+//! multi-thread tokio runtime, as `serve` runs it, four ways, interleaved, 7 times each:
 //!
 //! * baseline: `record: none`, no recorder, no live progress;
 //! * `record: none` with live progress (`engine::Progress`, as `serve` runs every run);
@@ -74,7 +74,7 @@ fn main() {
     let plans: Vec<compiler::Plan> = MODES.iter().map(|(mode, _)| plan(mode, &registry)).collect();
     let mut times: Vec<Vec<Duration>> = MODES.iter().map(|_| Vec::new()).collect();
     let mut saves: Vec<Duration> = Vec::new();
-    // A warm-up run of each, then the three in turn, so that a busy moment hits them alike.
+    // A warm-up run of each, then the four in turn, so that a busy moment hits them alike.
     for round in 0..=rounds {
         for (i, plan) in plans.iter().enumerate() {
             let run_id = format!("run-{round}-{i}");

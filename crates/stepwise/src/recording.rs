@@ -4,15 +4,14 @@
 //! they are scrubbed of secrets and saved in the run store in one transaction, to expire
 //! `retention_days` after the run.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use compiler::Plan;
 use engine::{Document, Properties, Recorder, Redactor};
 use spec::RecordMode;
-use store::{RecordedDocument, Store};
+use store::{DocumentChunks, Store};
 
 /// The most document data one run keeps; past it, later documents are not kept (the run's
 /// log says so).
@@ -24,11 +23,58 @@ struct State {
     /// Step names, interned: documents point into it.
     steps: Vec<String>,
     step_index: HashMap<String, usize>,
+    /// The step of the last document: documents come in batches, one step at a time.
+    last_step: Option<usize>,
     /// Documents entered per step (kept or not), by step index.
     entered: Vec<u64>,
-    documents: Vec<(usize, u64, Vec<u8>, Properties)>,
-    bytes: usize,
+    data: Arena,
+    documents: Vec<Kept>,
     truncated: bool,
+}
+
+/// A kept document: its step, its number there, where its data lies in the arena, and its
+/// properties (shared with the run's other documents until one writes).
+struct Kept {
+    step: usize,
+    seq: u64,
+    data: Slot,
+    properties: Properties,
+}
+
+/// The kept documents' data, one after the other in blocks of a few MiB: one allocation per
+/// block rather than per document, and nothing copied again as it grows.
+#[derive(Default)]
+struct Arena {
+    blocks: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+/// Where a document's data lies in the [`Arena`].
+#[derive(Clone)]
+struct Slot {
+    block: usize,
+    range: std::ops::Range<usize>,
+}
+
+impl Arena {
+    const BLOCK: usize = 4 << 20;
+
+    fn push(&mut self, data: &[u8]) -> Slot {
+        let fits = self.blocks.last().is_some_and(|b| b.capacity() - b.len() >= data.len());
+        if !fits {
+            self.blocks.push(Vec::with_capacity(Arena::BLOCK.max(data.len())));
+        }
+        let block = self.blocks.len() - 1;
+        let buffer = &mut self.blocks[block];
+        let start = buffer.len();
+        buffer.extend_from_slice(data);
+        self.bytes += data.len();
+        Slot { block, range: start..buffer.len() }
+    }
+
+    fn get(&self, slot: &Slot) -> &[u8] {
+        self.blocks.get(slot.block).and_then(|b| b.get(slot.range.clone())).unwrap_or_default()
+    }
 }
 
 /// Collects the documents entering each step of one run.
@@ -49,28 +95,38 @@ impl DocumentRecorder {
     }
 }
 
-impl Recorder for DocumentRecorder {
-    fn source(&self, step: &str, document: &Document) {
-        let mut state = self.lock();
-        let index = match state.step_index.get(step) {
+impl State {
+    fn step(&mut self, step: &str) -> usize {
+        if let Some(i) = self.last_step.filter(|&i| self.steps[i] == step) {
+            return i;
+        }
+        let i = match self.step_index.get(step) {
             Some(i) => *i,
             None => {
-                let i = state.steps.len();
-                state.steps.push(step.to_owned());
-                state.step_index.insert(step.to_owned(), i);
-                state.entered.push(0);
+                let i = self.steps.len();
+                self.steps.push(step.to_owned());
+                self.step_index.insert(step.to_owned(), i);
+                self.entered.push(0);
                 i
             }
         };
+        self.last_step = Some(i);
+        i
+    }
+}
+
+impl Recorder for DocumentRecorder {
+    fn source(&self, step: &str, document: &Document) {
+        let mut state = self.lock();
+        let index = state.step(step);
         state.entered[index] += 1;
         let seq = state.entered[index];
-        let size = document.data.len() + document.properties.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
-        if state.truncated || state.bytes + size > MAX_RECORDED_BYTES {
+        if state.truncated || state.data.bytes + document.data.len() > MAX_RECORDED_BYTES {
             state.truncated = true;
             return;
         }
-        state.bytes += size;
-        state.documents.push((index, seq, document.data.clone(), document.properties.clone()));
+        let data = state.data.push(&document.data);
+        state.documents.push(Kept { step: index, seq, data, properties: document.properties.clone() });
     }
 
     fn exchange(&self, _step: &str, _exchange: &serde_json::Value) {}
@@ -103,34 +159,66 @@ pub async fn finish(
         return Ok(None);
     }
     let state = std::mem::take(&mut *recorder.lock());
+    let truncated = state.truncated;
     let scrub = engine::dump::Scrubber::new(redactor.clone());
-    // Documents read from one source share one property map: it is scrubbed once.
-    let mut shared: Option<(Properties, BTreeMap<String, String>)> = None;
-    let mut documents = Vec::with_capacity(state.documents.len());
-    for (step, seq, data, properties) in state.documents {
-        let properties = match &shared {
-            Some((seen, scrubbed)) if seen.same_as(&properties) => scrubbed.clone(),
-            _ => {
-                let scrubbed = scrub.property_map(&properties);
-                shared = Some((properties, scrubbed.clone()));
-                scrubbed
-            }
-        };
-        let data = match scrub.bytes(&data) {
-            Cow::Borrowed(_) => data,
-            Cow::Owned(scrubbed) => scrubbed,
-        };
-        documents.push(RecordedDocument { step: state.steps[step].clone(), seq, properties, data });
-    }
+    // Scrubbing and compressing is CPU work: off the runtime's threads, on every core.
+    let Ok(documents) = tokio::task::spawn_blocking(move || encode(&state, &scrub)).await else {
+        return Ok(Some("the run's documents were not kept: encoding them failed".to_owned()));
+    };
+    let count = documents.documents();
     let expires_at = Utc::now() + chrono::Duration::days(i64::from(plan.retention_days));
-    store.save_documents(run_id, &documents, expires_at).await?;
-    Ok(state.truncated.then(|| {
+    store.save_documents(run_id, documents, expires_at).await?;
+    Ok(truncated.then(|| {
         format!(
-            "kept {} documents; later ones were not kept (a run keeps at most {} MiB of documents)",
-            documents.len(),
+            "kept {count} documents; later ones were not kept (a run keeps at most {} MiB of documents)",
             MAX_RECORDED_BYTES >> 20
         )
     }))
+}
+
+/// Fewer documents than this are encoded on one thread.
+const DOCUMENTS_PER_THREAD: usize = 2048;
+
+/// The kept documents scrubbed of secrets and encoded for the store, in parts on as many
+/// threads as there are cores (each part's chunks follow the previous part's).
+fn encode(state: &State, scrub: &engine::dump::Scrubber) -> DocumentChunks {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let per_thread = state.documents.len().div_ceil(threads).max(DOCUMENTS_PER_THREAD);
+    if state.documents.len() <= per_thread {
+        return encode_part(state, &state.documents, scrub);
+    }
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = state
+            .documents
+            .chunks(per_thread)
+            .map(|part| scope.spawn(move || encode_part(state, part, scrub)))
+            .collect();
+        let mut out = DocumentChunks::new();
+        for part in parts {
+            match part.join() {
+                Ok(encoded) => out.append(encoded),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
+fn encode_part(state: &State, part: &[Kept], scrub: &engine::dump::Scrubber) -> DocumentChunks {
+    // Documents read from one source share one property map: it is scrubbed and encoded once.
+    let mut shared: Option<(&Properties, Vec<u8>)> = None;
+    let mut out = DocumentChunks::new();
+    for kept in part {
+        if !shared.as_ref().is_some_and(|(seen, _)| seen.same_as(&kept.properties)) {
+            let scrubbed = scrub.property_map(&kept.properties);
+            let json = serde_json::to_vec(&scrubbed).unwrap_or_else(|_| b"{}".to_vec());
+            shared = Some((&kept.properties, json));
+        }
+        let properties = shared.as_ref().map(|(_, json)| json.as_slice()).unwrap_or(b"{}");
+        let data = scrub.bytes(state.data.get(&kept.data));
+        out.push(&state.steps[kept.step], kept.seq, properties, &data);
+    }
+    out
 }
 
 /// How often `serve` deletes kept documents past their expiry.
@@ -163,5 +251,52 @@ mod tests {
         assert!(!keeps(RecordMode::Errors, Complete));
         assert!(keeps(RecordMode::Errors, Error));
         assert!(keeps(RecordMode::Errors, Aborted));
+    }
+
+    /// Enough documents to be encoded on several threads: every one comes back, in order, under
+    /// its own number, with the secret scrubbed from its data and its properties.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_documents_are_kept_in_order_and_scrubbed() {
+        let registry = engine::Registry::with_builtins();
+        let yaml = "name: p\nrecord: all\nstart:\n  type: no_data\n  next: done\nsteps:\n  done:\n    type: stop\n";
+        let plan = compiler::compile(yaml.as_bytes(), &registry).plan.expect("a valid plan");
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::SqliteStore::open(&dir.path().join("state.db")).unwrap();
+        let start = store::RunStart {
+            run_id: "r".into(),
+            process: "p".into(),
+            trigger: store::Trigger::Manual,
+            scheduled_for: None,
+            started_at: Utc::now(),
+            node: "n".into(),
+            lease: None,
+            overrides: Vec::new(),
+        };
+        store.record_start(&start).await.unwrap();
+        let redactor = Redactor::default();
+        redactor.add("s3cret-value");
+        let recorder = DocumentRecorder::for_plan(&plan).unwrap();
+        let total = 3 * DOCUMENTS_PER_THREAD as u64;
+        let shared =
+            engine::Document::new("").with_property("token", "s3cret-value").with_property("k", "v").properties;
+        for i in 1..=total {
+            let step = if i % 2 == 0 { "even" } else { "odd" };
+            let mut document = engine::Document::new(format!("doc {i} holds s3cret-value"));
+            document.properties = shared.clone();
+            recorder.source(step, &document);
+        }
+        let note = finish(&store, "r", &plan, &recorder, engine::RunStatus::Complete, &redactor).await.unwrap();
+        assert_eq!(note, None);
+        for (step, parity) in [("even", 0), ("odd", 1)] {
+            let kept = store.documents("r", step, 0, total).await.unwrap();
+            let expected: Vec<u64> = (1..=total).filter(|i| i % 2 == parity).collect();
+            assert_eq!(kept.len(), expected.len());
+            for (n, (document, i)) in kept.iter().zip(&expected).enumerate() {
+                assert_eq!(document.seq, n as u64 + 1);
+                assert_eq!(document.data, format!("doc {i} holds ***").into_bytes());
+                assert_eq!(document.properties.get("token").map(String::as_str), Some("***"));
+                assert_eq!(document.properties.get("k").map(String::as_str), Some("v"));
+            }
+        }
     }
 }

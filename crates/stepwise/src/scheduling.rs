@@ -414,7 +414,8 @@ impl scheduler::ProcessRunner for Runner {
         // The service's cancel signal (lease lost, or the grace period over at shutdown) reaches
         // the engine's cancellation, CPU-bound work included.
         let abort = engine::Cancel::new();
-        let bridge = {
+        // Both helper tasks end with the run, however it ends (a panic or a dropped future too).
+        let bridge = tokio_util::task::AbortOnDropHandle::new({
             let abort = abort.clone();
             let mut cancel = cancel;
             self.service.spawn(async move {
@@ -423,18 +424,18 @@ impl scheduler::ProcessRunner for Runner {
                     abort.cancel(reason);
                 }
             })
-        };
+        });
         let recorder = crate::recording::DocumentRecorder::for_plan(&plan);
         let redactor = env.redactor.clone();
         let run_id = request.run_id.clone();
         let progress = engine::Progress::new();
-        let watch = crate::progress::spawn(
+        let watch = tokio_util::task::AbortOnDropHandle::new(crate::progress::spawn(
             self.store.clone(),
             self.node.clone(),
             run_id.clone(),
             progress.clone(),
             &self.service,
-        );
+        ));
         let options = engine::RunOptions {
             run_id: request.run_id,
             overrides: request.overrides,
@@ -451,8 +452,7 @@ impl scheduler::ProcessRunner for Runner {
             progress: Some(progress),
         };
         let report = engine::run(&plan, &self.registry, options).await;
-        bridge.abort();
-        watch.abort();
+        drop((bridge, watch));
         if let Some(recorder) = recorder {
             self.keep_documents(&run_id, &plan, &recorder, report.status, &redactor).await;
         }

@@ -35,6 +35,10 @@ pub(crate) const CHUNK_DOCUMENTS: usize = 256;
 /// A chunk is closed once it holds this many bytes.
 pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 
+/// How a chunk's body is kept: `None`, as encoded; [`LZ4`], compressed (LZ4 block, its size
+/// first).
+pub(crate) const LZ4: &str = "lz4";
+
 /// Consecutive documents of one step, encoded in one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Chunk {
@@ -43,39 +47,111 @@ pub(crate) struct Chunk {
     pub(crate) first: u64,
     pub(crate) count: u64,
     /// For each document: its properties as JSON and its data, each after its length (u32,
-    /// little-endian).
+    /// little-endian); compressed as `encoding` says once the chunk is full.
     pub(crate) body: Vec<u8>,
+    pub(crate) encoding: Option<&'static str>,
 }
 
-/// `documents` as chunks: a new chunk at each change of step, break in numbering, or full chunk.
-pub(crate) fn chunks(documents: &[RecordedDocument]) -> Vec<Chunk> {
-    let mut out: Vec<Chunk> = Vec::new();
-    for d in documents {
-        let props = serde_json::to_vec(&d.properties).unwrap_or_else(|_| b"{}".to_vec());
-        let fits = out.last().is_some_and(|c| {
-            c.step == d.step
-                && c.first + c.count == d.seq
+/// Documents to keep, encoded as the store keeps them: in chunks of consecutive documents of
+/// one step (one row each), compressed as each chunk fills. Build it document by document
+/// ([`DocumentChunks::push`]) so that keeping a large run copies each document once.
+#[derive(Debug, Default)]
+pub struct DocumentChunks {
+    chunks: Vec<Chunk>,
+    /// The body of the last chunk while it fills (reused from chunk to chunk).
+    open: Vec<u8>,
+    documents: u64,
+}
+
+impl DocumentChunks {
+    pub fn new() -> DocumentChunks {
+        DocumentChunks::default()
+    }
+
+    /// Document `seq` of `step`: its properties as a JSON object, and its data.
+    pub fn push(&mut self, step: &str, seq: u64, properties_json: &[u8], data: &[u8]) {
+        let fits = self.chunks.last().is_some_and(|c| {
+            c.encoding.is_none()
+                && c.step == step
+                && c.first + c.count == seq
                 && (c.count as usize) < CHUNK_DOCUMENTS
-                && c.body.len() < CHUNK_BYTES
+                && self.open.len() < CHUNK_BYTES
         });
         if !fits {
-            out.push(Chunk { step: d.step.clone(), first: d.seq, count: 0, body: Vec::new() });
+            self.seal_last();
+            self.chunks.push(Chunk { step: step.to_owned(), first: seq, count: 0, body: Vec::new(), encoding: None });
         }
-        if let Some(chunk) = out.last_mut() {
-            for part in [&props[..], &d.data[..]] {
-                let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
-                chunk.body.extend_from_slice(&len.to_le_bytes());
-                chunk.body.extend_from_slice(part);
-            }
+        for part in [properties_json, data] {
+            let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
+            self.open.extend_from_slice(&len.to_le_bytes());
+            self.open.extend_from_slice(part);
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
             chunk.count += 1;
         }
+        self.documents += 1;
     }
-    out
+
+    /// `documents`, in order.
+    pub fn from_documents(documents: &[RecordedDocument]) -> DocumentChunks {
+        let mut out = DocumentChunks::new();
+        for d in documents {
+            let props = serde_json::to_vec(&d.properties).unwrap_or_else(|_| b"{}".to_vec());
+            out.push(&d.step, d.seq, &props, &d.data);
+        }
+        out
+    }
+
+    /// Appends `other`'s documents (encoded apart, say on another thread) after these.
+    pub fn append(&mut self, mut other: DocumentChunks) {
+        self.seal_last();
+        other.seal_last();
+        self.chunks.append(&mut other.chunks);
+        self.documents += other.documents;
+    }
+
+    /// How many documents it holds.
+    pub fn documents(&self) -> u64 {
+        self.documents
+    }
+
+    /// The chunks, each compressed.
+    pub(crate) fn into_chunks(mut self) -> Vec<Chunk> {
+        self.seal_last();
+        self.chunks
+    }
+
+    fn seal_last(&mut self) {
+        if let Some(chunk) = self.chunks.last_mut().filter(|c| c.encoding.is_none()) {
+            chunk.body = lz4_flex::compress_prepend_size(&self.open);
+            chunk.encoding = Some(LZ4);
+            self.open.clear();
+        }
+    }
 }
 
 /// The documents of a chunk numbered `from` to `to` (inclusive); a damaged body yields what
 /// it can.
-pub(crate) fn unpack(step: &str, first: u64, body: &[u8], from: u64, to: u64) -> Vec<RecordedDocument> {
+pub(crate) fn unpack(
+    step: &str,
+    first: u64,
+    body: &[u8],
+    encoding: Option<&str>,
+    from: u64,
+    to: u64,
+) -> Vec<RecordedDocument> {
+    let decompressed;
+    let body = match encoding {
+        None => body,
+        Some(LZ4) => match lz4_flex::decompress_size_prepended(body) {
+            Ok(plain) => {
+                decompressed = plain;
+                &decompressed
+            }
+            Err(_) => return Vec::new(),
+        },
+        Some(_) => return Vec::new(),
+    };
     let mut out = Vec::new();
     let mut rest = body;
     let mut take = || -> Option<&[u8]> {
@@ -108,17 +184,47 @@ mod tests {
     }
 
     #[test]
-    fn chunks_round_trip() {
+    fn chunks_round_trip_compressed() {
         let mut documents: Vec<_> = (1..=600).map(|i| doc("a", i, format!("{i}").as_bytes())).collect();
         documents.push(doc("b", 1, &[0xff, 0]));
         documents.push(doc("b", 5, b""));
-        let chunks = chunks(&documents);
+        let encoded = DocumentChunks::from_documents(&documents);
+        assert_eq!(encoded.documents(), 602);
+        let chunks = encoded.into_chunks();
         let shape: Vec<(&str, u64, u64)> = chunks.iter().map(|c| (c.step.as_str(), c.first, c.count)).collect();
         assert_eq!(shape, [("a", 1, 256), ("a", 257, 256), ("a", 513, 88), ("b", 1, 1), ("b", 5, 1)]);
-        let back: Vec<_> = chunks.iter().flat_map(|c| unpack(&c.step, c.first, &c.body, 0, u64::MAX)).collect();
+        assert!(chunks.iter().all(|c| c.encoding == Some(LZ4)));
+        let unpacked = |c: &Chunk, from, to| unpack(&c.step, c.first, &c.body, c.encoding, from, to);
+        let back: Vec<_> = chunks.iter().flat_map(|c| unpacked(c, 0, u64::MAX)).collect();
         assert_eq!(back, documents);
-        let middle = unpack("a", 257, &chunks[1].body, 300, 302);
+        let middle = unpacked(&chunks[1], 300, 302);
         assert_eq!(middle.iter().map(|d| d.seq).collect::<Vec<_>>(), [300, 301, 302]);
-        assert!(unpack("a", 1, &[1, 0], 0, 9).is_empty(), "a damaged body yields nothing");
+        assert!(unpack("a", 1, &[1, 0], None, 0, 9).is_empty(), "a damaged body yields nothing");
+        assert!(unpack("a", 1, &[9, 0, 0, 0, 1], Some(LZ4), 0, 9).is_empty(), "a damaged body yields nothing");
+        assert!(unpack("a", 1, &chunks[0].body, Some("zip"), 0, 9).is_empty(), "an unknown encoding, nothing");
+    }
+
+    #[test]
+    fn parts_encoded_apart_append_in_order() {
+        let documents: Vec<_> = (1..=300).map(|i| doc("a", i, format!("{i}").as_bytes())).collect();
+        let mut encoded = DocumentChunks::from_documents(&documents[..100]);
+        encoded.append(DocumentChunks::from_documents(&documents[100..]));
+        assert_eq!(encoded.documents(), 300);
+        let chunks = encoded.into_chunks();
+        let shape: Vec<(u64, u64)> = chunks.iter().map(|c| (c.first, c.count)).collect();
+        assert_eq!(shape, [(1, 100), (101, 200)]);
+        let back: Vec<_> =
+            chunks.iter().flat_map(|c| unpack(&c.step, c.first, &c.body, c.encoding, 0, u64::MAX)).collect();
+        assert_eq!(back, documents);
+    }
+
+    #[test]
+    fn json_documents_compress() {
+        let documents: Vec<_> = (1..=256)
+            .map(|i| doc("a", i, format!(r#"{{"id":{i},"email":"user.{i}@example.com","active":true}}"#).as_bytes()))
+            .collect();
+        let plain: usize = documents.iter().map(|d| d.data.len()).sum();
+        let chunks = DocumentChunks::from_documents(&documents).into_chunks();
+        assert!(chunks[0].body.len() * 2 < plain, "{} bytes for {plain}", chunks[0].body.len());
     }
 }

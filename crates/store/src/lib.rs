@@ -32,7 +32,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use access::{AuditEntry, NewToken, Paused, Role, TokenRecord};
-pub use documents::{RecordedDocument, StepDocuments};
+pub use documents::{DocumentChunks, RecordedDocument, StepDocuments};
 pub use model::{
     CancelOutcome, Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine,
     MAX_START_DOCUMENT_BYTES, NewRun, Overlap, Renewed, RunEnd, RunRecord, RunStart, RunStatus, StartDocument,
@@ -307,7 +307,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn save_documents(
         &self,
         run_id: &str,
-        documents: &[RecordedDocument],
+        documents: DocumentChunks,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 

@@ -25,7 +25,7 @@ mod access;
 mod documents;
 
 use crate::access::{AuditEntry, NewToken, Paused, TokenRecord};
-use crate::documents::{RecordedDocument, StepDocuments};
+use crate::documents::{DocumentChunks, RecordedDocument, StepDocuments};
 use crate::model::{
     CancelOutcome, Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap,
     Renewed, RunEnd, RunRecord, RunStart, StepRecord, Trigger,
@@ -566,20 +566,38 @@ impl Store for PgStore {
     }
 
     async fn save_progress(&self, node: &str, run_id: &str, steps: &[StepRecord]) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // The row lock keeps the run's end (which rewrites the steps) from passing in between.
-        let going: Option<String> = sqlx::query_scalar(
-            "SELECT run_id FROM runs WHERE run_id = $1 AND node = $2 AND status = 'INPROCESS' FOR UPDATE",
+        // One statement, one round trip: the run's row is locked only while its step rows are
+        // upserted (a run's steps are the same all along), so the end, which waits on that lock,
+        // always writes last; lease renewals wait no longer than that.
+        let ordinals: Vec<i32> = (0..steps.len()).map(|i| i32::try_from(i).unwrap_or(i32::MAX)).collect();
+        let count = |f: fn(&StepRecord) -> u64| steps.iter().map(|s| int(f(s))).collect::<Vec<i64>>();
+        let going: bool = sqlx::query_scalar(
+            "WITH going AS (
+                 SELECT run_id FROM runs WHERE run_id = $1 AND node = $2 AND status = 'INPROCESS' FOR UPDATE
+             ), written AS (
+                 INSERT INTO run_steps (run_id, ordinal, step, documents_in, documents_out, documents_error, millis)
+                 SELECT going.run_id, s.ordinal, s.step, s.din, s.dout, s.derr, s.ms
+                 FROM going, unnest($3::int[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
+                      AS s (ordinal, step, din, dout, derr, ms)
+                 ON CONFLICT (run_id, ordinal) DO UPDATE SET
+                     step = EXCLUDED.step, documents_in = EXCLUDED.documents_in,
+                     documents_out = EXCLUDED.documents_out, documents_error = EXCLUDED.documents_error,
+                     millis = EXCLUDED.millis
+                 RETURNING 1
+             )
+             SELECT EXISTS (SELECT 1 FROM going)",
         )
         .bind(run_id)
         .bind(node)
-        .fetch_optional(&mut *tx)
+        .bind(&ordinals)
+        .bind(steps.iter().map(|s| s.step.as_str()).collect::<Vec<_>>())
+        .bind(count(|s| s.documents_in))
+        .bind(count(|s| s.documents_out))
+        .bind(count(|s| s.documents_error))
+        .bind(count(|s| s.millis))
+        .fetch_one(&self.pool)
         .await?;
-        if going.is_some() {
-            write_steps(&mut tx, run_id, steps).await?;
-        }
-        tx.commit().await?;
-        Ok(going.is_some())
+        Ok(going)
     }
 
     async fn request_cancel(&self, run_id: &str, reason: &str) -> Result<CancelOutcome, StoreError> {
@@ -756,7 +774,7 @@ impl Store for PgStore {
     async fn save_documents(
         &self,
         run_id: &str,
-        documents: &[RecordedDocument],
+        documents: DocumentChunks,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         documents::save(&self.pool, run_id, documents, expires_at).await

@@ -25,7 +25,7 @@ mod access;
 mod documents;
 
 use crate::access::{AuditEntry, NewToken, Paused, TokenRecord};
-use crate::documents::{RecordedDocument, StepDocuments};
+use crate::documents::{DocumentChunks, RecordedDocument, StepDocuments};
 use crate::model::{
     CancelOutcome, Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap,
     Renewed, RunEnd, RunRecord, RunStart, StepRecord,
@@ -45,7 +45,7 @@ const MIGRATIONS: [&str; 6] = [
     include_str!("../migrations/sqlite/0003_console.sql"),
     include_str!("../migrations/sqlite/0004_webhook.sql"),
     include_str!("../migrations/sqlite/0005_documents_sessions.sql"),
-    include_str!("../migrations/sqlite/0006_cancel_requests.sql"),
+    include_str!("../migrations/sqlite/0006_cancel_progress_compression.sql"),
 ];
 
 /// The schema version this code writes (`PRAGMA user_version`).
@@ -748,11 +748,10 @@ impl Store for SqliteStore {
     async fn save_documents(
         &self,
         run_id: &str,
-        documents: &[RecordedDocument],
+        documents: DocumentChunks,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // Encoded here, so the documents are not copied to move them to the blocking thread.
-        let (run_id, chunks) = (run_id.to_owned(), crate::documents::chunks(documents));
+        let (run_id, chunks) = (run_id.to_owned(), documents.into_chunks());
         self.with(move |conn| documents::save(conn, &run_id, &chunks, expires_at)).await
     }
 

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use store::{
-    AuditEntry, CancelOutcome, Claim, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, NewToken, Overlap,
-    RateHold, RateLimits, RecordedDocument, Reservation, Role, RunEnd, RunStart, RunStatus, SqliteStore, StepRecord,
-    Store, StoreError, Trigger,
+    AuditEntry, CancelOutcome, Claim, Completion, DocumentChunks, Fire, FireOutcome, ListFilter, LogLine, NewRun,
+    NewToken, Overlap, RateHold, RateLimits, RecordedDocument, Reservation, Role, RunEnd, RunStart, RunStatus,
+    SqliteStore, StepRecord, Store, StoreError, Trigger,
 };
 
 #[path = "support/postgres.rs"]
@@ -738,10 +738,13 @@ async fn keeps_recorded_documents_until_they_expire(store: Dyn) {
         store.record_start(&start(run, "p", at(0))).await.unwrap();
     }
     let documents: Vec<_> = (1..=5).map(|i| document("map", i, format!("{{\"n\":{i}}}").as_bytes())).collect();
-    store.save_documents(&kept, &documents, at(1000)).await.unwrap();
-    store.save_documents(&kept, &[document("start", 1, &[0xff, 0x00])], at(1000)).await.unwrap();
+    store.save_documents(&kept, DocumentChunks::from_documents(&documents), at(1000)).await.unwrap();
+    store
+        .save_documents(&kept, DocumentChunks::from_documents(&[document("start", 1, &[0xff, 0x00])]), at(1000))
+        .await
+        .unwrap();
     let many: Vec<_> = (1..=300).map(|i| document("map", i, b"x")).collect();
-    store.save_documents(&gone, &many, at(100)).await.unwrap();
+    store.save_documents(&gone, DocumentChunks::from_documents(&many), at(100)).await.unwrap();
     let counts = store.document_counts(&kept).await.unwrap();
     let counts: Vec<(&str, u64)> = counts.iter().map(|c| (c.step.as_str(), c.count)).collect();
     assert_eq!(counts, [("map", 5), ("start", 1)]);

@@ -6,7 +6,7 @@ use sqlx::postgres::PgPool;
 
 use super::{int, uint};
 use crate::StoreError;
-use crate::documents::{RecordedDocument, StepDocuments, chunks, unpack};
+use crate::documents::{DocumentChunks, RecordedDocument, StepDocuments, unpack};
 
 pub(super) async fn run_overrides(pool: &PgPool, run_id: &str) -> Result<Option<Vec<(String, String)>>, StoreError> {
     let row = sqlx::query("SELECT overrides FROM runs WHERE run_id = $1").bind(run_id).fetch_optional(pool).await?;
@@ -21,20 +21,23 @@ pub(super) async fn run_overrides(pool: &PgPool, run_id: &str) -> Result<Option<
 pub(super) async fn save(
     pool: &PgPool,
     run_id: &str,
-    documents: &[RecordedDocument],
+    documents: DocumentChunks,
     expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let chunks = chunks(documents);
+    let chunks = documents.into_chunks();
     let steps: Vec<&str> = chunks.iter().map(|c| c.step.as_str()).collect();
     let firsts: Vec<i64> = chunks.iter().map(|c| int(c.first)).collect();
     let counts: Vec<i64> = chunks.iter().map(|c| int(c.count)).collect();
     let bodies: Vec<&[u8]> = chunks.iter().map(|c| c.body.as_slice()).collect();
+    let encodings: Vec<Option<&str>> = chunks.iter().map(|c| c.encoding).collect();
     sqlx::query(
-        "INSERT INTO run_documents (run_id, step, first_seq, count, body, expires_at)
-         SELECT $1, step, first_seq, count, body, $6
-         FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::bytea[]) AS d (step, first_seq, count, body)
+        "INSERT INTO run_documents (run_id, step, first_seq, count, body, expires_at, encoding)
+         SELECT $1, step, first_seq, count, body, $6, encoding
+         FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::bytea[], $7::text[])
+              AS d (step, first_seq, count, body, encoding)
          ON CONFLICT (run_id, step, first_seq) DO UPDATE
-         SET count = EXCLUDED.count, body = EXCLUDED.body, expires_at = EXCLUDED.expires_at",
+         SET count = EXCLUDED.count, body = EXCLUDED.body, expires_at = EXCLUDED.expires_at,
+             encoding = EXCLUDED.encoding",
     )
     .bind(run_id)
     .bind(&steps)
@@ -42,6 +45,7 @@ pub(super) async fn save(
     .bind(&counts)
     .bind(&bodies)
     .bind(expires_at)
+    .bind(&encodings)
     .execute(pool)
     .await?;
     Ok(())
@@ -71,7 +75,7 @@ pub(super) async fn page(
 ) -> Result<Vec<RecordedDocument>, StoreError> {
     let (from, to) = (offset.saturating_add(1), offset.saturating_add(limit));
     let rows = sqlx::query(
-        "SELECT first_seq, body FROM run_documents
+        "SELECT first_seq, body, encoding FROM run_documents
          WHERE run_id = $1 AND step = $2 AND first_seq <= $4 AND first_seq + count > $3
          ORDER BY first_seq",
     )
@@ -84,7 +88,8 @@ pub(super) async fn page(
     let mut documents = Vec::new();
     for row in &rows {
         let body: Vec<u8> = row.try_get("body")?;
-        documents.extend(unpack(step, uint(row.try_get("first_seq")?), &body, from, to));
+        let encoding: Option<String> = row.try_get("encoding")?;
+        documents.extend(unpack(step, uint(row.try_get("first_seq")?), &body, encoding.as_deref(), from, to));
     }
     Ok(documents)
 }

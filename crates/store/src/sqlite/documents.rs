@@ -22,12 +22,12 @@ pub(super) fn save(
     let tx = immediate(conn)?;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT OR REPLACE INTO run_documents (run_id, step, first_seq, count, body, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT OR REPLACE INTO run_documents (run_id, step, first_seq, count, body, expires_at, encoding)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         let expires_at = ts(expires_at);
         for c in chunks {
-            insert.execute(params![run_id, c.step, int(c.first), int(c.count), c.body, expires_at])?;
+            insert.execute(params![run_id, c.step, int(c.first), int(c.count), c.body, expires_at, c.encoding])?;
         }
     }
     tx.commit()?;
@@ -53,7 +53,7 @@ pub(super) fn page(
 ) -> Result<Vec<RecordedDocument>, StoreError> {
     let (from, to) = (offset.saturating_add(1), offset.saturating_add(limit));
     let mut stmt = conn.prepare(
-        "SELECT first_seq, body FROM run_documents
+        "SELECT first_seq, body, encoding FROM run_documents
          WHERE run_id = ?1 AND step = ?2 AND first_seq <= ?4 AND first_seq + count > ?3
          ORDER BY first_seq",
     )?;
@@ -61,7 +61,8 @@ pub(super) fn page(
     let mut documents = Vec::new();
     while let Some(row) = rows.next()? {
         let body: Vec<u8> = row.get(1)?;
-        documents.extend(unpack(step, uint(row.get(0)?), &body, from, to));
+        let encoding: Option<String> = row.get(2)?;
+        documents.extend(unpack(step, uint(row.get(0)?), &body, encoding.as_deref(), from, to));
     }
     Ok(documents)
 }
