@@ -149,8 +149,13 @@ fn may_hold_credentials(text: &str) -> bool {
                 }
             }
         }
+        // Leftmost-first: the semantics aho-corasick's packed (Teddy) SIMD searcher supports;
+        // every hit is checked, and the search goes on from the next byte.
         #[allow(clippy::expect_used)]
-        aho_corasick::AhoCorasick::new(starts).expect("the redactor's words are valid constants")
+        aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .build(starts)
+            .expect("the redactor's words are valid constants")
     });
     if !text.is_ascii() && text.contains(['\u{212A}', '\u{17F}']) {
         return true;

@@ -33,6 +33,13 @@ use crate::report::{Notification, RunError, RunReport, RunStatus, StepStats};
 pub trait Recorder: Send + Sync {
     /// A document entered `step` (its source data).
     fn source(&self, step: &str, document: &Document);
+    /// A batch of documents entered `step`, in order ([`Recorder::source`] for each unless the
+    /// recorder takes a batch at once).
+    fn sources(&self, step: &str, documents: &[Document]) {
+        for document in documents {
+            self.source(step, document);
+        }
+    }
     /// A connector step's request and response for one call.
     fn exchange(&self, step: &str, exchange: &serde_json::Value);
     /// Whether [`Recorder::exchange`] is wanted (connectors keep them only then).
@@ -593,10 +600,7 @@ impl<'p> Exec<'p> {
             progress.update(idx.index(), stats, self.micros[idx.index()]);
         }
         if let Some(rec) = &self.recorder {
-            let id = &self.plan.graph[idx].id;
-            for d in batch {
-                rec.source(id, d);
-            }
+            rec.sources(&self.plan.graph[idx].id, batch);
         }
         first
     }

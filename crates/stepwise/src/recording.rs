@@ -56,13 +56,29 @@ struct Slot {
     range: std::ops::Range<usize>,
 }
 
+/// Arena blocks of ended runs, kept for the next runs (at most [`Arena::POOLED`]): memory the
+/// process has already touched, so a run's recording does not pay the kernel's page faults for
+/// every new block.
+static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
 impl Arena {
     const BLOCK: usize = 4 << 20;
+    /// At most 64 MiB of blocks wait in the pool.
+    const POOLED: usize = 16;
+
+    fn new_block(size: usize) -> Vec<u8> {
+        if size <= Arena::BLOCK
+            && let Some(block) = POOL.lock().unwrap_or_else(|e| e.into_inner()).pop()
+        {
+            return block;
+        }
+        Vec::with_capacity(Arena::BLOCK.max(size))
+    }
 
     fn push(&mut self, data: &[u8]) -> Slot {
         let fits = self.blocks.last().is_some_and(|b| b.capacity() - b.len() >= data.len());
         if !fits {
-            self.blocks.push(Vec::with_capacity(Arena::BLOCK.max(data.len())));
+            self.blocks.push(Arena::new_block(data.len()));
         }
         let block = self.blocks.len() - 1;
         let buffer = &mut self.blocks[block];
@@ -74,6 +90,22 @@ impl Arena {
 
     fn get(&self, slot: &Slot) -> &[u8] {
         self.blocks.get(slot.block).and_then(|b| b.get(slot.range.clone())).unwrap_or_default()
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        for mut block in self.blocks.drain(..) {
+            if pool.len() >= Arena::POOLED {
+                break;
+            }
+            if block.capacity() != Arena::BLOCK {
+                continue;
+            }
+            block.clear();
+            pool.push(block);
+        }
     }
 }
 
@@ -115,18 +147,31 @@ impl State {
     }
 }
 
-impl Recorder for DocumentRecorder {
-    fn source(&self, step: &str, document: &Document) {
-        let mut state = self.lock();
-        let index = state.step(step);
-        state.entered[index] += 1;
-        let seq = state.entered[index];
-        if state.truncated || state.data.bytes + document.data.len() > MAX_RECORDED_BYTES {
-            state.truncated = true;
+impl State {
+    fn keep(&mut self, index: usize, document: &Document) {
+        self.entered[index] += 1;
+        let seq = self.entered[index];
+        if self.truncated || self.data.bytes + document.data.len() > MAX_RECORDED_BYTES {
+            self.truncated = true;
             return;
         }
-        let data = state.data.push(&document.data);
-        state.documents.push(Kept { step: index, seq, data, properties: document.properties.clone() });
+        let data = self.data.push(&document.data);
+        self.documents.push(Kept { step: index, seq, data, properties: document.properties.clone() });
+    }
+}
+
+impl Recorder for DocumentRecorder {
+    fn source(&self, step: &str, document: &Document) {
+        self.sources(step, std::slice::from_ref(document));
+    }
+
+    fn sources(&self, step: &str, documents: &[Document]) {
+        let mut state = self.lock();
+        let index = state.step(step);
+        state.documents.reserve(documents.len());
+        for document in documents {
+            state.keep(index, document);
+        }
     }
 
     fn exchange(&self, _step: &str, _exchange: &serde_json::Value) {}
