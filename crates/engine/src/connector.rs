@@ -46,7 +46,9 @@ impl fmt::Display for Secret {
 /// Its `Debug` says how many secrets it holds, never which.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    values: Arc<Mutex<Vec<String>>>,
+    /// Replaced whole when a secret is added: a reader takes the list under the lock and scans
+    /// outside it, so threads scrubbing at once do not wait on each other.
+    values: Arc<Mutex<Arc<Vec<String>>>>,
 }
 
 impl fmt::Debug for Redactor {
@@ -61,9 +63,13 @@ impl Redactor {
         if value.len() >= 4 {
             let mut v = self.values.lock().unwrap_or_else(|e| e.into_inner());
             if !v.iter().any(|x| x == value) {
-                v.push(value.to_owned());
+                Arc::make_mut(&mut v).push(value.to_owned());
             }
         }
+    }
+
+    fn secrets(&self) -> Arc<Vec<String>> {
+        self.values.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// `text` with every known secret replaced by `***`, and whatever looks like a credential
@@ -77,12 +83,9 @@ impl Redactor {
     /// recorded documents are scrubbed by the tens of thousands).
     pub fn redact_cow<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
-        {
-            let v = self.values.lock().unwrap_or_else(|e| e.into_inner());
-            for s in v.iter() {
-                if out.contains(s.as_str()) {
-                    out = Cow::Owned(out.replace(s.as_str(), "***"));
-                }
+        for s in self.secrets().iter() {
+            if out.contains(s.as_str()) {
+                out = Cow::Owned(out.replace(s.as_str(), "***"));
             }
         }
         match out {

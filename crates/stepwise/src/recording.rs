@@ -206,7 +206,7 @@ pub async fn finish(
     let state = std::mem::take(&mut *recorder.lock());
     let truncated = state.truncated;
     let scrub = engine::dump::Scrubber::new(redactor.clone());
-    // Scrubbing and compressing is CPU work: off the runtime's threads, on every core.
+    // Scrubbing and compressing is CPU work: off the runtime's threads, on up to 8 cores.
     let Ok(documents) = tokio::task::spawn_blocking(move || encode(&state, &scrub)).await else {
         return Ok(Some("the run's documents were not kept: encoding them failed".to_owned()));
     };
@@ -225,7 +225,8 @@ pub async fn finish(
 const DOCUMENTS_PER_THREAD: usize = 2048;
 
 /// The kept documents scrubbed of secrets and encoded for the store, in parts on as many
-/// threads as there are cores (each part's chunks follow the previous part's).
+/// threads as there are cores (at most 8, each with at least [`DOCUMENTS_PER_THREAD`]
+/// documents); each part's chunks follow the previous part's.
 fn encode(state: &State, scrub: &engine::dump::Scrubber) -> DocumentChunks {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let per_thread = state.documents.len().div_ceil(threads).max(DOCUMENTS_PER_THREAD);
@@ -325,16 +326,17 @@ mod tests {
         let shared =
             engine::Document::new("").with_property("token", "s3cret-value").with_property("k", "v").properties;
         for i in 1..=total {
-            let step = if i % 2 == 0 { "even" } else { "odd" };
+            // The first step's documents run past the middle, where the parts split.
+            let step = if i <= 2 * total / 3 { "first" } else { "second" };
             let mut document = engine::Document::new(format!("doc {i} holds s3cret-value"));
             document.properties = shared.clone();
             recorder.source(step, &document);
         }
         let note = finish(&store, "r", &plan, &recorder, engine::RunStatus::Complete, &redactor).await.unwrap();
         assert_eq!(note, None);
-        for (step, parity) in [("even", 0), ("odd", 1)] {
+        let (first, second): (Vec<u64>, Vec<u64>) = (1..=total).partition(|i| *i <= 2 * total / 3);
+        for (step, expected) in [("first", first), ("second", second)] {
             let kept = store.documents("r", step, 0, total).await.unwrap();
-            let expected: Vec<u64> = (1..=total).filter(|i| i % 2 == parity).collect();
             assert_eq!(kept.len(), expected.len());
             for (n, (document, i)) in kept.iter().zip(&expected).enumerate() {
                 assert_eq!(document.seq, n as u64 + 1);

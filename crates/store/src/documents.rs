@@ -39,6 +39,15 @@ pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 /// first).
 pub(crate) const LZ4: &str = "lz4";
 
+/// The largest chunk body there can be: a full chunk, then one more document as large as a
+/// run may keep (`stepwise`'s limit is 256 MiB), and its properties.
+const MAX_CHUNK_BODY: usize = CHUNK_BYTES + (512 << 20);
+
+/// The size an LZ4 body says it decompresses to.
+fn lz4_size(body: &[u8]) -> Option<usize> {
+    Some(u32::from_le_bytes(body.get(..4)?.try_into().ok()?) as usize)
+}
+
 /// Consecutive documents of one step, encoded in one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Chunk {
@@ -143,6 +152,8 @@ pub(crate) fn unpack(
     let decompressed;
     let body = match encoding {
         None => body,
+        // The size comes first: a damaged one must not make a huge allocation.
+        Some(LZ4) if lz4_size(body).is_none_or(|size| size > MAX_CHUNK_BODY) => return Vec::new(),
         Some(LZ4) => match lz4_flex::decompress_size_prepended(body) {
             Ok(plain) => {
                 decompressed = plain;
@@ -201,6 +212,7 @@ mod tests {
         assert_eq!(middle.iter().map(|d| d.seq).collect::<Vec<_>>(), [300, 301, 302]);
         assert!(unpack("a", 1, &[1, 0], None, 0, 9).is_empty(), "a damaged body yields nothing");
         assert!(unpack("a", 1, &[9, 0, 0, 0, 1], Some(LZ4), 0, 9).is_empty(), "a damaged body yields nothing");
+        assert!(unpack("a", 1, &[255, 255, 255, 255, 1], Some(LZ4), 0, 9).is_empty(), "no 4 GiB allocation");
         assert!(unpack("a", 1, &chunks[0].body, Some("zip"), 0, 9).is_empty(), "an unknown encoding, nothing");
     }
 

@@ -39,13 +39,14 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DB_FILE_NAME: &str = "history.db";
 
 /// The migrations: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     include_str!("../migrations/sqlite/0001_initial.sql"),
     include_str!("../migrations/sqlite/0002_run_store.sql"),
     include_str!("../migrations/sqlite/0003_console.sql"),
     include_str!("../migrations/sqlite/0004_webhook.sql"),
     include_str!("../migrations/sqlite/0005_documents_sessions.sql"),
-    include_str!("../migrations/sqlite/0006_cancel_progress_compression.sql"),
+    include_str!("../migrations/sqlite/0006_cancel_requests.sql"),
+    include_str!("../migrations/sqlite/0007_document_encoding.sql"),
 ];
 
 /// The schema version this code writes (`PRAGMA user_version`).
