@@ -94,6 +94,14 @@ impl Redactor {
         }
     }
 
+    /// Whether [`Redactor::redact`] could change `bytes` (read as text): a known secret occurs
+    /// in them, or a word a credential pattern starts with. Scans the bytes as they are, so data
+    /// that needs nothing is not even checked for UTF-8.
+    pub fn may_change(&self, bytes: &[u8]) -> bool {
+        self.secrets().iter().any(|s| memchr::memmem::find(bytes, s.as_bytes()).is_some())
+            || may_hold_credentials(bytes)
+    }
+
     pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
         match std::str::from_utf8(bytes) {
             Ok(s) => self.redact(s).into_bytes(),
@@ -116,7 +124,7 @@ fn mask_credentials(text: &str) -> Cow<'_, str> {
     });
     static BEARER: std::sync::LazyLock<regex::Regex> =
         std::sync::LazyLock::new(|| constant_regex(r"(?i)\b(bearer)([ \t]+)[A-Za-z0-9\-._~+/]{8,}=*"));
-    if !may_hold_credentials(text) {
+    if !may_hold_credentials(text.as_bytes()) {
         return Cow::Borrowed(text);
     }
     let mut out = Cow::Borrowed(text);
@@ -132,11 +140,11 @@ fn mask_credentials(text: &str) -> Cow<'_, str> {
 /// holds `authorization`).
 const CREDENTIAL_WORDS: [&str; 4] = ["authorization", "x-api-key", "x-auth-token", "bearer"];
 
-/// Whether `text` holds one of [`CREDENTIAL_WORDS`] in any ASCII case, or a letter that Unicode
+/// Whether `bytes` hold one of [`CREDENTIAL_WORDS`] in any ASCII case, or a letter that Unicode
 /// case folding maps onto an ASCII one (the Kelvin sign onto `k`, the long s onto `s`), which
 /// the regexes would fold too. The search is for the words' first three bytes in every case
 /// (20 short patterns: aho-corasick's SIMD searcher, several GB/s), each hit checked whole.
-fn may_hold_credentials(text: &str) -> bool {
+fn may_hold_credentials(bytes: &[u8]) -> bool {
     static STARTS: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
         let mut starts: Vec<Vec<u8>> = Vec::new();
         for word in CREDENTIAL_WORDS {
@@ -160,10 +168,10 @@ fn may_hold_credentials(text: &str) -> bool {
             .build(starts)
             .expect("the redactor's words are valid constants")
     });
-    if !text.is_ascii() && text.contains(['\u{212A}', '\u{17F}']) {
+    if !bytes.is_ascii() && ["\u{212A}", "\u{17F}"].iter().any(|c| memchr::memmem::find(bytes, c.as_bytes()).is_some())
+    {
         return true;
     }
-    let bytes = text.as_bytes();
     let mut from = 0;
     while let Some(hit) = STARTS.find(aho_corasick::Input::new(bytes).range(from..)) {
         let rest = &bytes[hit.start()..];

@@ -779,6 +779,9 @@ impl Scrubber {
     /// as everything else a run prints or records). Non-UTF-8 data is scrubbed piece by piece:
     /// a secret is text, so it lies inside one valid piece.
     pub fn bytes<'a>(&self, data: &'a [u8]) -> Cow<'a, [u8]> {
+        if !self.redactor.may_change(data) {
+            return Cow::Borrowed(data);
+        }
         if let Ok(text) = std::str::from_utf8(data) {
             return match self.redactor.redact_cow(text) {
                 Cow::Borrowed(_) => Cow::Borrowed(data),

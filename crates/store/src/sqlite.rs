@@ -69,6 +69,42 @@ pub fn db_path(state: &Path) -> PathBuf {
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// Copies the write-ahead log into the database file in the background (`None` when its
+    /// connection could not be opened: the commits then do it, as SQLite does by default).
+    _checkpointer: Option<Arc<Checkpointer>>,
+}
+
+/// How often the background thread checkpoints the write-ahead log.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// The WAL size (pages) at which a commit checkpoints by itself, should the background thread
+/// fall behind (SQLite's default is 1,000).
+const AUTOCHECKPOINT_PAGES: u32 = 10_000;
+
+/// A thread with a connection of its own that checkpoints the WAL every [`CHECKPOINT_EVERY`]
+/// (`PASSIVE`: it never waits for, nor blocks, the store's writer), so that the commits of
+/// fires, claims, ends and kept documents do not stop to copy the log into the database file.
+/// Ends when the store is dropped.
+struct Checkpointer {
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    fn spawn(path: &Path) -> Option<Checkpointer> {
+        let conn = Connection::open(path).ok()?;
+        conn.busy_timeout(BUSY_TIMEOUT).ok()?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let path = path.to_path_buf();
+        let run = move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!(message = "Cannot checkpoint the run store's log.", path = %path.display(), %error);
+                }
+            }
+        };
+        std::thread::Builder::new().name("stepwise-sqlite-checkpoint".to_owned()).spawn(run).ok()?;
+        Some(Checkpointer { _stop: stop })
+    }
 }
 
 impl fmt::Debug for SqliteStore {
@@ -106,7 +142,15 @@ impl SqliteStore {
                 result => break result?,
             }
         }
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path: path.to_path_buf() })
+        let checkpointer = Checkpointer::spawn(path);
+        if checkpointer.is_some() {
+            conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES).map_err(open_err)?;
+        }
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
+            _checkpointer: checkpointer.map(Arc::new),
+        })
     }
 
     /// [`SqliteStore::open`] on a blocking thread.
@@ -1108,4 +1152,33 @@ fn owner_is_other_live_process(owner: &str) -> bool {
         return false;
     };
     !start.is_empty() && proc_start_time(pid).as_deref() == Some(start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A commit leaves its pages in the write-ahead log (below the autocheckpoint size); the
+    /// background thread copies them into the database file.
+    #[test]
+    fn the_log_is_checkpointed_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = SqliteStore::open(&path).unwrap();
+        lock(&store.conn)
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); CREATE TABLE t (b BLOB); PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        lock(&store.conn).execute("INSERT INTO t SELECT randomblob(2000000)", []).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::fs::metadata(&path).unwrap().len() < before + 1_500_000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the log was not checkpointed into {} ({before} -> {})",
+                path.display(),
+                std::fs::metadata(&path).unwrap().len()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
