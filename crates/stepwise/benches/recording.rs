@@ -4,7 +4,7 @@
 //!
 //! One process, `start` (disk `get`, `format: jsonl`, documents of about 300 bytes) -> `map`
 //! -> `message` -> `stop`, compiled with `compiler::compile` and run with `engine::run` on a
-//! multi-thread tokio runtime, as `serve` runs it, four ways, interleaved, 7 times each:
+//! multi-thread tokio runtime, as `serve` runs it, four ways, interleaved, 21 times each:
 //!
 //! * baseline: `record: none`, no recorder, no live progress;
 //! * `record: none` with live progress (`engine::Progress`, as `serve` runs every run);
