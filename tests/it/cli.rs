@@ -1,6 +1,6 @@
 //! `stepwise validate` and `stepwise graph` on real files.
 
-use crate::support::{Dir, repo, stepwise};
+use crate::support::{Dir, repo, stepwise, stepwise_env};
 
 #[test]
 fn validates_every_shipped_process() {
@@ -100,4 +100,24 @@ fn graph_prints_mermaid_and_dot() {
     assert!(run.stdout.contains("s_d -->|true| s_y"));
     let dot = stepwise(dir.path(), &["graph", p.to_str().unwrap(), "--format", "dot"]);
     assert!(dot.stdout.contains("\"d\" -> \"n\" [label=\"false\"];"), "{dot:?}");
+}
+
+/// `trigger --wait --timeout SECS` gives up when no node takes the run: exit 124, a line saying
+/// why; the run stays queued in the store.
+#[test]
+fn trigger_wait_gives_up_after_its_timeout() {
+    let dir = Dir::new();
+    let run = |args: &[&str]| {
+        let args = [args, &["--state", "state.db"]].concat();
+        stepwise_env(dir.path(), &args, &[("STEPWISE_STORE", "")])
+    };
+    let out = run(&["trigger", "nobody", "--wait", "--timeout", "1"]);
+    assert_eq!(out.code, 124, "{out:?}");
+    let run_id = out.stdout.trim();
+    assert!(out.stderr.contains(&format!("stopped waiting after 1 s; run {run_id} is QUEUED")), "{out:?}");
+    assert!(out.stderr.contains("holding process 'nobody'"), "{out:?}");
+    let history = run(&["history", run_id, "--json"]);
+    assert_eq!(history.json()["run"]["status"], "QUEUED", "{history:?}");
+    let usage = run(&["trigger", "nobody", "--timeout", "1"]);
+    assert_eq!(usage.code, 2, "{usage:?}");
 }

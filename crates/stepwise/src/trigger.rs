@@ -28,6 +28,9 @@ pub struct TriggerArgs {
     /// With --wait, print the run as JSON.
     #[arg(long, requires = "wait")]
     json: bool,
+    /// With --wait, stop waiting after SECS seconds (exit 124); the run goes on in the store.
+    #[arg(long, requires = "wait", value_name = "SECS")]
+    timeout: Option<u64>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -84,14 +87,21 @@ pub fn trigger(args: TriggerArgs) -> anyhow::Result<u8> {
         if !args.wait {
             return Ok(0);
         }
-        wait(store.as_ref(), &run.run_id, args.json).await
+        let patience = args.timeout.map(Duration::from_secs);
+        wait(store.as_ref(), &run.run_id, args.json, patience).await
     })
 }
 
-/// Waits for the run to end; prints it; exits 0 for COMPLETE and COMPLETE_WARN, 1 otherwise.
-async fn wait(store: &dyn Store, run_id: &str, json: bool) -> anyhow::Result<u8> {
+/// The exit code of `trigger --wait --timeout` when the run has not ended in time (as
+/// coreutils' `timeout`).
+pub const TIMED_OUT: u8 = 124;
+
+/// Waits for the run to end; prints it; exits 0 for COMPLETE and COMPLETE_WARN, 1 otherwise,
+/// [`TIMED_OUT`] when `patience` runs out first.
+async fn wait(store: &dyn Store, run_id: &str, json: bool, patience: Option<Duration>) -> anyhow::Result<u8> {
     let signal = crate::scheduling::shutdown_signal()?;
     let mut signal = std::pin::pin!(signal);
+    let deadline = patience.map(|p| tokio::time::Instant::now() + p);
     loop {
         let (run, steps) =
             store.get(run_id).await?.with_context(|| format!("run '{run_id}' vanished from the store"))?;
@@ -104,6 +114,17 @@ async fn wait(store: &dyn Store, run_id: &str, json: bool) -> anyhow::Result<u8>
                 write!(out, "{}", store::render_run_detail(&run, &steps))?;
             }
             return Ok(if matches!(status, RunStatus::Complete | RunStatus::CompleteWarn) { 0 } else { 1 });
+        }
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            let secs = patience.map_or(0, |p| p.as_secs());
+            eprintln!("stopped waiting after {secs} s; run {run_id} is {status} and goes on in the store");
+            if status == RunStatus::Queued {
+                eprintln!(
+                    "no node has taken it: is a `stepwise serve` holding process '{}' running on this store?",
+                    run.process
+                );
+            }
+            return Ok(TIMED_OUT);
         }
         tokio::select! {
             signal = &mut signal => {
