@@ -170,8 +170,24 @@ impl Session {
         }
     }
 
-    async fn click(&self, css: &str) {
+    /// Clicks `css`, a link or a form's button, and waits until the page it loads is there: the
+    /// old page's root is gone and the new document is complete. (WebDriver's click does not
+    /// always wait for the navigation it starts: Chromium 156's does not.)
+    async fn follow(&self, css: &str) {
+        let old = self.find("html").await;
         self.find(css).await.click().await.unwrap_or_else(|e| panic!("clicking `{css}`: {e}"));
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let gone = matches!(old.tag_name().await, Err(e) if e.is_stale_element_reference());
+            if gone {
+                let state = self.client.execute("return document.readyState", vec![]).await;
+                if matches!(state, Ok(Value::String(s)) if s == "complete") {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "clicking `{css}` on {} loaded no page", self.here().await);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Types `text` into the field `css` after clearing it.
@@ -357,8 +373,14 @@ fn the_console_works_in_chromium_and_axe_finds_no_serious_violation() {
         let outcome = AssertUnwindSafe(scenario(&mut session, &console, &token)).catch_unwind().await;
         let _ = client.close().await;
         if let Err(panic) = outcome {
+            // The log first, the failure last: CI shows the end of what a test printed.
             eprintln!("serve's log:\n{}", console.log());
-            std::panic::resume_unwind(panic);
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(a panic without a message)");
+            panic!("the console scenario failed: {message}");
         }
         assert!(
             session.serious.is_empty(),
@@ -391,7 +413,7 @@ async fn sign_in(s: &mut Session, token: &str) {
     s.axe_sees_a_broken_button().await;
     s.check_accessibility("sign-in").await;
     s.fill("input#token", token).await;
-    s.click("form[action='/login'] button[type=submit]").await;
+    s.follow("form[action='/login'] button[type=submit]").await;
     assert_eq!(s.here().await, "/", "{}", s.body().await);
     let nav = s.find("nav").await.text().await.unwrap();
     assert!(nav.contains("Signed in as ops (operator, sees data)"), "{nav}");
@@ -412,12 +434,12 @@ async fn sign_in(s: &mut Session, token: &str) {
 /// Runs `kept` now from its page with a property value, and watches the run's page (which
 /// reloads itself while the run goes) until the run is complete. The run's id.
 async fn run_now(s: &mut Session) -> String {
-    s.click("a[href='/processes/kept']").await;
+    s.follow("a[href='/processes/kept']").await;
     assert_eq!(s.here().await, "/processes/kept");
     s.check_accessibility("process").await;
     s.screenshot("process").await;
     s.fill("form[action='/processes/kept/run'] input[name='property.who']", "grace").await;
-    s.click("form[action='/processes/kept/run'] button[type=submit]").await;
+    s.follow("form[action='/processes/kept/run'] button[type=submit]").await;
     let here = s.here().await;
     let run_id = here.strip_prefix("/runs/").unwrap_or_else(|| panic!("run now led to {here}")).to_owned();
     let status = s.until("the run to complete", false, TextOf("dd a.status", "COMPLETE")).await;
@@ -429,12 +451,12 @@ async fn run_now(s: &mut Session) -> String {
 /// Filters the runs with the runs page's form: the filters land in the URL, and only `kept`'s
 /// manual runs are listed, the browser's among them.
 async fn filter_runs(s: &mut Session, run_id: &str) {
-    s.click("nav a[href='/runs']").await;
+    s.follow("nav a[href='/runs']").await;
     let form = "form[action='/runs']";
     s.fill(&format!("{form} input[name=process]"), "kept").await;
     s.find(&format!("{form} select[name=status]")).await.select_by_value("COMPLETE").await.unwrap();
     s.find(&format!("{form} select[name=trigger]")).await.select_by_value("manual").await.unwrap();
-    s.click(&format!("{form} button[type=submit]")).await;
+    s.follow(&format!("{form} button[type=submit]")).await;
     let here = s.here().await;
     assert!(here.starts_with("/runs?process=kept&status=COMPLETE&trigger=manual"), "{here}");
     let rows = s.client.find_all(Locator::Css("tbody tr")).await.unwrap();
@@ -456,7 +478,7 @@ async fn filter_runs(s: &mut Session, run_id: &str) {
 
 /// Opens the run from the list; its steps, and the link to the documents `done` kept.
 async fn open_run(s: &mut Session, run_id: &str) -> String {
-    s.click(&format!("tbody td:first-child a[href='/runs/{run_id}']")).await;
+    s.follow(&format!("tbody td:first-child a[href='/runs/{run_id}']")).await;
     assert_eq!(s.here().await, format!("/runs/{run_id}"));
     let kept = format!("a[href='/runs/{run_id}/steps/done']");
     let link = s.until("the documents `done` kept", true, Present(&kept)).await;
@@ -470,7 +492,7 @@ async fn open_run(s: &mut Session, run_id: &str) -> String {
 
 /// Follows the "7 kept" link: the documents that entered `done`, with the property value.
 async fn open_documents(s: &mut Session, link: &str) {
-    s.click(link).await;
+    s.follow(link).await;
     let here = s.here().await;
     assert!(here.ends_with("/steps/done"), "{here}");
     let sections = s.client.find_all(Locator::Css("main section")).await.unwrap();
@@ -484,10 +506,10 @@ async fn open_documents(s: &mut Session, link: &str) {
 
 /// Pauses `clock`'s schedule with its page's button: the page and the API say paused.
 async fn pause_schedule(s: &mut Session, console: &Console, token: &str) {
-    s.click("nav a[href='/']").await;
-    s.click("a[href='/processes/clock']").await;
+    s.follow("nav a[href='/']").await;
+    s.follow("a[href='/processes/clock']").await;
     assert_eq!(paused(console, token, "clock"), Value::Bool(false));
-    s.click("form[action='/processes/clock/pause'] button[type=submit]").await;
+    s.follow("form[action='/processes/clock/pause'] button[type=submit]").await;
     assert_eq!(s.here().await, "/processes/clock");
     let facts = s.find("dl.facts").await.text().await.unwrap();
     assert!(facts.contains("Schedules\npaused") || facts.contains("Schedules paused"), "{facts}");
