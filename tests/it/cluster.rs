@@ -707,8 +707,31 @@ fn a_console_cancels_runs_going_on_other_nodes() {
     assert_eq!(run_of(&dir, &db.url, &queued).status, "QUEUED");
     assert_eq!(cancel(&queued)["status"], "DISCARDED");
     assert_eq!(run_of(&dir, &db.url, &queued).status, "DISCARDED");
+    // Node b is held still (SIGSTOP) for a moment: the request waits in the store, and node a's
+    // API and run page say so. Let go, node b learns of it at its next renewal.
+    b.signal("-STOP");
     let answer = cancel(&going);
     assert_eq!((answer["node"].as_str(), answer["on_this_node"].as_bool()), (Some("b"), Some(false)), "{answer}");
+    let get = |path: &str| {
+        let auth = format!("Bearer {token}");
+        crate::support::http_with(port, "GET", path, &[("Host", &listen), ("Authorization", &auth)], "")
+            .expect("node a answers")
+    };
+    let (status, detail) = get(&format!("/api/v1/runs/{going}"));
+    let (page_status, page) = get(&format!("/runs/{going}"));
+    b.signal("-CONT");
+    let detail: Value = serde_json::from_str(&detail).expect("JSON");
+    assert_eq!(
+        (status, detail["run"]["status"].as_str(), detail["run"]["cancel_requested"].as_str()),
+        (200, Some("INPROCESS"), Some("cancelled by 'ops' from the console")),
+        "{detail}"
+    );
+    assert_eq!(page_status, 200);
+    assert!(
+        page.contains("Cancel requested (cancelled by") && page.contains("when it next renews its lease"),
+        "{page}"
+    );
+    assert!(!page.contains("Cancel run"), "{page}");
     let row =
         until("the run ABORTED", &[&a, &b], || Some(run_of(&dir, &db.url, &going)).filter(|r| r.status != "INPROCESS"));
     assert_eq!((row.status.as_str(), row.node.as_deref()), ("ABORTED", Some("b")), "{row:#?}");

@@ -622,6 +622,12 @@ fn cancel_stops_a_running_run_and_discards_a_queued_one() {
     });
     assert_eq!(run["status"], "ABORTED", "{run}");
     assert!(run["error"].as_str().is_some_and(|e| e.contains("cancelled by 'ops' from the console")), "{run}");
+    // Both are counted where the service counts the runs it ends or discards.
+    let (status, metrics) = console.ask("GET", "/metrics", &tokens.viewer, "");
+    assert_eq!(status, 200, "{metrics}");
+    for counted in ["status=\"DISCARDED\"} 1", "status=\"ABORTED\"} 1"] {
+        assert!(metrics.contains(&format!("stepwise_runs_total{{process=\"slow\",{counted}")), "{counted}: {metrics}");
+    }
     for ended in [&cancel, &format!("{queued}/cancel")] {
         let (status, answer) = console.ask("POST", ended, &tokens.operator, "");
         assert!(status == 409 && answer.contains("only a queued or running run can be cancelled"), "{status} {answer}");

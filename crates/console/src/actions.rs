@@ -112,7 +112,10 @@ pub(crate) async fn cancel(console: &Shared, caller: &Caller, run_id: &str) -> R
     audit(console, caller, "cancel", run_id, Some(was)).await?;
     let reason = format!("cancelled by '{}' from the console", caller.name);
     match console.store.request_cancel(run_id, &reason).await? {
-        store::CancelOutcome::Discarded => Ok(Cancelled::Discarded),
+        store::CancelOutcome::Discarded => {
+            console.control.count_discarded(&run.process);
+            Ok(Cancelled::Discarded)
+        }
         store::CancelOutcome::Requested { node } => {
             let here = console.control.cancel(run_id, &reason).await?;
             Ok(Cancelled::Stopping { node, here })

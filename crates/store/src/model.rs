@@ -248,6 +248,10 @@ pub struct RunRecord {
     pub error: Option<String>,
     /// The SHA-256 of the process file the run was queued for, when known.
     pub content_hash: Option<String>,
+    /// Why a cancel was asked for a run still `INPROCESS`: its node stops it at its next lease
+    /// renewal ([`crate::Store::request_cancel`]). `None` once the run has ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_requested: Option<String>,
 }
 
 /// Which runs [`crate::Store::list`] returns.

@@ -39,7 +39,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 const PROCESS_LOCK_SPACE: i32 = 0x5354_5057; // "STPW"
 
 const RUN_COLUMNS: &str = "run_id, process, trigger, scheduled_for, node, queued_at, sort_at AS started_at, ended_at, status, \
-                           documents_in, documents_out, documents_error, error, content_hash";
+                           documents_in, documents_out, documents_error, error, content_hash, \
+                           CASE WHEN status = 'INPROCESS' THEN cancel_requested END AS cancel_requested";
 
 /// The PostgreSQL run store.
 #[derive(Clone)]
@@ -125,6 +126,7 @@ fn run_from_row(row: &PgRow) -> Result<RunRecord, sqlx::Error> {
         documents_error: uint(row.try_get("documents_error")?),
         error: row.try_get("error")?,
         content_hash: row.try_get("content_hash")?,
+        cancel_requested: row.try_get("cancel_requested")?,
     })
 }
 

@@ -53,7 +53,8 @@ const MIGRATIONS: [&str; 7] = [
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const RUN_COLUMNS: &str = "run_id, process, trigger, scheduled_for, node, queued_at, COALESCE(started_at, queued_at), ended_at, status, \
-                           documents_in, documents_out, documents_error, error, content_hash";
+                           documents_in, documents_out, documents_error, error, content_hash, \
+                           CASE WHEN status = 'INPROCESS' THEN cancel_requested END AS cancel_requested";
 
 /// The database file for a state path: `state` itself when it names a file with a `.db`,
 /// `.sqlite` or `.sqlite3` extension, otherwise `state/history.db`.
@@ -1119,6 +1120,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         documents_error: uint(row.get(11)?),
         error: row.get(12)?,
         content_hash: row.get(13)?,
+        cancel_requested: row.get(14)?,
     })
 }
 

@@ -406,11 +406,14 @@ async fn cancels_queued_runs_at_once_and_going_ones_through_their_node(store: Dy
         store.request_cancel(&going.run_id, "cancelled by 'ops'").await.unwrap(),
         CancelOutcome::Requested { node: "b".into() }
     );
-    assert_eq!(status_of(&store, &going.run_id).await, "INPROCESS");
+    let (rec, _) = store.get(&going.run_id).await.unwrap().unwrap();
+    assert_eq!((rec.status.as_str(), rec.cancel_requested.as_deref()), ("INPROCESS", Some("cancelled by 'ops'")));
     let renewed = store.renew("b", std::slice::from_ref(&going.run_id), Duration::from_secs(30)).await.unwrap();
     assert_eq!(renewed.held, std::slice::from_ref(&going.run_id));
     assert_eq!(renewed.cancel, [(going.run_id.clone(), "cancelled by 'ops'".to_owned())]);
     store.complete("b", &end(&going.run_id, RunStatus::Aborted)).await.unwrap();
+    // Carried out, the request is no longer pending.
+    assert_eq!(store.get(&going.run_id).await.unwrap().unwrap().0.cancel_requested, None);
     assert_eq!(
         store.request_cancel(&going.run_id, "again").await.unwrap(),
         CancelOutcome::Ended { status: "ABORTED".into() }

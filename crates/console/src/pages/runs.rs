@@ -210,9 +210,14 @@ fn log_section(logs: &[LogLine], level: &str, run_id: &str) -> Markup {
 
 fn run_actions(caller: &Caller, run: &RunRecord) -> Markup {
     let finished = run.status.parse::<RunStatus>().is_ok_and(RunStatus::is_final);
+    let cancellable = run.status == RunStatus::InProcess.as_str() || run.status == "QUEUED";
     html! {
+        @if let Some(reason) = &run.cancel_requested {
+            p.note { "Cancel requested (" (reason) "): node '" (run.node.as_deref().unwrap_or("?"))
+                "' stops the run when it next renews its lease, within 10 seconds." }
+        }
         @if caller.role >= Role::Operator {
-            @if run.status == RunStatus::InProcess.as_str() || run.status == "QUEUED" {
+            @if cancellable && run.cancel_requested.is_none() {
                 form.inline method="post" action={ "/runs/" (run.run_id) "/cancel" } { button type="submit" { "Cancel run" } }
             }
             @if finished {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use store::RunStatus;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Service;
@@ -142,6 +143,12 @@ impl Control {
         let command = Command::Cancel { run_id: run_id.to_owned(), reason: reason.to_owned(), reply };
         self.commands.send(command).await.map_err(|_| Stopped)?;
         answer.await.map_err(|_| Stopped)
+    }
+
+    /// Counts a queued run of `process` that was discarded outside the service (a cancel from
+    /// the console) in `stepwise_runs_total`, as the service counts the runs it discards.
+    pub fn count_discarded(&self, process: &str) {
+        self.metrics.count_run(process, RunStatus::Discarded);
     }
 
     /// Tells the service that the store's paused processes changed; returns once it has read
