@@ -123,12 +123,20 @@ fn console_serves_https_with_the_given_certificate() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let signed_in = no_redirects
-        .post(format!("https://127.0.0.1:{port}/login"))
-        .form(&[("token", token.as_str())])
-        .send()
-        .expect("POST /login over HTTPS");
-    assert_eq!(signed_in.status(), 303);
+    // A browser speaks HTTP/2 over TLS, where the authority is no `Host` header, and sends its
+    // page's `Origin` with each form: the console's own origin is let through, another refused.
+    let sign_in = |origin: &str| {
+        no_redirects
+            .post(format!("https://127.0.0.1:{port}/login"))
+            .header("Origin", origin)
+            .form(&[("token", token.as_str())])
+            .send()
+            .expect("POST /login over HTTPS")
+    };
+    let elsewhere = sign_in("https://evil.example");
+    assert_eq!((elsewhere.version(), elsewhere.status().as_u16()), (reqwest::Version::HTTP_2, 403));
+    let signed_in = sign_in(&format!("https://127.0.0.1:{port}"));
+    assert_eq!((signed_in.version(), signed_in.status().as_u16()), (reqwest::Version::HTTP_2, 303));
     let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.contains("HttpOnly") && cookie.contains("; Secure"), "{cookie}");
 

@@ -29,9 +29,18 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// The authority the request was sent to: its `Host` header (HTTP/1.1), or its URI's
+/// authority (HTTP/2 carries it as `:authority`, with no `Host` header).
+fn authority(request: &Request) -> Option<&str> {
+    let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+    host.or_else(|| request.uri().authority().map(|a| a.as_str()))
+}
+
 /// Whether a browser sent the request from a page of another origin: `Sec-Fetch-Site` other
-/// than `same-origin` or `none`, or an `Origin` whose host is not the request's `Host`.
-pub(crate) fn cross_origin(headers: &HeaderMap) -> bool {
+/// than `same-origin` or `none`, or an `Origin` whose host is not the authority the request
+/// was sent to.
+pub(crate) fn cross_origin(request: &Request) -> bool {
+    let headers = request.headers();
     let text = |name| headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
     if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site"))
         && !matches!(site, "same-origin" | "none")
@@ -42,7 +51,7 @@ pub(crate) fn cross_origin(headers: &HeaderMap) -> bool {
         return false;
     };
     let authority = origin.split_once("://").map(|(_, rest)| rest.trim_end_matches('/'));
-    match (authority, text(header::HOST)) {
+    match (authority, self::authority(request)) {
         (Some(authority), Some(host)) => !authority.eq_ignore_ascii_case(host),
         _ => true,
     }
@@ -94,7 +103,7 @@ pub(crate) async fn authenticate(State(console): State<Shared>, mut request: Req
         }
         Err(error) => return error.into_response(),
     };
-    if !is_safe(request.method()) && cross_origin(request.headers()) {
+    if !is_safe(request.method()) && cross_origin(&request) {
         tracing::warn!(message = "Cross-origin state change refused.", caller = %caller.name, path = %request.uri().path());
         return ApiError::forbidden("cross-origin requests may not change state").into_response();
     }
@@ -104,7 +113,7 @@ pub(crate) async fn authenticate(State(console): State<Shared>, mut request: Req
 
 /// 403 for a state change a browser sends from another origin (the open `POST /login`).
 pub(crate) async fn same_origin(request: Request, next: Next) -> Response {
-    if !is_safe(request.method()) && cross_origin(request.headers()) {
+    if !is_safe(request.method()) && cross_origin(&request) {
         return ApiError::forbidden("cross-origin requests may not change state").into_response();
     }
     next.run(request).await
@@ -143,14 +152,28 @@ mod tests {
         assert_eq!(bearer(&headers(&[])), None);
     }
 
+    /// A request to `uri` with `pairs` as headers.
+    fn request(uri: &str, pairs: &[(&'static str, &'static str)]) -> Request {
+        let mut request = Request::new(axum::body::Body::empty());
+        *request.uri_mut() = uri.parse().unwrap();
+        *request.headers_mut() = headers(pairs);
+        request
+    }
+
     #[test]
     fn tells_cross_origin_requests() {
-        assert!(!cross_origin(&headers(&[("host", "127.0.0.1:8080")])));
-        assert!(!cross_origin(&headers(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080")])));
-        assert!(!cross_origin(&headers(&[("sec-fetch-site", "same-origin")])));
-        assert!(cross_origin(&headers(&[("host", "127.0.0.1:8080"), ("origin", "http://evil.example")])));
-        assert!(cross_origin(&headers(&[("host", "127.0.0.1:8080"), ("origin", "null")])));
-        assert!(cross_origin(&headers(&[("sec-fetch-site", "cross-site")])));
-        assert!(cross_origin(&headers(&[("sec-fetch-site", "same-site")])));
+        let same = |pairs: &[(&'static str, &'static str)]| !cross_origin(&request("/login", pairs));
+        assert!(same(&[("host", "127.0.0.1:8080")]));
+        assert!(same(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080")]));
+        assert!(same(&[("sec-fetch-site", "same-origin")]));
+        assert!(!same(&[("host", "127.0.0.1:8080"), ("origin", "http://evil.example")]));
+        assert!(!same(&[("host", "127.0.0.1:8080"), ("origin", "null")]));
+        assert!(!same(&[("origin", "http://127.0.0.1:8080")]));
+        assert!(!same(&[("sec-fetch-site", "cross-site")]));
+        assert!(!same(&[("sec-fetch-site", "same-site")]));
+        // HTTP/2: the authority is in the URI, not in a `Host` header.
+        let h2 = |origin: &'static str| cross_origin(&request("https://127.0.0.1:8080/login", &[("origin", origin)]));
+        assert!(!h2("https://127.0.0.1:8080"));
+        assert!(h2("https://evil.example"));
     }
 }
