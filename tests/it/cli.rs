@@ -117,7 +117,7 @@ fn trigger_wait_gives_up_after_its_timeout() {
     assert!(out.stderr.contains(&format!("stopped waiting after 1 s; run {run_id} is QUEUED")), "{out:?}");
     assert!(out.stderr.contains("holding process 'nobody'"), "{out:?}");
     let history = run(&["history", run_id, "--json"]);
-    assert_eq!(history.json()["run"]["status"], "QUEUED", "{history:?}");
+    assert_eq!(history.json()["status"], "QUEUED", "{history:?}");
     let usage = run(&["trigger", "nobody", "--timeout", "1"]);
     assert_eq!(usage.code, 2, "{usage:?}");
 }

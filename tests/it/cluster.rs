@@ -217,7 +217,7 @@ fn history(dir: &Dir, url: &str) -> Vec<Row> {
 fn run_of(dir: &Dir, url: &str, run_id: &str) -> Row {
     let out = stepwise_in(dir, &["history", run_id, "--json", "--store", url]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    Row::from_json(&out.json()["run"])
+    Row::from_json(&out.json())
 }
 
 /// `stepwise trigger ARGS --store URL`: the run id it printed.
@@ -722,7 +722,7 @@ fn a_console_cancels_runs_going_on_other_nodes() {
     b.signal("-CONT");
     let detail: Value = serde_json::from_str(&detail).expect("JSON");
     assert_eq!(
-        (status, detail["run"]["status"].as_str(), detail["run"]["cancel_requested"].as_str()),
+        (status, detail["status"].as_str(), detail["cancel_requested"].as_str()),
         (200, Some("INPROCESS"), Some("cancelled by 'ops' from the console")),
         "{detail}"
     );

@@ -237,7 +237,7 @@ pub(crate) fn run_to_end(console: &Console, token: &str, process: &str, body: &s
     let run_id = serde_json::from_str::<Value>(&answer).unwrap()["run_id"].as_str().expect("run_id").to_owned();
     console.until("the run to end", || {
         let detail = console.json(&format!("/api/v1/runs/{run_id}"), token);
-        let status = detail["run"]["status"].as_str().unwrap_or_default().to_owned();
+        let status = detail["status"].as_str().unwrap_or_default().to_owned();
         matches!(status.as_str(), "COMPLETE" | "COMPLETE_WARN" | "ERROR" | "ABORTED" | "DISCARDED").then_some(detail)
     })
 }
@@ -249,7 +249,7 @@ fn every_route_answers_every_role_as_documented() {
     let tokens = Tokens::make(&dir);
     let mut console = Console::start(&dir);
     let done = run_to_end(&console, &tokens.operator, "manual", "");
-    let run_id = done["run"]["run_id"].as_str().unwrap().to_owned();
+    let run_id = done["run_id"].as_str().unwrap().to_owned();
     let mut bodies = Vec::new();
     let mut wrong = Vec::new();
     for (method, path, body, expected) in table(&run_id) {
@@ -337,16 +337,38 @@ fn run_now_runs_and_is_audited() {
     let tokens = Tokens::make(&dir);
     let console = Console::start(&dir);
     let detail = run_to_end(&console, &tokens.operator, "manual", r#"{"properties": {"region": "eu", "n": 3}}"#);
-    let run = &detail["run"];
+    // The run's fields are those of `history --json`, at the top level, with its steps and log.
+    let run = &detail;
     assert_eq!((run["status"].as_str(), run["trigger"].as_str()), (Some("COMPLETE"), Some("manual")), "{detail}");
     assert!(detail["steps"].as_array().is_some_and(|s| !s.is_empty()), "{detail}");
     // The run as `history --json` shows it.
     let run_id = run["run_id"].as_str().unwrap();
     let history = stepwise(dir.path(), &["history", run_id, "--json", "--state", "state.db"]);
-    assert_eq!(history.json()["run"], *run);
-    // Filters.
+    let history = history.json();
+    for field in [
+        "run_id",
+        "process",
+        "trigger",
+        "scheduled_for",
+        "node",
+        "started_at",
+        "ended_at",
+        "status",
+        "documents_in",
+        "documents_out",
+        "documents_error",
+        "error",
+    ] {
+        assert!(run.get(field).is_some(), "no '{field}' in {run}");
+        assert_eq!(history[field], run[field], "{field}");
+    }
+    assert!(run["logs"].is_array() && history["steps"] == run["steps"], "{run}");
+    // Filters; empty ones are no filter, and spellings are not case-sensitive.
     let listed = console.json("/api/v1/runs?process=manual&status=COMPLETE&trigger=manual&limit=1", &tokens.viewer);
     assert_eq!(listed[0]["run_id"], run["run_id"], "{listed}");
+    let loose =
+        console.json("/api/v1/runs?process=&status=complete&trigger=Manual&since=&until=&limit=", &tokens.viewer);
+    assert_eq!(loose[0]["run_id"], run["run_id"], "{loose}");
     let since = run["started_at"].as_str().unwrap().replace('+', "%2B");
     assert_eq!(console.json(&format!("/api/v1/runs?until={since}"), &tokens.viewer), Value::Array(Vec::new()));
     assert_eq!(console.json(&format!("/api/v1/runs?since={since}"), &tokens.viewer).as_array().map(Vec::len), Some(1));
@@ -412,7 +434,7 @@ fn runs_keep_documents_as_their_process_says_and_rerun_keeps_properties() {
     let data = create_token_with(&dir, "auditor", "viewer", &["--view-data"]);
     let console = Console::start(&dir);
     let done = run_to_end(&console, &tokens.operator, "kept", r#"{"properties": {"who": "ada"}}"#);
-    let run_id = done["run"]["run_id"].as_str().unwrap().to_owned();
+    let run_id = done["run_id"].as_str().unwrap().to_owned();
     // A page of what entered `done`: seven documents, properties included.
     let page = kept_documents(&console, &data, &run_id, "done", "?offset=2&limit=3");
     assert_eq!((page["total"].as_u64(), page["offset"].as_u64()), (Some(7), Some(2)), "{page}");
@@ -436,11 +458,11 @@ fn runs_keep_documents_as_their_process_says_and_rerun_keeps_properties() {
     assert_eq!(lines[6]["seq"], 7);
     // `errors` (the default) keeps a failed run's documents and nothing of a complete run.
     let failed = run_to_end(&console, &tokens.operator, "boom", "");
-    assert_eq!(failed["run"]["status"], "ERROR", "{failed}");
-    let failed_id = failed["run"]["run_id"].as_str().unwrap();
+    assert_eq!(failed["status"], "ERROR", "{failed}");
+    let failed_id = failed["run_id"].as_str().unwrap();
     assert_eq!(kept_documents(&console, &data, failed_id, "fail", "")["total"], 1);
     let fine = run_to_end(&console, &tokens.operator, "manual", "");
-    assert_eq!(kept_documents(&console, &data, fine["run"]["run_id"].as_str().unwrap(), "done", "")["total"], 0);
+    assert_eq!(kept_documents(&console, &data, fine["run_id"].as_str().unwrap(), "done", "")["total"], 0);
     // Rerun: a new run with the same property values.
     let (status, body) = console.ask("POST", &format!("/api/v1/runs/{run_id}/rerun"), &tokens.operator, "");
     assert_eq!(status, 202, "{body}");
@@ -448,9 +470,9 @@ fn runs_keep_documents_as_their_process_says_and_rerun_keeps_properties() {
     assert_ne!(again, run_id);
     let ended = console.until("the rerun to end", || {
         let detail = console.json(&format!("/api/v1/runs/{again}"), &tokens.viewer);
-        (detail["run"]["status"] == "COMPLETE").then_some(detail)
+        (detail["status"] == "COMPLETE").then_some(detail)
     });
-    assert_eq!(ended["run"]["trigger"], "rerun");
+    assert_eq!(ended["trigger"], "rerun");
     let rerun_docs = kept_documents(&console, &data, &again, "done", "?limit=1");
     let first: Value = serde_json::from_str(rerun_docs["documents"][0]["data"].as_str().unwrap()).unwrap();
     assert_eq!(first["who"], "ada", "{rerun_docs}");
@@ -597,7 +619,7 @@ fn cancel_stops_a_running_run_and_discards_a_queued_one() {
     };
     let (first, second) = (run_now(), run_now());
     let (path, queued) = (format!("/api/v1/runs/{first}"), format!("/api/v1/runs/{second}"));
-    let status_of = |path: &str| console.json(path, &tokens.viewer)["run"]["status"].as_str().map(str::to_owned);
+    let status_of = |path: &str| console.json(path, &tokens.viewer)["status"].as_str().map(str::to_owned);
     console.until("the first run to start", || (status_of(&path).as_deref() == Some("INPROCESS")).then_some(()));
     assert_eq!(status_of(&queued).as_deref(), Some("QUEUED"));
     // The queued run is discarded at once: it never starts.
@@ -605,7 +627,7 @@ fn cancel_stops_a_running_run_and_discards_a_queued_one() {
     assert_eq!(status, 403, "{answer}");
     let (status, answer) = console.ask("POST", &format!("{queued}/cancel"), &tokens.operator, "");
     assert_eq!((status, serde_json::from_str::<Value>(&answer).unwrap()["status"].as_str()), (202, Some("DISCARDED")));
-    let run = console.json(&queued, &tokens.viewer)["run"].clone();
+    let run = console.json(&queued, &tokens.viewer).clone();
     assert_eq!(run["status"], "DISCARDED", "{run}");
     assert!(run["error"].as_str().is_some_and(|e| e.contains("cancelled by 'ops' from the console")), "{run}");
     // The running one stops at once on this node.
@@ -617,7 +639,7 @@ fn cancel_stops_a_running_run_and_discards_a_queued_one() {
         (202, Some("cancelling"), Some(true))
     );
     let run = console.until("the run to end", || {
-        let run = console.json(&path, &tokens.viewer)["run"].clone();
+        let run = console.json(&path, &tokens.viewer).clone();
         (run["status"] != "INPROCESS").then_some(run)
     });
     assert_eq!(run["status"], "ABORTED", "{run}");
@@ -662,7 +684,7 @@ fn a_going_runs_step_counts_show_while_it_runs() {
         let detail = console.json(&path, &tokens.viewer);
         (counts(&detail, "fetch").is_some_and(|(i, _)| i == 3)).then_some(detail)
     });
-    assert_eq!(detail["run"]["status"], "INPROCESS", "{detail}");
+    assert_eq!(detail["status"], "INPROCESS", "{detail}");
     assert_eq!(counts(&detail, "make"), Some((json!(1), json!(3))), "{detail}");
     assert_eq!(counts(&detail, "fetch"), Some((json!(3), json!(0))), "{detail}");
     assert_eq!(counts(&detail, "done"), Some((json!(0), json!(0))), "{detail}");
@@ -673,7 +695,7 @@ fn a_going_runs_step_counts_show_while_it_runs() {
     assert_eq!(status, 202, "{answer}");
     let detail = console.until("the run to end", || {
         let detail = console.json(&path, &tokens.viewer);
-        (detail["run"]["status"] == "ABORTED").then_some(detail)
+        (detail["status"] == "ABORTED").then_some(detail)
     });
     assert_eq!(counts(&detail, "make"), Some((json!(1), json!(3))), "{detail}");
 }
@@ -693,7 +715,7 @@ fn a_browser_signs_in_and_reads_pages() {
     let tokens = Tokens::make(&dir);
     let console = Console::start(&dir);
     let done = run_to_end(&console, &tokens.operator, "manual", "");
-    let run_id = done["run"]["run_id"].as_str().unwrap().to_owned();
+    let run_id = done["run_id"].as_str().unwrap().to_owned();
     let html = ("Accept", "text/html");
     // Without a session a browser is sent to the sign-in page.
     let (status, head, _) = console.browse("GET", "/", &[html], "");

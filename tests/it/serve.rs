@@ -790,7 +790,7 @@ fn run_records_history_that_history_filters() {
 
     // One run with its steps.
     let detail = history_cmd(&dir, &[&ok[0].run_id]).json();
-    assert_eq!(detail["run"]["run_id"], ok[0].run_id.as_str());
+    assert_eq!(detail["run_id"], ok[0].run_id.as_str());
     let steps: Vec<&str> = detail["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
     assert_eq!(steps, ["start", "done"]);
     let text = stepwise(dir.path(), &["history", "--state", "state.db", "--process", "fail"]);
@@ -911,7 +911,7 @@ fn history(dir: &Dir, args: &[&str]) -> Vec<RunRow> {
 fn history_run(dir: &Dir, run_id: &str) -> RunRow {
     let out = history_cmd(dir, &[run_id]);
     assert_eq!(out.code, 0, "{out:?}");
-    RunRow::from_json(&out.json()["run"])
+    RunRow::from_json(&out.json())
 }
 
 fn oldest_first(mut runs: Vec<RunRow>) -> Vec<RunRow> {

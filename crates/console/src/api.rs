@@ -84,10 +84,13 @@ impl RunsQuery {
 
     pub(crate) fn filter(&self) -> Result<ListFilter, ApiError> {
         let status = match &self.status {
-            Some(s) => Some(s.parse::<RunStatus>().map_err(ApiError::bad_request)?.as_str().to_owned()),
+            Some(s) => {
+                Some(s.to_ascii_uppercase().parse::<RunStatus>().map_err(ApiError::bad_request)?.as_str().to_owned())
+            }
             None => None,
         };
-        let trigger = self.trigger.as_deref().map(str::parse::<Trigger>).transpose().map_err(ApiError::bad_request)?;
+        let trigger = self.trigger.as_deref().map(|t| t.to_ascii_lowercase().parse::<Trigger>());
+        let trigger = trigger.transpose().map_err(ApiError::bad_request)?;
         let limit = limit(self.limit.as_deref())?;
         Ok(ListFilter {
             process: self.process.clone(),
@@ -105,15 +108,14 @@ pub(crate) async fn runs(
     query: Result<Query<RunsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let runs = console.store.list(&query.filter()?).await?;
+    let runs = console.store.list(&query.without_empty().filter()?).await?;
     Ok(Json(runs).into_response())
 }
 
 pub(crate) async fn run(State(console): State<Shared>, Path(run_id): Path<String>) -> ApiResult {
-    let (run, steps) =
-        console.store.get(&run_id).await?.ok_or_else(|| ApiError::not_found(format!("no run '{run_id}'")))?;
-    let logs = console.store.logs(&run_id).await?;
-    Ok(Json(json!({"run": run, "steps": steps, "logs": logs})).into_response())
+    let detail =
+        console.store.detail(&run_id).await?.ok_or_else(|| ApiError::not_found(format!("no run '{run_id}'")))?;
+    Ok(Json(detail).into_response())
 }
 
 /// `POST /api/v1/processes/{name}/runs` body.

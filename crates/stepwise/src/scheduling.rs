@@ -664,16 +664,14 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
             store::open(&url).await.with_context(|| format!("cannot open the run store '{}'", url.describe()))?;
         let mut out = std::io::stdout().lock();
         if let Some(id) = &args.run_id {
-            let Some((run, steps)) = store.get(id).await? else {
+            let Some(detail) = store.detail(id).await? else {
                 eprintln!("no run with id '{id}'");
                 return Ok(1);
             };
             if args.json {
-                let logs = store.logs(id).await?;
-                let body = serde_json::json!({"run": run, "steps": steps, "logs": logs});
-                writeln!(out, "{}", serde_json::to_string_pretty(&body)?)?;
+                writeln!(out, "{}", serde_json::to_string_pretty(&detail)?)?;
             } else {
-                write!(out, "{}", store::render_run_detail(&run, &steps))?;
+                write!(out, "{}", store::render_run_detail(&detail.run, &detail.steps))?;
             }
             return Ok(0);
         }

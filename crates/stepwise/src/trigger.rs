@@ -109,7 +109,9 @@ async fn wait(store: &dyn Store, run_id: &str, json: bool, patience: Option<Dura
         if status.is_final() || status == RunStatus::Discarded {
             let mut out = std::io::stdout().lock();
             if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({"run": run, "steps": steps}))?)?;
+                let logs = store.logs(run_id).await?;
+                let detail = store::RunDetail { run, steps, logs };
+                writeln!(out, "{}", serde_json::to_string_pretty(&detail)?)?;
             } else {
                 write!(out, "{}", store::render_run_detail(&run, &steps))?;
             }

@@ -35,8 +35,8 @@ pub use access::{AuditEntry, NewToken, Paused, Role, TokenRecord};
 pub use documents::{DocumentChunks, RecordedDocument, StepDocuments};
 pub use model::{
     CancelOutcome, Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine,
-    MAX_START_DOCUMENT_BYTES, NewRun, Overlap, Renewed, RunEnd, RunRecord, RunStart, RunStatus, StartDocument,
-    StepRecord, Trigger, default_node_name,
+    MAX_START_DOCUMENT_BYTES, NewRun, Overlap, Renewed, RunDetail, RunEnd, RunRecord, RunStart, RunStatus,
+    StartDocument, StepRecord, Trigger, default_node_name,
 };
 pub use postgres::PgStore;
 pub use rate::{RateHold, RateLimits, Reservation};
@@ -162,6 +162,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// One run and its steps.
     async fn get(&self, run_id: &str) -> Result<Option<(RunRecord, Vec<StepRecord>)>, StoreError>;
+
+    /// One run with its steps and its log (`None` if unknown).
+    async fn detail(&self, run_id: &str) -> Result<Option<RunDetail>, StoreError> {
+        let Some((run, steps)) = self.get(run_id).await? else {
+            return Ok(None);
+        };
+        let logs = self.logs(run_id).await?;
+        Ok(Some(RunDetail { run, steps, logs }))
+    }
 
     /// Deletes ended runs (with their steps and logs) that started before `before`; returns
     /// how many.

@@ -254,6 +254,20 @@ pub struct RunRecord {
     pub cancel_requested: Option<String>,
 }
 
+/// One run as `stepwise history RUN_ID --json` and `GET /api/v1/runs/{run_id}` give it: the
+/// fields of the history row at the top level (process format sections 8 and 9), with the
+/// run's steps and log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunDetail {
+    /// The history row.
+    #[serde(flatten)]
+    pub run: RunRecord,
+    /// Per-step counts: so far while it runs, final once it ended.
+    pub steps: Vec<StepRecord>,
+    /// What the nodes noted about the run.
+    pub logs: Vec<LogLine>,
+}
+
 /// Which runs [`crate::Store::list`] returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
