@@ -543,30 +543,49 @@ fn pause_stops_fires_and_resume_restarts_them() {
 }
 
 #[test]
-fn first_start_makes_an_admin_token_once() {
+fn first_start_makes_an_admin_token_and_a_one_time_sign_in_address() {
     let dir = Dir::new();
     dir.write("procs/manual.yaml", fast("manual", ""));
     let mut console = Console::start(&dir);
-    let log = console.until("the login address", || {
+    let log = console.until("the sign-in address", || {
         let log = console.log();
-        log.contains("/login?token=").then_some(log)
+        log.contains("/login?code=").then_some(log)
     });
-    let token = log.split("/login?token=").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap().to_owned();
-    assert!(token.starts_with("stw_"), "{log}");
-    // The login address opens the sign-in form, which trades the token for a session.
-    let (status, _, _) = console.browse("GET", &format!("/login?token={token}"), &[("Accept", "text/html")], "");
-    assert_eq!(status, 200);
+    let code = log.split("/login?code=").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap().to_owned();
+    assert!(code.starts_with("stwc_"), "{log}");
+    // The token itself is never shown: the log holds the code only.
+    assert!(!log.contains("stw_"), "{log}");
+    // The address's page signs in with one button; a GET uses nothing.
+    let html = [("Accept", "text/html")];
+    for _ in 0..2 {
+        let (status, _, page) = console.browse("GET", &format!("/login?code={code}"), &html, "");
+        assert!(status == 200 && page.contains("Sign in as admin"), "{status} {page}");
+    }
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
-    let (status, head, _) = console.browse("POST", "/login", &form, &format!("token={token}"));
-    assert!(status == 303 && header(&head, "set-cookie").is_some(), "{head}");
-    let listed = console.json("/api/v1/tokens", &token);
-    assert_eq!(listed[0]["name"], "admin", "{listed}");
-    assert_eq!(listed[0]["role"], "admin", "{listed}");
+    let (status, head, _) = console.browse("POST", "/login", &form, &format!("code={code}"));
+    let cookie = header(&head, "set-cookie").and_then(|c| c.split(';').next()).map(str::to_owned);
+    let cookie = cookie.unwrap_or_else(|| panic!("no session cookie: {status} {head}"));
+    assert_eq!(status, 303, "{head}");
+    // The session is the admin's.
+    let with_cookie = [("Cookie", cookie.as_str())];
+    let (status, _, tokens) = console.browse("GET", "/api/v1/tokens", &with_cookie, "");
+    let tokens: Value = serde_json::from_str(&tokens).unwrap();
+    assert_eq!((status, tokens[0]["name"].as_str(), tokens[0]["role"].as_str()), (200, Some("admin"), Some("admin")));
+    let (_, _, audit) = console.browse("GET", "/api/v1/audit", &with_cookie, "");
+    let audit: Value = serde_json::from_str(&audit).unwrap();
+    assert_eq!((audit[0]["actor"].as_str(), audit[0]["action"].as_str()), (Some("serve"), Some("token_create")));
+    // Once only.
+    let (status, _, page) = console.browse("POST", "/login", &form, &format!("code={code}"));
+    assert!(status == 401 && page.contains("used already or has expired"), "{status} {page}");
+    let (status, _, page) = console.browse("GET", &format!("/login?code={code}"), &html, "");
+    assert!(status == 200 && page.contains("used already or has expired"), "{status} {page}");
+    assert!(!page.contains(&code), "{page}");
     assert_eq!(console.terminate(), 0);
     // The store holds a token now: a second start makes none.
     let console = Console::start(&dir);
-    assert!(!console.log().contains("/login?token="), "{}", console.log());
-    assert_eq!(console.json("/api/v1/tokens", &token).as_array().map(Vec::len), Some(1));
+    let tokens = stepwise(dir.path(), &["token", "list", "--json", "--state", "state.db"]);
+    assert_eq!(tokens.json().as_array().map(Vec::len), Some(1), "{tokens:?}");
+    assert!(!console.log().contains("/login?code="), "{}", console.log());
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The console over HTTPS (`stepwise serve --listen ADDR --tls-cert FILE --tls-key FILE`,
 //! issue 16) through the real binary, with a self-signed certificate made by the test (rcgen):
-//! `/health` and the API answer a client that trusts that certificate, the login address says
-//! https, plain HTTP on the port gets no answer, SIGTERM still stops serve with exit 0, and bad
+//! `/health` and the API answer a client that trusts that certificate, the sign-in address says
+//! https and signs in over HTTP/2, plain HTTP on the port gets no answer, SIGTERM still stops serve with exit 0, and bad
 //! flags or files are refused with the file named and the key's contents never shown.
 
 use std::io::{Read, Write};
@@ -89,14 +89,14 @@ fn console_serves_https_with_the_given_certificate() {
     dir.write("key.pem", &key);
     let mut console = TlsConsole::start(&dir);
     let port = console.port;
-    let log = console.until("the login address", || {
+    let log = console.until("the sign-in address", || {
         let log = console.log();
-        log.contains("/login?token=").then_some(log)
+        log.contains("/login?code=").then_some(log)
     });
-    let prefix = format!("https://127.0.0.1:{port}/login?token=");
-    let token = log.split(&prefix).nth(1).and_then(|rest| rest.split_whitespace().next());
-    let token = token.unwrap_or_else(|| panic!("no {prefix} in the log:\n{log}")).to_owned();
-    assert!(token.starts_with("stw_"), "{log}");
+    let prefix = format!("https://127.0.0.1:{port}/login?code=");
+    let code = log.split(&prefix).nth(1).and_then(|rest| rest.split_whitespace().next());
+    let code = code.unwrap_or_else(|| panic!("no {prefix} in the log:\n{log}")).to_owned();
+    assert!(code.starts_with("stwc_"), "{log}");
 
     let https = client(&cert);
     let health = console.until("/health over HTTPS", || {
@@ -104,19 +104,9 @@ fn console_serves_https_with_the_given_certificate() {
     });
     let health: serde_json::Value = health.json().expect("/health answers JSON");
     assert!(health.is_object(), "{health}");
-    // The API by the certificate's other name, with the token.
-    let tokens = https
-        .get(format!("https://localhost:{port}/api/v1/tokens"))
-        .bearer_auth(&token)
-        .send()
-        .expect("GET /api/v1/tokens over HTTPS");
-    assert_eq!(tokens.status(), 200);
-    let tokens: serde_json::Value = tokens.json().expect("JSON");
-    assert_eq!(tokens[0]["name"], "admin", "{tokens}");
-    // Without the token the API still refuses.
+    // Without a token the API refuses.
     let refused = https.get(format!("https://127.0.0.1:{port}/api/v1/runs")).send().expect("GET /api/v1/runs");
     assert_eq!(refused.status(), 401);
-    // Over HTTPS the session cookie is Secure: a browser never sends it over plain HTTP.
     let no_redirects = reqwest::blocking::Client::builder()
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).unwrap())
@@ -124,12 +114,13 @@ fn console_serves_https_with_the_given_certificate() {
         .build()
         .unwrap();
     // A browser speaks HTTP/2 over TLS, where the authority is no `Host` header, and sends its
-    // page's `Origin` with each form: the console's own origin is let through, another refused.
+    // page's `Origin` with each form: the console's own origin is let through, another refused
+    // (and the refused request does not use up the one-time code).
     let sign_in = |origin: &str| {
         no_redirects
             .post(format!("https://127.0.0.1:{port}/login"))
             .header("Origin", origin)
-            .form(&[("token", token.as_str())])
+            .form(&[("code", code.as_str())])
             .send()
             .expect("POST /login over HTTPS")
     };
@@ -137,8 +128,19 @@ fn console_serves_https_with_the_given_certificate() {
     assert_eq!((elsewhere.version(), elsewhere.status().as_u16()), (reqwest::Version::HTTP_2, 403));
     let signed_in = sign_in(&format!("https://127.0.0.1:{port}"));
     assert_eq!((signed_in.version(), signed_in.status().as_u16()), (reqwest::Version::HTTP_2, 303));
+    // Over HTTPS the session cookie is Secure: a browser never sends it over plain HTTP.
     let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.contains("HttpOnly") && cookie.contains("; Secure"), "{cookie}");
+    // The API by the certificate's other name, with the session.
+    let session = cookie.split(';').next().unwrap();
+    let tokens = https
+        .get(format!("https://localhost:{port}/api/v1/tokens"))
+        .header("Cookie", session)
+        .send()
+        .expect("GET /api/v1/tokens over HTTPS");
+    assert_eq!(tokens.status(), 200);
+    let tokens: serde_json::Value = tokens.json().expect("JSON");
+    assert_eq!(tokens[0]["name"], "admin", "{tokens}");
 
     // A client that does not trust the certificate gets no answer.
     let stranger = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("a client");

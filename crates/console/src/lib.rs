@@ -23,6 +23,7 @@ mod error;
 mod hooks;
 mod pages;
 mod session;
+mod signin;
 pub mod token;
 
 use std::future::Future;
@@ -32,9 +33,10 @@ use axum::Router;
 use axum::http::{Method, header};
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, delete, get, post};
-use store::{Role, Store, StoreError};
+use store::{Role, Store};
 
 pub use auth::Caller;
+pub use signin::{CODE_LIFETIME, FirstSignIn, OneTimeCode, first_sign_in};
 
 /// The OpenAPI document of the routes, served at `/api/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -44,6 +46,8 @@ pub(crate) struct Console {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) control: scheduler::Control,
     pub(crate) options: Options,
+    /// The unused one-time sign-in code, if any.
+    pub(crate) codes: signin::Codes,
 }
 
 pub(crate) type Shared = Arc<Console>;
@@ -120,16 +124,20 @@ pub fn router(store: Arc<dyn Store>, control: scheduler::Control) -> Router {
 }
 
 /// How the console is served.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Default)]
 pub struct Options {
     /// Served over HTTPS: session cookies are `Secure`, so a browser never sends them over plain
     /// HTTP (cookies are not scoped by port).
     pub https: bool,
+    /// The one-time sign-in code of the address `serve` printed ([`first_sign_in`]).
+    pub sign_in: Option<OneTimeCode>,
 }
 
 /// [`router`] with `options`.
 pub fn router_with(store: Arc<dyn Store>, control: scheduler::Control, options: Options) -> Router {
-    let console: Shared = Arc::new(Console { store, control, options });
+    let codes = signin::Codes::new(options.sign_in);
+    let options = Options { https: options.https, sign_in: None };
+    let console: Shared = Arc::new(Console { store, control, options, codes });
     let mut api = Router::new();
     for (_, path, role, handler) in protected() {
         let check = axum::middleware::from_fn(move |request, next| auth::require(role, request, next));
@@ -156,13 +164,6 @@ async fn metrics(axum::extract::State(console): axum::extract::State<Shared>) ->
 
 async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
-}
-
-/// When the store holds no token: makes an admin token named `admin` and returns it (to be
-/// shown once). `None` when the store already holds a token.
-pub async fn first_token(store: &dyn Store) -> Result<Option<String>, StoreError> {
-    let (token, record) = token::issue("admin", Role::Admin, true);
-    Ok(store.create_first_token(&record).await?.then_some(token))
 }
 
 /// Serves `router` on `listener` until `shutdown` completes.

@@ -8,11 +8,19 @@ use store::{NewToken, Role};
 /// Every token starts with this, so that secret scanners recognise a leaked one.
 pub const PREFIX: &str = "stw_";
 
+/// What a one-time sign-in code starts with.
+pub const CODE_PREFIX: &str = "stwc_";
+
 /// A new random token (from the operating system's seeded CSPRNG).
 pub fn generate() -> String {
+    generate_with(PREFIX)
+}
+
+/// 32 random bytes (from the operating system's seeded CSPRNG) after `prefix`.
+pub(crate) fn generate_with(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!("{PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The SHA-256 of `token`, lower-case hex: what the store keeps and looks tokens up by.

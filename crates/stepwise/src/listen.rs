@@ -94,8 +94,8 @@ fn read_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
     })
 }
 
-/// Binds `addr`, makes the first admin token if the store holds none (printing it once on
-/// stderr), and serves the console until [`ConsoleServer::stop`]: over plain HTTP, or over
+/// Binds `addr`, makes the first admin token if the store holds none (printing a one-time
+/// sign-in address for it on stderr), and serves the console until [`ConsoleServer::stop`]: over plain HTTP, or over
 /// HTTPS with `tls` (from [`load_tls`]).
 pub async fn start(
     addr: SocketAddr,
@@ -106,14 +106,20 @@ pub async fn start(
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr().unwrap_or(addr);
     let scheme = if tls.is_some() { "https" } else { "http" };
-    if let Some(token) = console::first_token(store.as_ref()).await? {
+    let first = console::first_sign_in(store.as_ref()).await?;
+    if let Some(first) = &first {
+        let minutes = console::CODE_LIFETIME.as_secs() / 60;
         eprintln!(
-            "The run store holds no API token, so an admin token named 'admin' was made. It is shown only now:\n\
-             \n    {scheme}://{bound}/login?token={token}\n\n\
-             Scripts send it as 'Authorization: Bearer TOKEN'. Make more with `stepwise token create`."
+            "The run store holds no API token, so an admin token named 'admin' was made. Sign in to the console \
+             at this address; it works once, within {minutes} minutes:\n\
+             \n    {scheme}://{bound}/login?code={}\n\n\
+             The token itself is never shown. For scripts, make tokens with `stepwise token create NAME --role \
+             viewer|operator|admin` (or on the console's Tokens page); they send 'Authorization: Bearer TOKEN'.",
+            first.code
         );
     }
-    let router = console::router_with(store, control, console::Options { https: tls.is_some() });
+    let options = console::Options { https: tls.is_some(), sign_in: first.map(|f| f.record) };
+    let router = console::router_with(store, control, options);
     let (stop, handle) = match tls {
         None => serve_plain(listener, router),
         Some(config) => serve_tls(listener, config, router)?,

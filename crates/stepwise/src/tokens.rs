@@ -91,7 +91,8 @@ async fn create(store: &std::sync::Arc<dyn Store>, name: &str, role: Role, view_
         }
         result => result?,
     }
-    audit(store.as_ref(), "token_create", name, Some(format!("role {role}"))).await?;
+    let detail = format!("role {role}{}", if view_data { ", view data" } else { "" });
+    audit(store.as_ref(), "token_create", name, Some(detail)).await?;
     println!("{token}");
     std::io::stdout().flush()?;
     eprintln!("token '{name}' ({role}) created; it is shown only now: keep it in a secret store");

@@ -95,41 +95,73 @@ pub(crate) async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// `?token=` of the login address `serve` prints.
+/// `?code=` of the one-time sign-in address `serve` prints.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct LoginQuery {
-    token: Option<String>,
+    code: Option<String>,
 }
 
-fn login_form(token: &str, error: Option<&str>) -> Markup {
+fn login_form(error: Option<&str>) -> Markup {
     html! {
         @if let Some(error) = error { p role="alert" { (error) } }
         form method="post" action="/login" {
             label for="token" { "Token" }
-            input id="token" name="token" type="password" autocomplete="off" required value=(token);
+            input id="token" name="token" type="password" autocomplete="off" required;
             button type="submit" { "Sign in" }
         }
     }
 }
 
-pub(crate) async fn login_page(Query(query): Query<LoginQuery>) -> Response {
-    page(StatusCode::OK, "Sign in", None, login_form(query.token.as_deref().unwrap_or_default(), None))
+/// The one-time address's page: one button, which uses the code (a GET changes nothing).
+fn code_form(code: &str, token: &str) -> Markup {
+    html! {
+        p { "This address signs you in once, as the token '" (token) "' that " code { "serve" } " made." }
+        form method="post" action="/login" {
+            input type="hidden" name="code" value=(code);
+            button type="submit" { "Sign in as " (token) }
+        }
+    }
 }
 
-/// The sign-in form.
+const USED_CODE: &str = "This sign-in address was used already or has expired: sign in with a token \
+                         (make one with `stepwise token create NAME --role admin`).";
+
+pub(crate) async fn login_page(
+    State(console): State<Shared>,
+    query: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let code = query.ok().and_then(|Query(q)| q.code).filter(|c| !c.trim().is_empty());
+    let body = match code.as_deref().map(|c| (c, console.codes.peek(c))) {
+        Some((code, Some(token))) => code_form(code, &token),
+        Some((_, None)) => login_form(Some(USED_CODE)),
+        None => login_form(None),
+    };
+    page(StatusCode::OK, "Sign in", None, body)
+}
+
+/// The sign-in form: a token, or the one-time code of the address `serve` printed.
 #[derive(Debug, Deserialize)]
 pub(crate) struct LoginForm {
-    token: String,
+    token: Option<String>,
+    code: Option<String>,
 }
 
 pub(crate) async fn login(State(console): State<Shared>, Form(form): Form<LoginForm>) -> Result<Response, ApiError> {
-    let hash = crate::token::hash(form.token.trim());
-    let Some(record) = console.store.authenticate(&hash, chrono::Utc::now()).await? else {
-        let form = login_form("", Some("Unknown or revoked token."));
-        return Ok(page(StatusCode::UNAUTHORIZED, "Sign in", None, form));
+    let name = match (form.code, form.token) {
+        (Some(code), _) => console.codes.take(&code).ok_or(USED_CODE),
+        (None, Some(token)) => {
+            let hash = crate::token::hash(token.trim());
+            let record = console.store.authenticate(&hash, chrono::Utc::now()).await?;
+            record.map(|r| r.name).ok_or("Unknown or revoked token.")
+        }
+        (None, None) => Err("Enter a token."),
     };
-    let id = session::open(&*console.store, &record.name).await?;
-    tracing::info!(message = "Signed in to the console.", token = %record.name);
+    let name = match name {
+        Ok(name) => name,
+        Err(error) => return Ok(page(StatusCode::UNAUTHORIZED, "Sign in", None, login_form(Some(error)))),
+    };
+    let id = session::open(&*console.store, &name).await?;
+    tracing::info!(message = "Signed in to the console.", token = %name);
     Ok(([(header::SET_COOKIE, session::set_cookie(&id, console.options.https))], Redirect::to("/")).into_response())
 }
 
