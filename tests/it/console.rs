@@ -160,6 +160,10 @@ fn table(run_id: &str) -> Vec<(&'static str, String, &'static str, [u16; 5])> {
         ("GET", format!("/runs/{run_id}/steps/done"), "", [401, 401, 403, 403, 200]),
         ("GET", "/runs?process=manual&status=".into(), "", read),
         ("GET", format!("/runs/{run_id}"), "", read),
+        ("GET", "/tokens".into(), "", [401, 401, 403, 403, 200]),
+        ("POST", "/tokens".into(), "name=formmade&role=viewer&view_data=on", [401, 401, 403, 403, 201]),
+        ("POST", "/tokens/gone/revoke".into(), "", [401, 401, 403, 403, 303]),
+        ("GET", "/audit?limit=5".into(), "", [401, 401, 403, 403, 200]),
         ("POST", "/logout".into(), "", [401, 401, 303, 303, 303]),
         ("GET", "/metrics".into(), "", read),
         ("GET", "/api/v1/openapi.json".into(), "", read),
@@ -194,6 +198,7 @@ fn templated(path: &str, run_id: &str) -> String {
     path.replace(run_id, "{run_id}")
         .replace("/manual/", "/{name}/")
         .replace("/victim", "/{name}")
+        .replace("/gone/", "/{name}/")
         .replace("/steps/done/", "/steps/{step}/")
         .replace("/hooks/manual", "/hooks/{name}")
 }
@@ -212,6 +217,7 @@ impl Tokens {
             admin: create_token_with(dir, "boss", "admin", &["--view-data"]),
         };
         create_token(dir, "victim", "viewer");
+        create_token(dir, "gone", "viewer");
         tokens
     }
 
@@ -252,6 +258,7 @@ fn every_route_answers_every_role_as_documented() {
     let run_id = done["run_id"].as_str().unwrap().to_owned();
     let mut bodies = Vec::new();
     let mut wrong = Vec::new();
+    let mut answered = BTreeSet::new();
     for (method, path, body, expected) in table(&run_id) {
         for (who, want) in EVERYONE.into_iter().zip(expected) {
             let form = [("Content-Type", "application/x-www-form-urlencoded")];
@@ -263,6 +270,7 @@ fn every_route_answers_every_role_as_documented() {
             if got != want {
                 wrong.push(format!("{method} {path} as {who:?}: {got}, expected {want}: {answer}"));
             }
+            answered.insert((method.to_lowercase(), templated(&path, &run_id), got.to_string()));
             bodies.push(answer);
         }
     }
@@ -278,6 +286,12 @@ fn every_route_answers_every_role_as_documented() {
     let tested: BTreeSet<String> =
         table(&run_id).iter().map(|(m, p, _, _)| format!("{m} {}", templated(p, &run_id))).collect();
     assert_eq!(tested, documented);
+    // Every status a route answered is among its documented responses.
+    let undocumented: Vec<_> = answered
+        .iter()
+        .filter(|(method, path, status)| doc["paths"][path][method]["responses"].get(status).is_none())
+        .collect();
+    assert!(undocumented.is_empty(), "statuses answered but not in openapi.json: {undocumented:?}");
     // An unknown path behind the token wall: 401 without a token, 404 with one.
     assert_eq!(console.call("GET", "/nope", None, &[], "").map(|r| r.0), Some(401));
     assert_eq!(console.call("GET", "/nope", Some(&tokens.viewer), &[], "").map(|r| r.0), Some(404));
@@ -538,7 +552,15 @@ fn pause_stops_fires_and_resume_restarts_them() {
         .collect();
     assert_eq!(
         actions,
-        ["resume ops", "pause ops", "token_create cli", "token_create cli", "token_create cli", "token_create cli"]
+        [
+            "resume ops",
+            "pause ops",
+            "token_create cli",
+            "token_create cli",
+            "token_create cli",
+            "token_create cli",
+            "token_create cli"
+        ]
     );
 }
 
@@ -786,4 +808,49 @@ fn a_browser_signs_in_and_reads_pages() {
     assert_eq!(other.browse("GET", "/api/v1/runs", &[("Cookie", cookie.as_str())], "").0, 200);
     assert_eq!(stepwise(dir.path(), &["token", "revoke", "view", "--state", "state.db"]).code, 0);
     assert_eq!(console.browse("GET", "/api/v1/runs", &[("Cookie", cookie.as_str())], "").0, 401);
+}
+
+#[test]
+fn admins_make_and_revoke_tokens_and_read_the_audit_on_pages() {
+    let dir = Dir::new();
+    dir.write("procs/manual.yaml", fast("manual", ""));
+    let tokens = Tokens::make(&dir);
+    let console = Console::start(&dir);
+    let admin = format!("Bearer {}", tokens.admin);
+    let as_admin = |method: &str, path: &str, body: &str| {
+        let headers = [("Authorization", admin.as_str()), ("Content-Type", "application/x-www-form-urlencoded")];
+        console.browse(method, path, &headers, body)
+    };
+    // The nav links admins to the pages; others do not see them.
+    let (_, _, home) = as_admin("GET", "/", "");
+    assert!(home.contains(r#"href="/tokens""#) && home.contains(r#"href="/audit""#), "{home}");
+    let (_, operator_home) = console.ask("GET", "/", &tokens.operator, "");
+    assert!(!operator_home.contains(r#"href="/tokens""#), "{operator_home}");
+    // Make a token with the form: shown once, on the answer, and it works.
+    let (status, _, made) = as_admin("POST", "/tokens", "name=from-page&role=operator&view_data=on");
+    assert_eq!(status, 201, "{made}");
+    let token = made.split("value=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned();
+    assert!(token.starts_with("stw_"), "{made}");
+    assert_eq!(console.ask("GET", "/api/v1/runs", &token, "").0, 200);
+    let (_, _, listed) = as_admin("GET", "/tokens", "");
+    assert!(listed.contains("from-page") && !listed.contains(&token), "{listed}");
+    // Bad input says why.
+    let (status, _, page) = as_admin("POST", "/tokens", "name=from-page&role=operator");
+    assert!(status == 409 && page.contains("already exists"), "{status} {page}");
+    let (status, _, page) = as_admin("POST", "/tokens", "name=bad%20name&role=operator");
+    assert!(status == 400 && page.contains("invalid token name"), "{status} {page}");
+    let (status, _, page) = as_admin("POST", "/tokens", "name=x&role=boss");
+    assert_eq!(status, 400, "{page}");
+    // Revoke it with its button: it stops working.
+    let (status, head, _) = as_admin("POST", "/tokens/from-page/revoke", "");
+    assert_eq!((status, header(&head, "location")), (303, Some("/tokens")));
+    assert_eq!(console.ask("GET", "/api/v1/runs", &token, "").0, 401);
+    let (status, _, _) = as_admin("POST", "/tokens/from-page/revoke", "");
+    assert_eq!(status, 404);
+    // The audit page shows both, newest first; the token's value never.
+    let (status, _, audit) = as_admin("GET", "/audit", "");
+    assert_eq!(status, 200);
+    let revoke = audit.find("token_revoke").expect("the revoke in the audit");
+    let create = audit.find("token_create").expect("the create in the audit");
+    assert!(revoke < create && audit.contains("from-page") && !audit.contains(&token), "{audit}");
 }

@@ -2,7 +2,7 @@
 //! (the `fantoccini` crate and Debian's `chromedriver`, both started by the test on loopback):
 //! sign in with a token through the form, run a process now and watch its page until the run
 //! ends, filter runs (the filters stay in the URL), open a run and a step's kept documents, pause
-//! a schedule. On every page axe-core (npm, installed by `scripts/test`) must find no serious or
+//! a schedule; then, signed in as an admin, the tokens page and the audit trail. On every page axe-core (npm, installed by `scripts/test`) must find no serious or
 //! critical accessibility violation. The test writes screenshots of the main pages to
 //! `target/console-screenshots/`, and with `STEPWISE_UPDATE_SCREENSHOTS=1` to `docs/console/`.
 //! States are awaited with a deadline; nothing is timed.
@@ -344,6 +344,7 @@ fn the_console_works_in_chromium_and_axe_finds_no_serious_violation() {
     dir.write("procs/kept.yaml", KEPT);
     dir.write("procs/clock.yaml", fast("clock", EVERY_SECOND));
     let token = create_token_with(&dir, "ops", "operator", &["--view-data"]);
+    let admin = create_token_with(&dir, "boss", "admin", &[]);
     let console = Console::start(&dir);
     // A first run of `kept`, so that the browser's run has one to compare with.
     let first = run_to_end(&console, &token, "kept", r#"{"properties": {"who": "ada"}}"#);
@@ -370,7 +371,7 @@ fn the_console_works_in_chromium_and_axe_finds_no_serious_violation() {
         let mut session =
             Session { client: client.clone(), base, axe, shots, serious: Vec::new(), pages_checked: Vec::new() };
         // Close the browser whatever happens, then report.
-        let outcome = AssertUnwindSafe(scenario(&mut session, &console, &token)).catch_unwind().await;
+        let outcome = AssertUnwindSafe(scenario(&mut session, &console, &token, &admin)).catch_unwind().await;
         let _ = client.close().await;
         if let Err(panic) = outcome {
             // The log first, the failure last: CI shows the end of what a test printed.
@@ -389,12 +390,22 @@ fn the_console_works_in_chromium_and_axe_finds_no_serious_violation() {
         );
         assert_eq!(
             session.pages_checked,
-            ["sign-in", "processes", "process", "runs", "run", "documents", "process with schedules"]
+            [
+                "sign-in",
+                "processes",
+                "process",
+                "runs",
+                "run",
+                "documents",
+                "process with schedules",
+                "tokens",
+                "audit"
+            ]
         );
     });
 }
 
-async fn scenario(s: &mut Session, console: &Console, token: &str) {
+async fn scenario(s: &mut Session, console: &Console, token: &str, admin: &str) {
     sign_in(s, token).await;
     s.check_accessibility("processes").await;
     s.screenshot("processes").await;
@@ -403,6 +414,7 @@ async fn scenario(s: &mut Session, console: &Console, token: &str) {
     let kept = open_run(s, &run_id).await;
     open_documents(s, &kept).await;
     pause_schedule(s, console, token).await;
+    admin_pages(s, admin).await;
 }
 
 /// Signs in through /login; the page's Content-Security-Policy holds in the browser.
@@ -516,4 +528,20 @@ async fn pause_schedule(s: &mut Session, console: &Console, token: &str) {
     s.find("form[action='/processes/clock/resume'] button[type=submit]").await;
     assert_eq!(paused(console, token, "clock"), Value::Bool(true));
     s.check_accessibility("process with schedules").await;
+}
+
+/// Signs out, signs in as an admin: the tokens page (a revoke button per token) and the audit
+/// trail, where the operator's pause shows.
+async fn admin_pages(s: &mut Session, admin: &str) {
+    s.follow("nav form[action='/logout'] button[type=submit]").await;
+    assert_eq!(s.here().await, "/login");
+    s.fill("input#token", admin).await;
+    s.follow("form[action='/login'] button[type=submit]").await;
+    s.follow("nav a[href='/tokens']").await;
+    s.find("form[action='/tokens/ops/revoke'] button[type=submit]").await;
+    s.check_accessibility("tokens").await;
+    s.follow("nav a[href='/audit']").await;
+    let trail = s.find("main table").await.text().await.unwrap();
+    assert!(trail.contains("pause") && trail.contains("clock") && trail.contains("ops"), "{trail}");
+    s.check_accessibility("audit").await;
 }

@@ -1,9 +1,9 @@
 //! The actions of the console, shared by the API (JSON answers) and the pages (forms that
-//! redirect): run now, rerun, cancel, pause and resume. Each is written to the audit trail
+//! redirect): run now, rerun, cancel, pause and resume, making and revoking tokens. Each is written to the audit trail
 //! before it happens: an action that cannot be recorded does not happen.
 
 use chrono::Utc;
-use store::{AuditEntry, NewRun, RunStatus, Trigger};
+use store::{AuditEntry, NewRun, NewToken, Role, RunStatus, Trigger};
 
 use crate::Shared;
 use crate::auth::Caller;
@@ -139,5 +139,35 @@ pub(crate) async fn set_paused(console: &Shared, caller: &Caller, name: &str, pa
     let by = pause.then_some(caller.name.as_str());
     console.store.set_paused(name, by, Utc::now()).await?;
     console.control.paused_changed().await?;
+    Ok(())
+}
+
+/// Makes the token `name` (audited): its value, shown only now, and its record.
+pub(crate) async fn create_token(
+    console: &Shared,
+    caller: &Caller,
+    name: &str,
+    role: Role,
+    view_data: bool,
+) -> Result<(String, NewToken), ApiError> {
+    crate::token::check_name(name).map_err(ApiError::bad_request)?;
+    let detail = format!("role {role}{}", if view_data { ", view data" } else { "" });
+    audit(console, caller, "token_create", name, Some(detail)).await?;
+    let (token, record) = crate::token::issue(name, role, view_data);
+    match console.store.create_token(&record).await {
+        Err(store::StoreError::DuplicateToken(name)) => {
+            Err(ApiError::conflict(format!("a token named '{name}' already exists")))
+        }
+        Err(error) => Err(error.into()),
+        Ok(()) => Ok((token, record)),
+    }
+}
+
+/// Revokes the token `name` (audited); its sessions end with it.
+pub(crate) async fn revoke_token(console: &Shared, caller: &Caller, name: &str) -> Result<(), ApiError> {
+    audit(console, caller, "token_revoke", name, None).await?;
+    if !console.store.revoke_token(name).await? {
+        return Err(ApiError::not_found(format!("no token named '{name}'")));
+    }
     Ok(())
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use store::{ListFilter, Role, RunStatus, Trigger};
 
 use crate::Shared;
-use crate::actions::{self, audit};
+use crate::actions;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
@@ -232,22 +232,10 @@ pub(crate) async fn create_token(
 ) -> ApiResult {
     let request: NewTokenRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
-    crate::token::check_name(&request.name).map_err(ApiError::bad_request)?;
     let role: Role = request.role.parse().map_err(ApiError::bad_request)?;
-    let detail = format!("role {role}{}", if request.view_data { ", view data" } else { "" });
-    audit(&console, &caller, "token_create", &request.name, Some(detail)).await?;
-    let (token, record) = crate::token::issue(&request.name, role, request.view_data);
-    match console.store.create_token(&record).await {
-        Err(store::StoreError::DuplicateToken(name)) => {
-            Err(ApiError::conflict(format!("a token named '{name}' already exists")))
-        }
-        Err(error) => Err(error.into()),
-        Ok(()) => Ok((
-            StatusCode::CREATED,
-            Json(json!({"name": record.name, "role": role, "view_data": record.view_data, "token": token})),
-        )
-            .into_response()),
-    }
+    let (token, record) = actions::create_token(&console, &caller, &request.name, role, request.view_data).await?;
+    let answer = json!({"name": record.name, "role": role, "view_data": record.view_data, "token": token});
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 pub(crate) async fn revoke_token(
@@ -255,9 +243,6 @@ pub(crate) async fn revoke_token(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> ApiResult {
-    audit(&console, &caller, "token_revoke", &name, None).await?;
-    if !console.store.revoke_token(&name).await? {
-        return Err(ApiError::not_found(format!("no token named '{name}'")));
-    }
+    actions::revoke_token(&console, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,8 +1,9 @@
 //! Server-rendered pages (maud, escaped by construction): sign in, processes, one process, runs
-//! with their filters in the URL, one run, a step's kept documents, and the forms of the
-//! actions. Links and forms work without JavaScript; pages send a Content-Security-Policy that
+//! with their filters in the URL, one run, a step's kept documents, the forms of the actions,
+//! and for admins tokens and the audit trail. Links and forms work without JavaScript; pages send a Content-Security-Policy that
 //! allows no script and no style but the console's own stylesheet.
 
+mod admin;
 mod forms;
 mod graph;
 mod processes;
@@ -15,6 +16,7 @@ use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 use store::RunRecord;
 
+pub(crate) use admin::{audit, create_token, revoke_token, tokens};
 pub(crate) use forms::{cancel, pause, rerun, resume, run_now};
 pub(crate) use processes::{process, processes};
 pub(crate) use runs::{run, runs, step_documents};
@@ -58,6 +60,7 @@ pub(crate) fn page_with(
                 @if let Some(caller) = caller {
                     nav aria-label="Main" {
                         a href="/" { "Processes" } a href="/runs" { "Runs" }
+                        @if caller.role >= store::Role::Admin { a href="/tokens" { "Tokens" } a href="/audit" { "Audit" } }
                         span.note { "Signed in as " (caller.name) " (" (caller.role) @if caller.view_data { ", sees data" } ")" }
                         form method="post" action="/logout" { button type="submit" { "Sign out" } }
                     }
