@@ -854,3 +854,60 @@ fn admins_make_and_revoke_tokens_and_read_the_audit_on_pages() {
     let create = audit.find("token_create").expect("the create in the audit");
     assert!(revoke < create && audit.contains("from-page") && !audit.contains(&token), "{audit}");
 }
+
+/// Two documents into a KnowBe4 create with `error_response: true`: one email is no address and
+/// the other document has none, so the connector refuses both before any call and sends error
+/// documents on instead. Default `record: errors`.
+const WARNS: &str = r#"name: warns
+connections:
+  kb4:
+    type: knowbe4
+    token: { env: KB4_TOKEN }
+    base_url: http://127.0.0.1:9/
+start: {type: no_data, next: people}
+steps:
+  people:
+    type: map
+    jq: '{"email": "nope", "firstName": "Ada"}, {"firstName": "NoEmail"}'
+    next: create
+  create:
+    type: connector
+    connection: kb4
+    object: user
+    action: create
+    error_response: true
+    next: done
+  done:
+    type: stop
+"#;
+
+#[test]
+fn a_run_with_error_documents_keeps_them_and_its_page_links_them() {
+    let dir = Dir::new();
+    dir.write("procs/warns.yaml", WARNS);
+    let tokens = Tokens::make(&dir);
+    let console = Console::start_env(&dir, &[("KB4_TOKEN", "sandbox-token")]);
+    let done = run_to_end(&console, &tokens.operator, "warns", "");
+    assert_eq!(done["status"], "COMPLETE_WARN", "{done}");
+    let run_id = done["run_id"].as_str().unwrap().to_owned();
+    // `record: errors` keeps a run that made error documents: what entered each step, and the
+    // error documents under `STEP:errors`.
+    let errors = kept_documents(&console, &tokens.admin, &run_id, "create:errors", "");
+    assert_eq!(errors["total"], 2, "{errors}");
+    let refused: Value = serde_json::from_str(errors["documents"][1]["data"].as_str().unwrap()).unwrap();
+    assert_eq!(refused["error"]["input"]["firstName"], "NoEmail", "{refused}");
+    assert_eq!(refused["error"]["step"], "create", "{refused}");
+    assert!(errors["documents"][1]["properties"]["application_status_code"].is_string(), "{errors}");
+    assert_eq!(kept_documents(&console, &tokens.admin, &run_id, "create", "")["total"], 2);
+    // The run's page lists them, with a link; the link's page names them.
+    let (status, page) = console.ask("GET", &format!("/runs/{run_id}"), &tokens.admin, "");
+    assert_eq!(status, 200);
+    let link = format!(r#"href="/runs/{run_id}/steps/create:errors""#);
+    assert!(
+        page.contains("Error documents") && page.contains(&format!("create: <a {link}>2 error documents")),
+        "{page}"
+    );
+    let (status, errors_page) = console.ask("GET", &format!("/runs/{run_id}/steps/create:errors"), &tokens.admin, "");
+    assert!(status == 200 && errors_page.contains("Error documents of step create"), "{errors_page}");
+    assert!(errors_page.contains("NoEmail") && !errors_page.contains("sandbox-token"), "{errors_page}");
+}

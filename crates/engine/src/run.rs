@@ -40,6 +40,9 @@ pub trait Recorder: Send + Sync {
             self.source(step, document);
         }
     }
+    /// An error document `step` made (a connector's `error_response`: the failed call as JSON),
+    /// as it leaves the step. Recorders that do not keep them ignore it.
+    fn error_document(&self, _step: &str, _document: &Document) {}
     /// A connector step's request and response for one call.
     fn exchange(&self, step: &str, exchange: &serde_json::Value);
     /// Whether [`Recorder::exchange`] is wanted (connectors keep them only then).
@@ -980,6 +983,9 @@ impl<'p> Exec<'p> {
         let code = err.status.map(|s| s.to_string()).unwrap_or_else(|| err.kind.document_kind().to_owned());
         doc.properties.insert("application_status_code".to_owned(), code);
         doc.properties.insert("application_status_message".to_owned(), message);
+        if let Some(recorder) = &self.recorder {
+            recorder.error_document(op.step, &doc);
+        }
         doc
     }
 

@@ -35,7 +35,7 @@ pub struct ProcessSpec {
 pub enum RecordMode {
     /// None.
     None,
-    /// Those of runs that did not complete (ERROR, ABORTED); the default.
+    /// Those of runs that did not complete cleanly (COMPLETE_WARN, ERROR, ABORTED); the default.
     #[default]
     Errors,
     /// Those of every run.

@@ -1,6 +1,7 @@
 //! Documents that production runs keep for the console (a process's `record` and
 //! `retention_days`): a recorder collects what entered each step in memory while the run goes;
-//! at its end, when the process keeps them (`all`, or `errors` and the run did not complete),
+//! at its end, when the process keeps them (`all`, or `errors` and the run did not complete
+//! cleanly: `COMPLETE_WARN`, `ERROR`, `ABORTED`), with the error documents each step made,
 //! they are scrubbed of secrets and saved in the run store in one transaction, to expire
 //! `retention_days` after the run.
 
@@ -174,6 +175,10 @@ impl Recorder for DocumentRecorder {
         }
     }
 
+    fn error_document(&self, step: &str, document: &Document) {
+        self.sources(&store::error_documents_key(step), std::slice::from_ref(document));
+    }
+
     fn exchange(&self, _step: &str, _exchange: &serde_json::Value) {}
 
     fn wants_exchanges(&self) -> bool {
@@ -186,7 +191,7 @@ pub fn keeps(mode: RecordMode, status: engine::RunStatus) -> bool {
     match mode {
         RecordMode::None => false,
         RecordMode::All => true,
-        RecordMode::Errors => !matches!(status, engine::RunStatus::Complete | engine::RunStatus::CompleteWarn),
+        RecordMode::Errors => status != engine::RunStatus::Complete,
     }
 }
 
@@ -291,10 +296,11 @@ mod tests {
 
     #[test]
     fn keeps_by_mode_and_status() {
-        use engine::RunStatus::{Aborted, Complete, Error};
+        use engine::RunStatus::{Aborted, Complete, CompleteWarn, Error};
         assert!(!keeps(RecordMode::None, Error));
         assert!(keeps(RecordMode::All, Complete));
         assert!(!keeps(RecordMode::Errors, Complete));
+        assert!(keeps(RecordMode::Errors, CompleteWarn));
         assert!(keeps(RecordMode::Errors, Error));
         assert!(keeps(RecordMode::Errors, Aborted));
     }

@@ -1,5 +1,6 @@
-//! Recorded documents: what entered each step of a run, kept when the process says
-//! `record: errors` (runs that did not complete) or `record: all`, until they expire.
+//! Recorded documents: what entered each step of a run, and the error documents each step made,
+//! kept when the process says `record: errors` (runs that did not complete cleanly) or
+//! `record: all`, until they expire.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,20 @@ pub struct RecordedDocument {
     /// Its bytes.
     #[serde(skip)]
     pub data: Vec<u8>,
+}
+
+/// What a step's error documents are kept under, next to the documents that entered it: step
+/// ids are `[a-z0-9_]+`, so the suffix never meets a real step.
+pub const ERRORS_SUFFIX: &str = ":errors";
+
+/// The key the error documents of `step` are kept under.
+pub fn error_documents_key(step: &str) -> String {
+    format!("{step}{ERRORS_SUFFIX}")
+}
+
+/// The step whose error documents `key` holds, if it is such a key.
+pub fn error_documents_of(key: &str) -> Option<&str> {
+    key.strip_suffix(ERRORS_SUFFIX)
 }
 
 /// How many documents of a step are kept.

@@ -32,7 +32,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use access::{AuditEntry, NewToken, Paused, Role, TokenRecord};
-pub use documents::{DocumentChunks, RecordedDocument, StepDocuments};
+pub use documents::{
+    DocumentChunks, ERRORS_SUFFIX, RecordedDocument, StepDocuments, error_documents_key, error_documents_of,
+};
 pub use model::{
     CancelOutcome, Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine,
     MAX_START_DOCUMENT_BYTES, NewRun, Overlap, Renewed, RunDetail, RunEnd, RunRecord, RunStart, RunStatus,

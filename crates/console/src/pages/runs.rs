@@ -134,15 +134,22 @@ fn rank(level: &str) -> u8 {
     }
 }
 
-/// The previous run of the same process, with its steps.
+/// Earlier runs looked at for [`previous`].
+const PREVIOUS_LOOKED_AT: usize = 50;
+
+/// The steps of the process's previous run that ran to an end (not one discarded, queued or
+/// still going, which have no final counts).
 async fn previous(console: &Shared, run: &RunRecord) -> Result<Option<Vec<StepRecord>>, ApiError> {
     let filter = ListFilter {
         process: Some(run.process.clone()),
         until: Some(run.started_at),
-        limit: Some(1),
+        limit: Some(PREVIOUS_LOOKED_AT),
         ..ListFilter::default()
     };
-    let Some(before) = console.store.list(&filter).await?.into_iter().next() else {
+    let ran = |r: &RunRecord| {
+        r.run_id != run.run_id && r.status.parse::<RunStatus>().is_ok_and(|s| s.is_final() && s != RunStatus::Discarded)
+    };
+    let Some(before) = console.store.list(&filter).await?.into_iter().find(ran) else {
         return Ok(None);
     };
     Ok(console.store.get(&before.run_id).await?.map(|(_, steps)| steps))
@@ -173,7 +180,7 @@ fn steps_table(steps: &[StepRecord], before: Option<&[StepRecord]>, kept: &[(Str
                         td.num { (s.documents_in) (delta(s.documents_in, p.map(|p| p.documents_in))) }
                         td.num { (s.documents_out) (delta(s.documents_out, p.map(|p| p.documents_out))) }
                         td.num { (s.documents_error) (delta(s.documents_error, p.map(|p| p.documents_error))) }
-                        td.num { (s.millis) }
+                        td.num { (s.millis) (delta(s.millis, p.map(|p| p.millis))) }
                         td { @match kept.iter().find(|(step, _)| *step == s.step) {
                             Some((_, n)) => a href={ "/runs/" (run_id) "/steps/" (s.step) } { (n) " kept" },
                             None => span.note { "none" },
@@ -276,6 +283,7 @@ async fn run_body(
         h2 { "Steps" @if going { " so far" } }
         @if going && steps.is_empty() { p.note { "No step has finished yet." } }
         (steps_table(&steps, before.as_deref(), &kept, run_id))
+        (error_documents(&run, &kept))
         @if let Some(outline) = &outline {
             h2 { "Graph" }
             (figure("Steps coloured by what they did in this run.", &outline.steps, &outcome_of(&steps)))
@@ -285,6 +293,29 @@ async fn run_body(
     Ok(((body, run.process.clone()), going))
 }
 
+/// The error documents the run made: per step with a link when the run kept them, or how many
+/// there were when it kept none.
+fn error_documents(run: &RunRecord, kept: &[(String, u64)]) -> Markup {
+    let by_step: Vec<(&str, &str, u64)> = kept
+        .iter()
+        .filter_map(|(key, n)| store::error_documents_of(key).map(|step| (step, key.as_str(), *n)))
+        .collect();
+    html! {
+        @if !by_step.is_empty() {
+            h2 { "Error documents" }
+            ul {
+                @for (step, key, n) in &by_step {
+                    li { (step) ": " a href={ "/runs/" (run.run_id) "/steps/" (key) } { (n) " error document" @if *n != 1 { "s" } } }
+                }
+            }
+        } @else if run.documents_error > 0 && run.ended_at.is_some() {
+            h2 { "Error documents" }
+            p.note { (run.documents_error) " error documents or document errors; none kept (the process records "
+                code { "none" } ", or the run ended before recording them)." }
+        }
+    }
+}
+
 pub(crate) async fn step_documents(
     State(console): State<Shared>,
     Extension(caller): Extension<Caller>,
@@ -292,7 +323,13 @@ pub(crate) async fn step_documents(
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     match documents_body(&console, &caller, &run_id, &step, query).await {
-        Ok(body) => page(StatusCode::OK, &format!("Documents of step {step}"), Some(&caller), body),
+        Ok(body) => {
+            let title = match store::error_documents_of(&step) {
+                Some(made_by) => format!("Error documents of step {made_by}"),
+                None => format!("Documents of step {step}"),
+            };
+            page(StatusCode::OK, &title, Some(&caller), body)
+        }
         Err(error) => error_page(&caller, error),
     }
 }
@@ -313,7 +350,9 @@ async fn documents_body(
     let documents = console.store.documents(run_id, step, offset, limit).await?;
     let base = format!("/runs/{run_id}/steps/{step}");
     Ok(html! {
-        p { "Run " a href={ "/runs/" (run_id) } { code { (run_id) } } ": " (total) " documents entered this step and were kept." }
+        p { "Run " a href={ "/runs/" (run_id) } { code { (run_id) } } ": " (total)
+            @if let Some(made_by) = store::error_documents_of(step) { " error documents step " (made_by) " made were kept." }
+            @else { " documents entered this step and were kept." } }
         p { a href={ "/api/v1/runs/" (run_id) "/steps/" (step) "/documents/download" } download { "Download all as JSON Lines" } }
         @for d in &documents {
             section aria-label={ "Document " (d.seq) } {
