@@ -395,6 +395,13 @@ fn run_now_runs_and_is_audited() {
     let (status, body) =
         console.ask("POST", "/api/v1/processes/manual/runs", &tokens.operator, r#"{"properties": {"x": [1]}}"#);
     assert!(status == 400 && body.contains("property 'x'"), "{status} {body}");
+    // A property the process does not declare is refused before anything is queued.
+    let queued_before = console.json("/api/v1/runs?process=manual", &tokens.viewer).as_array().map(Vec::len);
+    let (status, body) =
+        console.ask("POST", "/api/v1/processes/manual/runs", &tokens.operator, r#"{"properties": {"regoin": "eu"}}"#);
+    assert!(status == 400 && body.contains("declares no property 'regoin'"), "{status} {body}");
+    assert!(body.contains("its properties are 'region', 'n'"), "{body}");
+    assert_eq!(console.json("/api/v1/runs?process=manual", &tokens.viewer).as_array().map(Vec::len), queued_before);
     let (status, _) = console.ask("GET", "/api/v1/runs/no-such-run", &tokens.viewer, "");
     assert_eq!(status, 404);
     // The audit trail names who, what, on what; property values stay out of it.

@@ -38,6 +38,32 @@ pub(crate) async fn held(console: &Shared, name: &str) -> Result<scheduler::Proc
         .ok_or_else(|| ApiError::not_found(format!("no process '{name}' is served here")))
 }
 
+/// Refuses (400) property values the process does not declare: nothing is queued, as
+/// `stepwise trigger --set` refuses them.
+fn undeclared(process: &scheduler::ProcessView, overrides: &[(String, String)]) -> Result<(), ApiError> {
+    let declared = &process.outline.properties;
+    let unknown: Vec<String> = overrides
+        .iter()
+        .filter(|(name, _)| !declared.iter().any(|p| p.name == *name))
+        .map(|(name, _)| format!("'{name}'"))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let list = if declared.is_empty() {
+        "it declares none".to_owned()
+    } else {
+        let names: Vec<String> = declared.iter().map(|p| format!("'{}'", p.name)).collect();
+        format!("its properties are {}", names.join(", "))
+    };
+    let noun = if unknown.len() == 1 { "property" } else { "properties" };
+    Err(ApiError::bad_request(format!(
+        "process '{}' declares no {noun} {} ({list}); nothing was queued",
+        process.name,
+        unknown.join(", ")
+    )))
+}
+
 /// Queues a run of `name` with `overrides` (a manual run); its id.
 pub(crate) async fn queue_run(
     console: &Shared,
@@ -46,6 +72,7 @@ pub(crate) async fn queue_run(
     overrides: Vec<(String, String)>,
 ) -> Result<String, ApiError> {
     let process = held(console, name).await?;
+    undeclared(&process, &overrides)?;
     let run = NewRun {
         run_id: uuid::Uuid::now_v7().to_string(),
         process: process.name.clone(),
