@@ -624,6 +624,12 @@ fn plain_http_off_loopback_is_refused() {
     let out = stepwise(dir.path(), &["serve", "procs", "--state", "state.db", "--listen", "0.0.0.0:1"]);
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("--insecure-http") && out.stderr.contains("0.0.0.0:1"), "{out:?}");
+    // An address that is no HOST:PORT is named.
+    for bad in ["9464", "no-such-host.invalid:9464"] {
+        let out = stepwise(dir.path(), &["serve", "procs", "--state", "state.db", "--listen", bad]);
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(out.stderr.contains(&format!("--listen '{bad}'")) && out.stderr.contains("HOST:PORT"), "{out:?}");
+    }
 }
 
 #[test]

@@ -35,6 +35,15 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// The address `--listen HOST:PORT` names: an IP address as is, a host name through the
+/// system's resolver (its first address; `localhost` is loopback).
+pub fn resolve(listen: &str) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs as _;
+    let not = |why: String| anyhow::anyhow!("--listen '{listen}': {why}; give HOST:PORT, such as 127.0.0.1:9464");
+    let mut addrs = listen.to_socket_addrs().map_err(|e| not(e.to_string()))?;
+    addrs.next().ok_or_else(|| not("the name has no address".to_owned()))
+}
+
 /// Refuses plain HTTP on an address other than loopback unless `insecure` (`--insecure-http`):
 /// tokens would cross the network in clear. With `tls` any address is served.
 pub fn check_address(addr: SocketAddr, insecure: bool, tls: bool) -> anyhow::Result<()> {
@@ -187,5 +196,17 @@ mod tests {
         assert!(check_address(any, false, false).is_err());
         assert!(check_address(any, true, false).is_ok());
         assert!(check_address(any, false, true).is_ok());
+    }
+
+    #[test]
+    fn listen_takes_addresses_and_host_names() {
+        assert_eq!(resolve("127.0.0.1:9464").unwrap(), "127.0.0.1:9464".parse::<SocketAddr>().unwrap());
+        assert_eq!(resolve("[::1]:80").unwrap(), "[::1]:80".parse::<SocketAddr>().unwrap());
+        let local = resolve("localhost:9464").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 9464, "{local}");
+        for bad in ["9464", "127.0.0.1", "127.0.0.1:http", "127.0.0.1:99999", ""] {
+            let error = resolve(bad).unwrap_err().to_string();
+            assert!(error.contains(&format!("--listen '{bad}'")) && error.contains("HOST:PORT"), "{error}");
+        }
     }
 }

@@ -279,10 +279,11 @@ pub struct ServeArgs {
     /// recorded ABORTED (node lost) within this plus 10 seconds.
     #[arg(long, value_name = "S", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     lease_secs: u64,
-    /// Serve the console (HTTP API under /api/v1/, /health, /metrics) on this address (e.g.
-    /// 127.0.0.1:9464); every route but /health needs a token (`stepwise token create`).
-    #[arg(long)]
-    listen: Option<std::net::SocketAddr>,
+    /// Serve the console (HTTP API under /api/v1/, /health, /metrics) on this address, HOST:PORT
+    /// (e.g. 127.0.0.1:9464, localhost:9464, [::1]:9464); every route but /health needs a token
+    /// (`stepwise token create`).
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
     /// Allow --listen on a non-loopback address without TLS (tokens cross the network in clear).
     #[arg(long, requires = "listen")]
     insecure_http: bool,
@@ -513,7 +514,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             }
             _ => None,
         };
-        if let Some(addr) = args.listen {
+        let listen = args.listen.as_deref().map(crate::listen::resolve).transpose()?;
+        if let Some(addr) = listen {
             crate::listen::check_address(addr, args.insecure_http, tls.is_some())?;
         }
         warn_if_no_process_files(&args.dir);
@@ -524,7 +526,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         let registry = registry();
         let node = args.node.clone().unwrap_or_else(store::default_node_name);
         let (control, hook) = scheduler::control(&node);
-        let console = match args.listen {
+        let console = match listen {
             Some(addr) => Some(crate::listen::start(addr, tls, store.clone(), control).await?),
             None => None,
         };
