@@ -389,6 +389,14 @@ fn run_now_runs_and_is_audited() {
     for bad in ["status=NOPE", "trigger=cron", "since=yesterday", "limit=0", "colour=red"] {
         let (status, body) = console.ask("GET", &format!("/api/v1/runs?{bad}"), &tokens.viewer, "");
         assert_eq!(status, 400, "{bad}: {body}");
+        // The page says why, as a page of the console (with its security headers).
+        let auth = format!("Bearer {}", tokens.viewer);
+        let (status, head, page) = console.browse("GET", &format!("/runs?{bad}"), &[("Authorization", &auth)], "");
+        assert_eq!(status, 400, "{bad}: {page}");
+        assert!(
+            header(&head, "content-security-policy").is_some() && page.contains("role=\"alert\""),
+            "{head}\n{page}"
+        );
     }
     let (status, body) = console.ask("POST", "/api/v1/processes/nope/runs", &tokens.operator, "");
     assert_eq!(status, 404, "{body}");

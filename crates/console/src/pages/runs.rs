@@ -94,8 +94,12 @@ fn older(query: &RunsQuery, until: &str) -> String {
 pub(crate) async fn runs(
     State(console): State<Shared>,
     Extension(caller): Extension<Caller>,
-    Query(query): Query<RunsQuery>,
+    query: Result<Query<RunsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(rejection) => return error_page(&caller, ApiError::bad_request(rejection.body_text())),
+    };
     let mut query = query.without_empty();
     query.limit = query.limit.or_else(|| Some(PAGE.to_string()));
     let listed = match query.filter() {
@@ -238,9 +242,10 @@ pub(crate) async fn run(
     State(console): State<Shared>,
     Extension(caller): Extension<Caller>,
     Path(run_id): Path<String>,
-    Query(query): Query<RunQuery>,
+    query: Result<Query<RunQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    match run_body(&console, &caller, &run_id, query.level.as_deref().unwrap_or("info")).await {
+    let level = query.ok().and_then(|Query(q)| q.level);
+    match run_body(&console, &caller, &run_id, level.as_deref().unwrap_or("info")).await {
         Ok((body, going)) => page_with(
             StatusCode::OK,
             &format!("Run of {}", body.1),
