@@ -540,6 +540,7 @@ async fn admin_pages(s: &mut Session, admin: &str) {
     s.follow("nav a[href='/tokens']").await;
     s.find("form[action='/tokens/ops/revoke'] button[type=submit]").await;
     s.check_accessibility("tokens").await;
+    s.screenshot("tokens").await;
     s.follow("nav a[href='/audit']").await;
     let trail = s.find("main table").await.text().await.unwrap();
     assert!(trail.contains("pause") && trail.contains("clock") && trail.contains("ops"), "{trail}");
