@@ -465,11 +465,18 @@ fn trigger_queues_a_manual_run_any_node_takes() {
     assert_eq!((row.trigger.as_str(), row.node.as_deref(), row.scheduled_for), ("manual", Some("a"), None));
     let first = run_of(&dir, &db.url, &run_id);
     assert_eq!((first.run_id.as_str(), first.process.as_str()), (run_id.as_str(), "fast"));
+    // `--wait --json` prints one JSON document: the run as `history RUN_ID --json` shows it.
+    let out = stepwise_in(&dir, &["trigger", "fast", "--wait", "--json", "--store", &db.url]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let waited = out.json();
+    let again = run_of(&dir, &db.url, waited["run_id"].as_str().expect("run_id at the top level"));
+    assert_eq!((again.status.as_str(), waited["status"].as_str()), ("COMPLETE", Some("COMPLETE")), "{waited}");
+    assert!(waited["steps"].as_array().is_some_and(|s| !s.is_empty()) && waited["logs"].is_array(), "{waited}");
     // A file that does not exist, and a bad --set, are usage errors; nothing is queued.
     let missing = stepwise_in(&dir, &["trigger", "procs/nope.yaml", "--store", &db.url]);
     assert_eq!(missing.code, 2, "{}", missing.stderr);
     assert!(missing.stderr.contains("no such process file"), "{}", missing.stderr);
-    assert_eq!(history(&dir, &db.url).len(), 2);
+    assert_eq!(history(&dir, &db.url).len(), 3);
     assert_eq!(a.terminate(), 0, "{}", a.log());
 }
 
@@ -684,7 +691,9 @@ fn a_console_cancels_runs_going_on_other_nodes() {
     let port = crate::support::free_port();
     let listen = format!("127.0.0.1:{port}");
     let a = Node::start(&console_dir, &db.url, "a", &["--listen", &listen, "--lease-secs", "3"]);
-    let b = Node::start(&dir, &db.url, "b", &["--lease-secs", "3", "--workers", "1"]);
+    // Node b's lease outlasts the moment it is held still below by far: its run is not taken
+    // for lost meanwhile.
+    let b = Node::start(&dir, &db.url, "b", &["--lease-secs", "15", "--workers", "1"]);
     until("both nodes started", &[&a, &b], || {
         (a.log().contains("Service started") && b.log().contains("Service started")).then_some(())
     });

@@ -39,7 +39,7 @@ pub(crate) async fn held(console: &Shared, name: &str) -> Result<scheduler::Proc
 }
 
 /// Refuses (400) property values the process does not declare: nothing is queued, as
-/// `stepwise trigger --set` refuses them.
+/// `stepwise trigger FILE --set` refuses them.
 fn undeclared(process: &scheduler::ProcessView, overrides: &[(String, String)]) -> Result<(), ApiError> {
     let declared = &process.outline.properties;
     let unknown: Vec<String> = overrides

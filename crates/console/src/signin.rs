@@ -45,7 +45,11 @@ pub async fn first_sign_in(store: &dyn Store) -> Result<Option<FirstSignIn>, Sto
         target: "admin".to_owned(),
         detail: Some(detail.to_owned()),
     };
-    store.record_audit(&entry).await?;
+    // An action that cannot be recorded does not happen: without its audit line, the token goes.
+    if let Err(error) = store.record_audit(&entry).await {
+        let _ = store.revoke_token("admin").await;
+        return Err(error);
+    }
     let code = crate::token::generate_with(crate::token::CODE_PREFIX);
     let record = OneTimeCode { hash: crate::token::hash(&code), token: "admin".to_owned(), expires: deadline() };
     Ok(Some(FirstSignIn { code, record }))
@@ -70,10 +74,10 @@ impl Codes {
         held.as_ref().filter(|h| h.matches(code)).map(|h| h.token.clone())
     }
 
-    /// Uses `code`: the token it signs in as, once.
-    pub(crate) fn take(&self, code: &str) -> Option<String> {
+    /// Uses `code`: whether it was the unused, unexpired code (true once).
+    pub(crate) fn take(&self, code: &str) -> bool {
         let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if held.as_ref().is_some_and(|h| h.matches(code)) { held.take().map(|h| h.token) } else { None }
+        if held.as_ref().is_some_and(|h| h.matches(code)) { held.take().is_some() } else { false }
     }
 }
 
@@ -97,16 +101,16 @@ mod tests {
     fn a_code_signs_in_once() {
         let (code, codes) = code(deadline());
         assert_eq!(codes.peek("stw_wrong"), None);
-        assert_eq!(codes.take("stw_wrong"), None);
+        assert!(!codes.take("stw_wrong"));
         assert_eq!(codes.peek(&code).as_deref(), Some("admin"));
-        assert_eq!(codes.take(&code).as_deref(), Some("admin"));
+        assert!(codes.take(&code));
         assert_eq!(codes.peek(&code), None);
-        assert_eq!(codes.take(&code), None);
+        assert!(!codes.take(&code));
     }
 
     #[test]
     fn an_expired_code_signs_in_nobody() {
         let (code, codes) = code(Instant::now());
-        assert_eq!(codes.take(&code), None);
+        assert!(!codes.take(&code));
     }
 }

@@ -36,12 +36,18 @@ pub fn issue(name: &str, role: Role, view_data: bool) -> (String, NewToken) {
     (token, record)
 }
 
-/// Checks a token name: 1 to 64 letters, digits, `.`, `_` or `-`.
+/// Checks a token name: 1 to 64 letters, digits, `.`, `_` or `-`, not `.` or `..` (which a
+/// URL path cannot carry: `/api/v1/tokens/..` is `/api/v1/`).
 pub fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
+        && !matches!(name, "." | "..")
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok { Ok(()) } else { Err(format!("invalid token name '{name}': use 1 to 64 letters, digits, '.', '_' or '-'")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid token name '{name}': use 1 to 64 letters, digits, '.', '_' or '-' (not '.' or '..')"))
+    }
 }
 
 #[cfg(test)]
@@ -62,7 +68,8 @@ mod tests {
     #[test]
     fn names_are_checked() {
         assert!(check_name("ci-bot.1_x").is_ok());
-        for bad in ["", "a b", "ü", &"x".repeat(65)] {
+        assert!(check_name("...").is_ok());
+        for bad in ["", "a b", "ü", ".", "..", &"x".repeat(65)] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
     }

@@ -82,8 +82,11 @@ pub fn trigger(args: TriggerArgs) -> anyhow::Result<u8> {
             start_document: None,
         };
         store.enqueue(&run).await?;
-        println!("{}", run.run_id);
-        std::io::stdout().flush()?;
+        // With `--wait --json` stdout is one JSON document (the run holds its id), for `jq`.
+        if !(args.wait && args.json) {
+            println!("{}", run.run_id);
+            std::io::stdout().flush()?;
+        }
         if !args.wait {
             return Ok(0);
         }

@@ -150,20 +150,31 @@ pub(crate) struct LoginForm {
 }
 
 pub(crate) async fn login(State(console): State<Shared>, Form(form): Form<LoginForm>) -> Result<Response, ApiError> {
-    let name = match (form.code, form.token) {
-        (Some(code), _) => console.codes.take(&code).ok_or(USED_CODE),
+    let refused = |error| Ok(page(StatusCode::UNAUTHORIZED, "Sign in", None, login_form(Some(error))));
+    let (id, name) = match (form.code, form.token) {
+        (Some(code), _) => {
+            // The code's token must still exist; the session is opened before the code is
+            // used up, and closed again if another request used it meanwhile.
+            let Some(name) = console.codes.peek(&code) else { return refused(USED_CODE) };
+            if !console.store.tokens().await?.iter().any(|t| t.name == name) {
+                return refused("The token this address signs in as was revoked: sign in with another token.");
+            }
+            let id = session::open(&*console.store, &name).await?;
+            if !console.codes.take(&code) {
+                session::close(&*console.store, &id).await?;
+                return refused(USED_CODE);
+            }
+            (id, name)
+        }
         (None, Some(token)) => {
             let hash = crate::token::hash(token.trim());
-            let record = console.store.authenticate(&hash, chrono::Utc::now()).await?;
-            record.map(|r| r.name).ok_or("Unknown or revoked token.")
+            let Some(record) = console.store.authenticate(&hash, chrono::Utc::now()).await? else {
+                return refused("Unknown or revoked token.");
+            };
+            (session::open(&*console.store, &record.name).await?, record.name)
         }
-        (None, None) => Err("Enter a token."),
+        (None, None) => return refused("Enter a token."),
     };
-    let name = match name {
-        Ok(name) => name,
-        Err(error) => return Ok(page(StatusCode::UNAUTHORIZED, "Sign in", None, login_form(Some(error)))),
-    };
-    let id = session::open(&*console.store, &name).await?;
     tracing::info!(message = "Signed in to the console.", token = %name);
     Ok(([(header::SET_COOKIE, session::set_cookie(&id, console.options.https))], Redirect::to("/")).into_response())
 }

@@ -138,25 +138,36 @@ fn rank(level: &str) -> u8 {
     }
 }
 
-/// Earlier runs looked at for [`previous`].
-const PREVIOUS_LOOKED_AT: usize = 50;
+/// Earlier runs looked at for [`previous`], a page at a time: an every-second schedule with
+/// `overlap: skip` may have discarded many in a row.
+const PREVIOUS_PAGE: usize = 50;
+const PREVIOUS_LOOKED_AT: usize = 1000;
 
 /// The steps of the process's previous run that ran to an end (not one discarded, queued or
-/// still going, which have no final counts).
+/// still going, which have no final counts), among the [`PREVIOUS_LOOKED_AT`] before it.
 async fn previous(console: &Shared, run: &RunRecord) -> Result<Option<Vec<StepRecord>>, ApiError> {
-    let filter = ListFilter {
-        process: Some(run.process.clone()),
-        until: Some(run.started_at),
-        limit: Some(PREVIOUS_LOOKED_AT),
-        ..ListFilter::default()
-    };
     let ran = |r: &RunRecord| {
         r.run_id != run.run_id && r.status.parse::<RunStatus>().is_ok_and(|s| s.is_final() && s != RunStatus::Discarded)
     };
-    let Some(before) = console.store.list(&filter).await?.into_iter().find(ran) else {
-        return Ok(None);
-    };
-    Ok(console.store.get(&before.run_id).await?.map(|(_, steps)| steps))
+    let mut until = run.started_at;
+    for _ in 0..PREVIOUS_LOOKED_AT / PREVIOUS_PAGE {
+        let filter = ListFilter {
+            process: Some(run.process.clone()),
+            until: Some(until),
+            limit: Some(PREVIOUS_PAGE),
+            ..ListFilter::default()
+        };
+        let page = console.store.list(&filter).await?;
+        if let Some(before) = page.iter().find(|r| ran(r)) {
+            return Ok(console.store.get(&before.run_id).await?.map(|(_, steps)| steps));
+        }
+        // `until` is exclusive: the next page starts before this one's oldest run.
+        match page.last() {
+            Some(last) if page.len() == PREVIOUS_PAGE => until = last.started_at,
+            _ => break,
+        }
+    }
+    Ok(None)
 }
 
 fn delta(now: u64, before: Option<u64>) -> Markup {
@@ -315,8 +326,8 @@ fn error_documents(run: &RunRecord, kept: &[(String, u64)]) -> Markup {
             }
         } @else if run.documents_error > 0 && run.ended_at.is_some() {
             h2 { "Error documents" }
-            p.note { (run.documents_error) " error documents or document errors; none kept (the process records "
-                code { "none" } ", or the run ended before recording them)." }
+            p.note { "Errors: " (run.documents_error) "; no error documents kept (the process records "
+                code { "none" } ", or they expired)." }
         }
     }
 }
