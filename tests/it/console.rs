@@ -598,6 +598,8 @@ fn first_start_makes_an_admin_token_and_a_one_time_sign_in_address() {
     let cookie = header(&head, "set-cookie").and_then(|c| c.split(';').next()).map(str::to_owned);
     let cookie = cookie.unwrap_or_else(|| panic!("no session cookie: {status} {head}"));
     assert_eq!(status, 303, "{head}");
+    // A session id is no token, and does not look like one.
+    assert!(cookie.starts_with("stepwise_session=stws_"), "{cookie}");
     // The session is the admin's.
     let with_cookie = [("Cookie", cookie.as_str())];
     let (status, _, tokens) = console.browse("GET", "/api/v1/tokens", &with_cookie, "");
@@ -863,12 +865,35 @@ fn admins_make_and_revoke_tokens_and_read_the_audit_on_pages() {
     assert_eq!(console.ask("GET", "/api/v1/runs", &token, "").0, 401);
     let (status, _, _) = as_admin("POST", "/tokens/from-page/revoke", "");
     assert_eq!(status, 404);
-    // The audit page shows both, newest first; the token's value never.
+    let (status, _, page) = as_admin("POST", "/tokens", "name=no-role");
+    assert!(status == 400 && page.contains("role"), "{status} {page}");
+    // The last admin token stays.
+    let (status, body) = console.ask("DELETE", "/api/v1/tokens/boss", &tokens.admin, "");
+    assert!(status == 409 && body.contains("last admin token"), "{status} {body}");
+    // The audit page shows what happened, newest first: the make and the revoke, not the
+    // refusals; the token's value never.
     let (status, _, audit) = as_admin("GET", "/audit", "");
     assert_eq!(status, 200);
     let revoke = audit.find("token_revoke").expect("the revoke in the audit");
     let create = audit.find("token_create").expect("the create in the audit");
     assert!(revoke < create && audit.contains("from-page") && !audit.contains(&token), "{audit}");
+    assert_eq!(audit.matches("token_revoke").count(), 1, "{audit}");
+    assert_eq!(audit.matches("from-page").count(), 2, "{audit}");
+    // A browser without the role gets a page saying why; a script gets JSON.
+    let operator = format!("Bearer {}", tokens.operator);
+    let (status, head, page) =
+        console.browse("GET", "/tokens", &[("Authorization", &operator), ("Accept", "text/html")], "");
+    assert!(status == 403 && header(&head, "content-type").is_some_and(|c| c.starts_with("text/html")), "{head}");
+    assert!(page.contains("this needs the admin role"), "{page}");
+    let (status, body) = console.ask("GET", "/api/v1/tokens", &tokens.operator, "");
+    assert!(status == 403 && body.starts_with("{\"error\""), "{body}");
+    // No such route: JSON under /api/, a page otherwise.
+    let (status, body) = console.ask("GET", "/api/v1/nothing", &tokens.viewer, "");
+    assert!(status == 404 && body.contains("openapi.json"), "{body}");
+    let viewer = format!("Bearer {}", tokens.viewer);
+    let (status, _, page) =
+        console.browse("GET", "/nothing", &[("Authorization", &viewer), ("Accept", "text/html")], "");
+    assert!(status == 404 && page.contains("no page GET /nothing"), "{page}");
 }
 
 /// Two documents into a KnowBe4 create with `error_response: true`: one email is no address and
@@ -892,6 +917,13 @@ steps:
     object: user
     action: create
     error_response: true
+    next: tell
+  tell:
+    type: notify
+    level: warn
+    template: "refused: {1}"
+    parameters:
+      - { document_property: application_status_code }
     next: done
   done:
     type: stop
@@ -926,4 +958,21 @@ fn a_run_with_error_documents_keeps_them_and_its_page_links_them() {
     let (status, errors_page) = console.ask("GET", &format!("/runs/{run_id}/steps/create:errors"), &tokens.admin, "");
     assert!(status == 200 && errors_page.contains("Error documents of step create"), "{errors_page}");
     assert!(errors_page.contains("NoEmail"), "{errors_page}");
+    // The run's log holds what the run logged: its start and end, and its notify step's
+    // warnings; the page filters it by level.
+    let logs: Vec<(String, String)> = done["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["level"].as_str().unwrap().to_owned(), l["message"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(logs.first().map(|l| l.1.as_str()), Some("Run started."), "{logs:?}");
+    let warnings: Vec<&(String, String)> = logs.iter().filter(|l| l.0 == "warn").collect();
+    assert_eq!(warnings.len(), 2, "{logs:?}");
+    assert!(warnings.iter().all(|w| w.1.starts_with("refused: ") && w.1.ends_with("step=tell")), "{logs:?}");
+    assert!(logs.iter().any(|l| l.1.starts_with("Run ended. status=COMPLETE_WARN")), "{logs:?}");
+    let (_, warn_page) = console.ask("GET", &format!("/runs/{run_id}?level=warn"), &tokens.viewer, "");
+    assert!(warn_page.contains("refused: ") && !warn_page.contains("Run started."), "{warn_page}");
+    let (_, info_page) = console.ask("GET", &format!("/runs/{run_id}"), &tokens.viewer, "");
+    assert!(info_page.contains("refused: ") && info_page.contains("Run started."), "{info_page}");
 }

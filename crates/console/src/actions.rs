@@ -178,6 +178,10 @@ pub(crate) async fn create_token(
     view_data: bool,
 ) -> Result<(String, NewToken), ApiError> {
     crate::token::check_name(name).map_err(ApiError::bad_request)?;
+    // Refused before the audit: the trail records what happened.
+    if console.store.tokens().await?.iter().any(|t| t.name == name) {
+        return Err(ApiError::conflict(format!("a token named '{name}' already exists")));
+    }
     let detail = format!("role {role}{}", if view_data { ", view data" } else { "" });
     audit(console, caller, "token_create", name, Some(detail)).await?;
     let (token, record) = crate::token::issue(name, role, view_data);
@@ -190,8 +194,19 @@ pub(crate) async fn create_token(
     }
 }
 
-/// Revokes the token `name` (audited); its sessions end with it.
+/// Revokes the token `name` (audited); its sessions end with it. The last admin token stays:
+/// without it nobody could manage tokens from the console (`stepwise token` can, on the store).
 pub(crate) async fn revoke_token(console: &Shared, caller: &Caller, name: &str) -> Result<(), ApiError> {
+    let tokens = console.store.tokens().await?;
+    let Some(token) = tokens.iter().find(|t| t.name == name) else {
+        return Err(ApiError::not_found(format!("no token named '{name}'; the tokens are listed at /tokens")));
+    };
+    if token.role == Role::Admin && tokens.iter().filter(|t| t.role == Role::Admin).count() == 1 {
+        return Err(ApiError::conflict(format!(
+            "'{name}' is the last admin token: make another admin token first, or revoke it with \
+             `stepwise token revoke {name}` on the run store"
+        )));
+    }
     audit(console, caller, "token_revoke", name, None).await?;
     if !console.store.revoke_token(name).await? {
         return Err(ApiError::not_found(format!("no token named '{name}'")));

@@ -85,11 +85,37 @@ impl From<store::TokenRecord> for Caller {
     }
 }
 
-/// Whether a browser asked for a page (it is sent to `/login` rather than answered 401).
-fn wants_page(request: &Request) -> bool {
+/// Whether a browser sent the request, for a page or a page's form (not the API): refusals are
+/// answered as pages.
+pub(crate) fn from_browser(request: &Request) -> bool {
     let accepts_html =
         request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
-    request.method() == Method::GET && accepts_html && !request.uri().path().starts_with("/api/")
+    accepts_html && !request.uri().path().starts_with("/api/")
+}
+
+/// Whether a browser asked for a page (it is sent to `/login` rather than answered 401).
+fn wants_page(request: &Request) -> bool {
+    request.method() == Method::GET && from_browser(request)
+}
+
+/// The refusal of a state change from another origin, saying what did not match.
+fn cross_origin_refusal(request: &Request) -> ApiError {
+    let origin = request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let here = authority(request).unwrap_or("-");
+    ApiError::forbidden(&format!(
+        "cross-origin requests may not change state: the request came from origin '{origin}' (Sec-Fetch-Site \
+         says so, or it is not '{here}', the address it was sent to); behind a reverse proxy, pass the Host \
+         header through unchanged"
+    ))
+}
+
+/// `error` as the client wants it: a page for a browser (with the caller's navigation), JSON
+/// otherwise.
+fn refuse(request: &Request, caller: Option<&Caller>, error: ApiError) -> Response {
+    match caller {
+        Some(caller) if from_browser(request) => crate::pages::error_page(caller, error),
+        _ => error.into_response(),
+    }
 }
 
 /// Every route but `/health` and `/login`: a known token or session (401 otherwise), and state
@@ -105,7 +131,8 @@ pub(crate) async fn authenticate(State(console): State<Shared>, mut request: Req
     };
     if !is_safe(request.method()) && cross_origin(&request) {
         tracing::warn!(message = "Cross-origin state change refused.", caller = %caller.name, path = %request.uri().path());
-        return ApiError::forbidden("cross-origin requests may not change state").into_response();
+        let refusal = cross_origin_refusal(&request);
+        return refuse(&request, Some(&caller), refusal);
     }
     request.extensions_mut().insert(caller);
     next.run(request).await
@@ -114,7 +141,8 @@ pub(crate) async fn authenticate(State(console): State<Shared>, mut request: Req
 /// 403 for a state change a browser sends from another origin (the open `POST /login`).
 pub(crate) async fn same_origin(request: Request, next: Next) -> Response {
     if !is_safe(request.method()) && cross_origin(&request) {
-        return ApiError::forbidden("cross-origin requests may not change state").into_response();
+        tracing::warn!(message = "Cross-origin state change refused.", caller = "-", path = %request.uri().path());
+        return cross_origin_refusal(&request).into_response();
     }
     next.run(request).await
 }
@@ -124,8 +152,9 @@ pub(crate) async fn require(role: Role, request: Request, next: Next) -> Respons
     match request.extensions().get::<Caller>() {
         Some(caller) if caller.role >= role => next.run(request).await,
         Some(caller) => {
-            ApiError::forbidden(&format!("this needs the {role} role; token '{}' is {}", caller.name, caller.role))
-                .into_response()
+            let error =
+                ApiError::forbidden(&format!("this needs the {role} role; token '{}' is {}", caller.name, caller.role));
+            refuse(&request, Some(caller), error)
         }
         None => ApiError::unauthorized("a token is required").into_response(),
     }

@@ -147,7 +147,7 @@ pub fn router_with(store: Arc<dyn Store>, control: scheduler::Control, options: 
         let check = axum::middleware::from_fn(move |request, next| auth::require(role, request, next));
         api = api.route(path, handler.route_layer(check));
     }
-    let api = api.layer(axum::middleware::from_fn_with_state(console.clone(), auth::authenticate));
+    let api = api.fallback(no_route).layer(axum::middleware::from_fn_with_state(console.clone(), auth::authenticate));
     let login = get(pages::login_page).post(pages::login).route_layer(axum::middleware::from_fn(auth::same_origin));
     Router::new()
         .route("/health", get(health))
@@ -156,6 +156,19 @@ pub fn router_with(store: Arc<dyn Store>, control: scheduler::Control, options: 
         .route(hooks::PATH, hooks::route())
         .merge(api)
         .with_state(console)
+}
+
+/// A path behind the token wall that is no route: 404, as JSON under `/api/`, else a page.
+async fn no_route(
+    axum::Extension(caller): axum::Extension<Caller>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let what = format!("{} {}", request.method(), request.uri().path());
+    if auth::from_browser(&request) {
+        return pages::error_page(&caller, error::ApiError::not_found(format!("no page {what}")));
+    }
+    let hint = if request.uri().path().starts_with("/api/") { "; the routes are in /api/v1/openapi.json" } else { "" };
+    error::ApiError::not_found(format!("no route {what}{hint}")).into_response()
 }
 
 async fn health(axum::extract::State(console): axum::extract::State<Shared>) -> impl IntoResponse {

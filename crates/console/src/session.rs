@@ -17,7 +17,7 @@ pub const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
 /// A new session for the token `name`; its id (for the cookie).
 pub(crate) async fn open(store: &dyn Store, name: &str) -> Result<String, StoreError> {
-    let id = crate::token::generate();
+    let id = crate::token::generate_with(crate::token::SESSION_PREFIX);
     let expires = Utc::now() + chrono::Duration::from_std(LIFETIME).unwrap_or_default();
     store.open_session(&crate::token::hash(&id), name, expires).await?;
     Ok(id)

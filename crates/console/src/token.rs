@@ -11,6 +11,9 @@ pub const PREFIX: &str = "stw_";
 /// What a one-time sign-in code starts with.
 pub const CODE_PREFIX: &str = "stwc_";
 
+/// What a session id (the cookie) starts with: not a token, and never accepted as one.
+pub const SESSION_PREFIX: &str = "stws_";
+
 /// A new random token (from the operating system's seeded CSPRNG).
 pub fn generate() -> String {
     generate_with(PREFIX)

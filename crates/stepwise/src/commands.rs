@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use tracing::Instrument as _;
 
 use crate::load::{compile_file, expand, registry};
 
@@ -254,12 +255,16 @@ fn run_here(args: RunArgs) -> anyhow::Result<u8> {
             start_document,
             progress: None,
         };
-        let report = engine::run(&plan, &registry, options).await;
+        let report = engine::run(&plan, &registry, options).instrument(crate::run_log::span(&run_id)).await;
         if let Some(s) = sandbox {
             s.shutdown().await;
         }
-        if let Some(h) = &mut history {
-            h.end(&report).await;
+        match &mut history {
+            Some(h) => {
+                h.save_log(&run_id, &redactor).await;
+                h.end(&report).await;
+            }
+            None => drop(crate::run_log::take(&run_id)),
         }
         anyhow::Ok(report)
     })?;

@@ -8,6 +8,7 @@ mod load;
 mod proctests;
 mod progress;
 mod recording;
+mod run_log;
 mod sandbox;
 mod scheduling;
 mod testmode;
@@ -17,6 +18,9 @@ mod trigger;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Stepwise: integration processes (Boomi-style) for KnowBe4 and Boomi Platform admins.
 #[derive(Parser, Debug)]
@@ -68,12 +72,15 @@ fn main() -> ExitCode {
     };
     let filter =
         tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // Two layers, each with its own filter: the log on stderr (`--log`), and the run log, which
+    // keeps the `info` and above of each run whatever `--log` says.
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
-        .init();
+        .with_filter(filter);
+    let run_log = run_log::Layer.with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    tracing_subscriber::registry().with(stderr).with(run_log).init();
     let code = match cli.command {
         Command::Validate(args) => commands::validate(args),
         Command::Graph(args) => commands::graph(args),

@@ -12,6 +12,7 @@ use compiler::Plan;
 use engine::{Registry, RunReport};
 use scheduler::LoadedProcess;
 use store::{ListFilter, RunEnd, RunStart, StepRecord, Store, StoreUrl, Trigger};
+use tracing::Instrument as _;
 
 use crate::load::{compile_file, registry};
 
@@ -162,6 +163,11 @@ impl RunRecorder {
     }
 
     /// Records the end of a run from its report.
+    /// Saves what the run logged into its log in the store ([`crate::run_log`]).
+    pub async fn save_log(&self, run_id: &str, redactor: &engine::Redactor) {
+        crate::run_log::save(self.store.as_ref(), run_id, &self.node, redactor).await;
+    }
+
     pub async fn end(&mut self, report: &RunReport) {
         if let Some(lease) = self.lease.take() {
             lease.abort();
@@ -452,8 +458,9 @@ impl scheduler::ProcessRunner for Runner {
             }),
             progress: Some(progress),
         };
-        let report = engine::run(&plan, &self.registry, options).await;
+        let report = engine::run(&plan, &self.registry, options).instrument(crate::run_log::span(&run_id)).await;
         drop((bridge, watch));
+        crate::run_log::save(self.store.as_ref(), &run_id, &self.node, &redactor).await;
         if let Some(recorder) = recorder {
             self.keep_documents(&run_id, &plan, &recorder, report.status, &redactor).await;
         }

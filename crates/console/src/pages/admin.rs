@@ -75,8 +75,12 @@ pub(crate) struct NewTokenForm {
 pub(crate) async fn create_token(
     State(console): State<Shared>,
     Extension(caller): Extension<Caller>,
-    Form(form): Form<NewTokenForm>,
+    form: Result<Form<NewTokenForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => return error_page(&caller, ApiError::bad_request(rejection.body_text())),
+    };
     let made = async {
         let role: Role = form.role.parse().map_err(ApiError::bad_request)?;
         actions::create_token(&console, &caller, form.name.trim(), role, form.view_data.is_some()).await

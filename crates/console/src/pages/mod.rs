@@ -127,7 +127,8 @@ fn code_form(code: &str, token: &str) -> Markup {
 }
 
 const USED_CODE: &str = "This sign-in address was used already or has expired: sign in with a token \
-                         (make one with `stepwise token create NAME --role admin`).";
+                         (make one with `stepwise token create NAME --role admin --store STORE`, STORE being \
+                         the run store serve uses).";
 
 pub(crate) async fn login_page(
     State(console): State<Shared>,

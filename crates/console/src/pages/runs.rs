@@ -178,7 +178,15 @@ fn delta(now: u64, before: Option<u64>) -> Markup {
     html! { @if change != 0 { " " span.delta { "(" @if change > 0 { "+" } (change) ")" } } }
 }
 
-fn steps_table(steps: &[StepRecord], before: Option<&[StepRecord]>, kept: &[(String, u64)], run_id: &str) -> Markup {
+/// The steps table. `kept` links to the kept documents for callers who may see them
+/// (`--view-data`); others see how many there are.
+fn steps_table(
+    steps: &[StepRecord],
+    before: Option<&[StepRecord]>,
+    kept: &[(String, u64)],
+    run_id: &str,
+    sees_data: bool,
+) -> Markup {
     let prior = |id: &str| before.and_then(|b| b.iter().find(|s| s.step == id));
     html! {
         table {
@@ -197,7 +205,8 @@ fn steps_table(steps: &[StepRecord], before: Option<&[StepRecord]>, kept: &[(Str
                         td.num { (s.documents_error) (delta(s.documents_error, p.map(|p| p.documents_error))) }
                         td.num { (s.millis) (delta(s.millis, p.map(|p| p.millis))) }
                         td { @match kept.iter().find(|(step, _)| *step == s.step) {
-                            Some((_, n)) => a href={ "/runs/" (run_id) "/steps/" (s.step) } { (n) " kept" },
+                            Some((_, n)) if sees_data => a href={ "/runs/" (run_id) "/steps/" (s.step) } { (n) " kept" },
+                            Some((_, n)) => { (n) " kept" },
                             None => span.note { "none" },
                         } }
                     }
@@ -298,8 +307,8 @@ async fn run_body(
         (run_actions(caller, &run))
         h2 { "Steps" @if going { " so far" } }
         @if going && steps.is_empty() { p.note { "No step has finished yet." } }
-        (steps_table(&steps, before.as_deref(), &kept, run_id))
-        (error_documents(&run, &kept))
+        (steps_table(&steps, before.as_deref(), &kept, run_id, caller.view_data))
+        (error_documents(&run, &kept, caller.view_data))
         @if let Some(outline) = &outline {
             h2 { "Graph" }
             (figure("Steps coloured by what they did in this run.", &outline.steps, &outcome_of(&steps)))
@@ -311,7 +320,7 @@ async fn run_body(
 
 /// The error documents the run made: per step with a link when the run kept them, or how many
 /// there were when it kept none.
-fn error_documents(run: &RunRecord, kept: &[(String, u64)]) -> Markup {
+fn error_documents(run: &RunRecord, kept: &[(String, u64)], sees_data: bool) -> Markup {
     let by_step: Vec<(&str, &str, u64)> = kept
         .iter()
         .filter_map(|(key, n)| store::error_documents_of(key).map(|step| (step, key.as_str(), *n)))
@@ -321,7 +330,10 @@ fn error_documents(run: &RunRecord, kept: &[(String, u64)]) -> Markup {
             h2 { "Error documents" }
             ul {
                 @for (step, key, n) in &by_step {
-                    li { (step) ": " a href={ "/runs/" (run.run_id) "/steps/" (key) } { (n) " error document" @if *n != 1 { "s" } } }
+                    li { (step) ": "
+                        @if sees_data { a href={ "/runs/" (run.run_id) "/steps/" (key) } { (n) " error document" @if *n != 1 { "s" } } }
+                        @else { (n) " error document" @if *n != 1 { "s" } " kept (their contents need a token with --view-data)" }
+                    }
                 }
             }
         } @else if run.documents_error > 0 && run.ended_at.is_some() {
