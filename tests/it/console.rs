@@ -629,8 +629,17 @@ fn plain_http_off_loopback_is_refused() {
     let out = stepwise(dir.path(), &["serve", "procs", "--state", "state.db", "--listen", "0.0.0.0:1"]);
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("--insecure-http") && out.stderr.contains("0.0.0.0:1"), "{out:?}");
+    // A port taken: said so, with what to do.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = stepwise(dir.path(), &["serve", "procs", "--state", "state.db", "--listen", &addr]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!("cannot listen on {addr}")) && out.stderr.contains("pick another port"),
+        "{out:?}"
+    );
     // An address that is no HOST:PORT is named.
-    for bad in ["9464", "no-such-host.invalid:9464"] {
+    for bad in ["9464", "no-such-host.invalid:9464", "http://127.0.0.1:9464"] {
         let out = stepwise(dir.path(), &["serve", "procs", "--state", "state.db", "--listen", bad]);
         assert_eq!(out.code, 2, "{out:?}");
         assert!(out.stderr.contains(&format!("--listen '{bad}'")) && out.stderr.contains("HOST:PORT"), "{out:?}");

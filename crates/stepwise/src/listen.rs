@@ -40,6 +40,12 @@ pub struct TlsFiles {
 pub fn resolve(listen: &str) -> anyhow::Result<SocketAddr> {
     use std::net::ToSocketAddrs as _;
     let not = |why: String| anyhow::anyhow!("--listen '{listen}': {why}; give HOST:PORT, such as 127.0.0.1:9464");
+    if listen.contains("://") {
+        return Err(not("an address, not a URL (no scheme: HTTPS is --tls-cert and --tls-key)".to_owned()));
+    }
+    if listen.starts_with(':') {
+        return Err(not("no host (0.0.0.0 listens on every address, 127.0.0.1 on this machine only)".to_owned()));
+    }
     let mut addrs = listen.to_socket_addrs().map_err(|e| not(e.to_string()))?;
     addrs.next().ok_or_else(|| not("the name has no address".to_owned()))
 }
@@ -112,7 +118,15 @@ pub async fn start(
     store: Arc<dyn Store>,
     control: scheduler::Control,
 ) -> anyhow::Result<ConsoleServer> {
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => ": another program (another serve?) listens there; pick another port",
+            std::io::ErrorKind::PermissionDenied => ": ports below 1024 need privileges; pick a port above 1023",
+            std::io::ErrorKind::AddrNotAvailable => ": this machine has no such address",
+            _ => "",
+        };
+        anyhow::anyhow!("cannot listen on {addr} ({e}){hint}")
+    })?;
     let bound = listener.local_addr().unwrap_or(addr);
     let scheme = if tls.is_some() { "https" } else { "http" };
     let first = console::first_sign_in(store.as_ref()).await?;
@@ -204,7 +218,7 @@ mod tests {
         assert_eq!(resolve("[::1]:80").unwrap(), "[::1]:80".parse::<SocketAddr>().unwrap());
         let local = resolve("localhost:9464").unwrap();
         assert!(local.ip().is_loopback() && local.port() == 9464, "{local}");
-        for bad in ["9464", "127.0.0.1", "127.0.0.1:http", "127.0.0.1:99999", ""] {
+        for bad in ["9464", "127.0.0.1", "127.0.0.1:http", "127.0.0.1:99999", "", ":9464", "http://127.0.0.1:9464"] {
             let error = resolve(bad).unwrap_err().to_string();
             assert!(error.contains(&format!("--listen '{bad}'")) && error.contains("HOST:PORT"), "{error}");
         }
