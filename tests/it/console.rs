@@ -294,6 +294,11 @@ fn every_route_answers_every_role_as_documented() {
     let listed = stepwise(dir.path(), &["token", "list", "--state", "state.db"]);
     assert_eq!(listed.code, 0, "{listed:?}");
     assert!(!listed.stdout.contains("victim") && listed.stdout.contains("made"), "{listed:?}");
+    // Columns line up: each row's data access sits under DATA.
+    let data_at = listed.stdout.lines().next().and_then(|h| h.find("DATA")).unwrap();
+    for row in listed.stdout.lines().skip(1) {
+        assert!(row.get(data_at..).is_some_and(|r| r.starts_with("no ") || r.starts_with("yes ")), "{}", listed.stdout);
+    }
     assert_eq!(console.terminate(), 0, "{}", console.log());
     let log = console.log();
     for token in tokens.all() {
@@ -620,6 +625,7 @@ fn first_start_makes_an_admin_token_and_a_one_time_sign_in_address() {
     let tokens = stepwise(dir.path(), &["token", "list", "--json", "--state", "state.db"]);
     assert_eq!(tokens.json().as_array().map(Vec::len), Some(1), "{tokens:?}");
     assert!(!console.log().contains("/login?code="), "{}", console.log());
+    assert!(console.log().contains("sign in with a token of the run store"), "{}", console.log());
 }
 
 #[test]

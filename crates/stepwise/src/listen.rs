@@ -141,6 +141,12 @@ pub async fn start(
             first.code
         );
     }
+    if first.is_none() {
+        eprintln!(
+            "The console is at {scheme}://{bound}/: sign in with a token of the run store (`stepwise token create \
+             NAME --role admin` with the store serve uses makes one)."
+        );
+    }
     let options = console::Options { https: tls.is_some(), sign_in: first.map(|f| f.record) };
     let router = console::router_with(store, control, options);
     let (stop, handle) = match tls {

@@ -111,7 +111,7 @@ async fn list(store: &dyn Store, json: bool) -> anyhow::Result<u8> {
     for t in tokens {
         let last = t.last_used_at.map_or_else(|| "never".to_owned(), when);
         let data = if t.view_data { "yes" } else { "no" };
-        writeln!(out, "{:<24} {:<9} {:<9} {:<20} {last}", t.name, t.role, data, when(t.created_at))?;
+        writeln!(out, "{:<24} {:<9} {:<9} {:<20} {last}", t.name, t.role.as_str(), data, when(t.created_at))?;
     }
     Ok(0)
 }
