@@ -255,16 +255,17 @@ fn run_here(args: RunArgs) -> anyhow::Result<u8> {
             start_document,
             progress: None,
         };
-        let report = engine::run(&plan, &registry, options).instrument(crate::run_log::span(&run_id)).await;
+        let capture = crate::run_log::Capture::start(&run_id);
+        let report = engine::run(&plan, &registry, options).instrument(capture.span()).await;
         if let Some(s) = sandbox {
             s.shutdown().await;
         }
         match &mut history {
             Some(h) => {
-                h.save_log(&run_id, &redactor).await;
+                h.save_log(capture, &redactor).await;
                 h.end(&report).await;
             }
-            None => drop(crate::run_log::take(&run_id)),
+            None => drop(capture),
         }
         anyhow::Ok(report)
     })?;

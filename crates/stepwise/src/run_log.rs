@@ -1,11 +1,12 @@
 //! The run log: what a run's own code logs (its start and end, its notify steps' messages,
-//! connectors' warnings, retries, aborts), captured from `tracing` inside the run's span
-//! ([`span`]) by a [`Layer`] and kept with the run in the store ([`save`]), where
-//! `history RUN_ID --json`, the API and the console's run page (with its level filter) show it.
+//! connectors' warnings, retries, aborts), captured from `tracing` inside the run's span by a
+//! [`Layer`] while a [`Capture`] of the run is open, and kept with the run in the store
+//! ([`Capture::save`]), where `history RUN_ID --json`, the API and the console's run page (with
+//! its level filter) show it.
 //!
-//! Only `info`, `warn` and `error` events are kept, at most [`MAX_LINES`] per run; each is its
-//! message and its fields but those that carry document data or repeat the run (`document`,
-//! `body`, `data`, `input`, `run_id`, `process`), scrubbed with the run's redactor before it is
+//! Only `info`, `warn` and `error` events are kept, at most [`MAX_LINES`] per run and
+//! [`MAX_LINE_BYTES`] per line; each is its message and those of its fields named in [`KEPT`]
+//! (never a field that may carry document data), scrubbed with the run's redactor before it is
 //! saved.
 
 use std::collections::HashMap;
@@ -25,12 +26,81 @@ pub const SPAN: &str = "stepwise_run";
 /// The most lines one run keeps; past it, a last line says how many more there were.
 pub const MAX_LINES: usize = 1000;
 
-/// Fields never kept: document data, or the run itself again.
-const LEFT_OUT: [&str; 6] = ["document", "body", "data", "input", "run_id", "process"];
+/// The longest line kept, in bytes; a longer one is cut and ends with `…`.
+pub const MAX_LINE_BYTES: usize = 4096;
 
-/// The span a run goes in: events inside it (and inside its steps' futures) are its log.
-pub fn span(run_id: &str) -> tracing::Span {
-    tracing::info_span!(SPAN, run_id = %run_id)
+/// The only fields of an event a run log keeps: names, ids, counts and reasons, never document
+/// data (a field not named here, such as `document` or `body`, is left out).
+pub const KEPT: [&str; 17] = [
+    "step",
+    "connection",
+    "call",
+    "attempt",
+    "wait_ms",
+    "wait_secs",
+    "documents",
+    "error",
+    "reason",
+    "status",
+    "millis",
+    "timeout_secs",
+    "limit",
+    "account",
+    "user",
+    "object",
+    "page",
+];
+
+/// What one run logs, captured from its span while this is open. Dropping it without
+/// [`Capture::save`] (a run that keeps no history, or whose task was dropped) forgets the lines.
+#[derive(Debug)]
+pub struct Capture {
+    run_id: String,
+}
+
+impl Capture {
+    /// Starts capturing what run `run_id` logs inside [`Capture::span`].
+    pub fn start(run_id: &str) -> Self {
+        runs().insert(run_id.to_owned(), Collected::default());
+        Self { run_id: run_id.to_owned() }
+    }
+
+    /// The span the run goes in: events inside it (and inside its steps' futures) are its log.
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!(SPAN, run_id = %self.run_id)
+    }
+
+    /// Ends the capture and saves what the run logged into its log in the store, as node `node`
+    /// wrote it, scrubbed with `redactor`, in one write. A failure is logged, never the run's.
+    pub async fn save(self, store: &dyn store::Store, node: &str, redactor: &engine::Redactor) {
+        let (lines, dropped) = take(&self.run_id);
+        let mut saved: Vec<store::LogLine> = lines
+            .into_iter()
+            .map(|l| store::LogLine {
+                at: l.at,
+                level: l.level.to_owned(),
+                node: node.to_owned(),
+                message: redactor.redact(&l.text),
+            })
+            .collect();
+        if dropped > 0 {
+            saved.push(store::LogLine {
+                at: Utc::now(),
+                level: "warn".to_owned(),
+                node: node.to_owned(),
+                message: format!("{dropped} more log lines of this run were not kept (at most {MAX_LINES} are)"),
+            });
+        }
+        if let Err(error) = store.append_logs(&self.run_id, &saved).await {
+            tracing::warn!(run_id = %self.run_id, error = %error, "The run's log could not be saved.");
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        runs().remove(&self.run_id);
+    }
 }
 
 /// One captured line.
@@ -55,7 +125,7 @@ fn runs() -> std::sync::MutexGuard<'static, HashMap<String, Collected>> {
 }
 
 /// Takes what the run `run_id` logged (its lines, then how many more were not kept).
-pub fn take(run_id: &str) -> (Vec<Line>, usize) {
+fn take(run_id: &str) -> (Vec<Line>, usize) {
     let collected = runs().remove(run_id).unwrap_or_default();
     (collected.lines, collected.dropped)
 }
@@ -80,7 +150,7 @@ impl Visit for RunIdField {
     }
 }
 
-/// Writes an event as `message field=value ...`, leaving out [`LEFT_OUT`].
+/// Writes an event as `message field=value ...`, keeping only the fields in [`KEPT`].
 #[derive(Default)]
 struct Text {
     message: String,
@@ -93,20 +163,20 @@ impl Visit for Text {
             "message" => {
                 let _ = write!(self.message, "{value:?}");
             }
-            name if LEFT_OUT.contains(&name) => {}
-            name => {
+            name if KEPT.contains(&name) => {
                 let _ = write!(self.fields, " {name}={value:?}");
             }
+            _ => {}
         }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
             "message" => self.message.push_str(value),
-            name if LEFT_OUT.contains(&name) => {}
-            name => {
+            name if KEPT.contains(&name) => {
                 let _ = write!(self.fields, " {name}={value}");
             }
+            _ => {}
         }
     }
 }
@@ -135,7 +205,6 @@ where
         let mut field = RunIdField(None);
         attrs.record(&mut field);
         if let (Some(run_id), Some(span)) = (field.0, ctx.span(id)) {
-            runs().entry(run_id.clone()).or_default();
             span.extensions_mut().insert(RunId(run_id));
         }
     }
@@ -147,47 +216,41 @@ where
         else {
             return;
         };
+        // A run not captured (or whose capture ended) keeps nothing; a full one only counts.
+        match runs().get_mut(&run_id) {
+            None => return,
+            Some(collected) if collected.lines.len() >= MAX_LINES => {
+                collected.dropped += 1;
+                return;
+            }
+            Some(_) => {}
+        }
         let mut text = Text::default();
         event.record(&mut text);
-        let line = Line { at: Utc::now(), level, text: format!("{}{}", text.message, text.fields) };
-        let mut runs = runs();
-        // A run whose lines were taken already (it ended) keeps no more.
-        let Some(collected) = runs.get_mut(&run_id) else { return };
-        if collected.lines.len() < MAX_LINES {
-            collected.lines.push(line);
-        } else {
-            collected.dropped += 1;
+        let mut text = format!("{}{}", text.message, text.fields);
+        cut(&mut text, MAX_LINE_BYTES);
+        let line = Line { at: Utc::now(), level, text };
+        if let Some(collected) = runs().get_mut(&run_id) {
+            if collected.lines.len() < MAX_LINES {
+                collected.lines.push(line);
+            } else {
+                collected.dropped += 1;
+            }
         }
     }
 }
 
-/// Saves what run `run_id` logged into its log in the store, as node `node` wrote it, scrubbed
-/// with `redactor`. A failure is logged, never the run's.
-pub async fn save(store: &dyn store::Store, run_id: &str, node: &str, redactor: &engine::Redactor) {
-    let (lines, dropped) = take(run_id);
-    let mut saved: Vec<store::LogLine> = lines
-        .into_iter()
-        .map(|l| store::LogLine {
-            at: l.at,
-            level: l.level.to_owned(),
-            node: node.to_owned(),
-            message: redactor.redact(&l.text),
-        })
-        .collect();
-    if dropped > 0 {
-        saved.push(store::LogLine {
-            at: Utc::now(),
-            level: "warn".to_owned(),
-            node: node.to_owned(),
-            message: format!("{dropped} more log lines of this run were not kept (at most {MAX_LINES} are)"),
-        });
+/// Cuts `text` to at most `max` bytes (on a character boundary), ending it with `…` when cut.
+fn cut(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
     }
-    for line in &saved {
-        if let Err(error) = store.append_log(run_id, line).await {
-            tracing::warn!(run_id, error = %error, "The run's log could not be saved.");
-            return;
-        }
+    let mut end = max - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
     }
+    text.truncate(end);
+    text.push('…');
 }
 
 #[cfg(test)]
@@ -200,17 +263,19 @@ mod tests {
     #[test]
     fn events_in_a_runs_span_are_its_log_without_document_data() {
         let subscriber = tracing_subscriber::registry().with(Layer);
+        let capture = Capture::start("r1");
         tracing::subscriber::with_default(subscriber, || {
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
             runtime.block_on(
                 async {
                     tracing::info!(step = "notify", "Hello {}", "ada");
                     tracing::warn!(step = "fetch", document = "secret data", connection = "kb4", "Refused.");
+                    tracing::warn!(step = "fetch", email = "ada@example.com", payload = ?["x"], "Unknown fields.");
                     tracing::debug!("not kept");
                     tokio::task::yield_now().await;
                     tracing::error!(run_id = "r1", process = "p", "Run ended.");
                 }
-                .instrument(span("r1")),
+                .instrument(capture.span()),
             );
             tracing::warn!("outside any run");
         });
@@ -221,6 +286,7 @@ mod tests {
             [
                 ("info", "Hello ada step=notify"),
                 ("warn", "Refused. step=fetch connection=kb4"),
+                ("warn", "Unknown fields. step=fetch"),
                 ("error", "Run ended.")
             ]
         );
@@ -229,15 +295,33 @@ mod tests {
     }
 
     #[test]
-    fn a_run_keeps_at_most_max_lines() {
+    fn a_run_keeps_at_most_max_lines_of_at_most_max_line_bytes() {
         let subscriber = tracing_subscriber::registry().with(Layer);
+        let capture = Capture::start("r2");
         tracing::subscriber::with_default(subscriber, || {
-            let _entered = span("r2").entered();
-            for n in 0..MAX_LINES + 5 {
+            let _entered = capture.span().entered();
+            tracing::info!("{}", "é".repeat(MAX_LINE_BYTES));
+            for n in 1..MAX_LINES + 5 {
                 tracing::info!("line {n}");
             }
         });
         let (lines, dropped) = take("r2");
         assert_eq!((lines.len(), dropped), (MAX_LINES, 5));
+        assert!(lines[0].text.len() <= MAX_LINE_BYTES && lines[0].text.ends_with("é…"), "{}", lines[0].text.len());
+        assert_eq!(lines[1].text, "line 1");
+    }
+
+    #[test]
+    fn a_dropped_capture_forgets_its_lines_and_a_span_without_one_keeps_none() {
+        let subscriber = tracing_subscriber::registry().with(Layer);
+        let capture = Capture::start("r3");
+        tracing::subscriber::with_default(subscriber, || {
+            let span = capture.span();
+            span.in_scope(|| tracing::info!("kept until dropped"));
+            assert_eq!(runs().get("r3").map(|c| c.lines.len()), Some(1));
+            drop(capture);
+            span.in_scope(|| tracing::info!("after the capture"));
+        });
+        assert!(!runs().contains_key("r3"));
     }
 }

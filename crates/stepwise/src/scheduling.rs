@@ -162,12 +162,12 @@ impl RunRecorder {
         }
     }
 
-    /// Records the end of a run from its report.
     /// Saves what the run logged into its log in the store ([`crate::run_log`]).
-    pub async fn save_log(&self, run_id: &str, redactor: &engine::Redactor) {
-        crate::run_log::save(self.store.as_ref(), run_id, &self.node, redactor).await;
+    pub async fn save_log(&self, capture: crate::run_log::Capture, redactor: &engine::Redactor) {
+        capture.save(self.store.as_ref(), &self.node, redactor).await;
     }
 
+    /// Records the end of a run from its report.
     pub async fn end(&mut self, report: &RunReport) {
         if let Some(lease) = self.lease.take() {
             lease.abort();
@@ -435,6 +435,7 @@ impl scheduler::ProcessRunner for Runner {
         let recorder = crate::recording::DocumentRecorder::for_plan(&plan);
         let redactor = env.redactor.clone();
         let run_id = request.run_id.clone();
+        let capture = crate::run_log::Capture::start(&run_id);
         let progress = engine::Progress::new();
         let watch = tokio_util::task::AbortOnDropHandle::new(crate::progress::spawn(
             self.store.clone(),
@@ -458,9 +459,9 @@ impl scheduler::ProcessRunner for Runner {
             }),
             progress: Some(progress),
         };
-        let report = engine::run(&plan, &self.registry, options).instrument(crate::run_log::span(&run_id)).await;
+        let report = engine::run(&plan, &self.registry, options).instrument(capture.span()).await;
         drop((bridge, watch));
-        crate::run_log::save(self.store.as_ref(), &run_id, &self.node, &redactor).await;
+        capture.save(self.store.as_ref(), &self.node, &redactor).await;
         if let Some(recorder) = recorder {
             self.keep_documents(&run_id, &plan, &recorder, report.status, &redactor).await;
         }
@@ -496,7 +497,7 @@ impl Runner {
             }
         };
         let line = store::LogLine { at: Utc::now(), level: "warn".to_owned(), node: self.node.clone(), message: note };
-        if let Err(error) = self.store.append_log(run_id, &line).await {
+        if let Err(error) = self.store.append_logs(run_id, std::slice::from_ref(&line)).await {
             tracing::warn!(%error, run_id, "Cannot write the run's log.");
         }
     }

@@ -250,8 +250,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// longer served); returns how many.
     async fn discard_queued(&self, processes: &[String], reason: &str) -> Result<usize, StoreError>;
 
-    /// Appends a line to a run's log.
-    async fn append_log(&self, run_id: &str, line: &LogLine) -> Result<(), StoreError>;
+    /// Appends lines to a run's log, in order, in one transaction (all or none).
+    async fn append_logs(&self, run_id: &str, lines: &[LogLine]) -> Result<(), StoreError>;
 
     /// A run's log, oldest first.
     async fn logs(&self, run_id: &str) -> Result<Vec<LogLine>, StoreError>;
@@ -341,7 +341,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// until `expires_at`.
     async fn open_session(&self, hash: &str, token: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError>;
 
-    /// The token of a live session (none once it expired or its token was revoked).
+    /// The token of a live session (none once it expired or its token was revoked), recording
+    /// that the token was used at `now`.
     async fn session(&self, hash: &str, now: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError>;
 
     /// Ends a session, and forgets every expired one.

@@ -687,15 +687,24 @@ impl Store for PgStore {
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
-    async fn append_log(&self, run_id: &str, line: &LogLine) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO run_logs (run_id, at, level, node, message) VALUES ($1, $2, $3, $4, $5)")
-            .bind(run_id)
-            .bind(line.at)
-            .bind(&line.level)
-            .bind(&line.node)
-            .bind(&line.message)
-            .execute(&self.pool)
-            .await?;
+    async fn append_logs(&self, run_id: &str, lines: &[LogLine]) -> Result<(), StoreError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        // One statement: the lines in order (`seq` follows the array's order).
+        sqlx::query(
+            "INSERT INTO run_logs (run_id, at, level, node, message) \
+             SELECT $1, l.at, l.level, l.node, l.message \
+             FROM UNNEST($2::timestamptz[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY \
+                  AS l(at, level, node, message, n) ORDER BY l.n",
+        )
+        .bind(run_id)
+        .bind(lines.iter().map(|l| l.at).collect::<Vec<_>>())
+        .bind(lines.iter().map(|l| l.level.as_str()).collect::<Vec<_>>())
+        .bind(lines.iter().map(|l| l.node.as_str()).collect::<Vec<_>>())
+        .bind(lines.iter().map(|l| l.message.as_str()).collect::<Vec<_>>())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -716,14 +716,23 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn append_log(&self, run_id: &str, line: &LogLine) -> Result<(), StoreError> {
+    async fn append_logs(&self, run_id: &str, lines: &[LogLine]) -> Result<(), StoreError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
         let run_id = run_id.to_owned();
-        let line = line.clone();
+        let lines = lines.to_vec();
         self.with(move |conn| {
-            conn.execute(
-                "INSERT INTO run_logs (run_id, at, level, node, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![run_id, ts(line.at), line.level, line.node, line.message],
-            )?;
+            let tx = conn.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO run_logs (run_id, at, level, node, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for line in &lines {
+                    insert.execute(params![run_id, ts(line.at), line.level, line.node, line.message])?;
+                }
+            }
+            tx.commit()?;
             Ok(())
         })
         .await

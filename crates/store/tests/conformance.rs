@@ -527,11 +527,21 @@ async fn keeps_run_logs(store: Dyn) {
     store.record_start(&start(&run, "p", at(0))).await.unwrap();
     for (i, message) in ["claimed", "lease lost"].iter().enumerate() {
         let line = LogLine { at: at(i as i64), level: "warn".into(), node: "n1".into(), message: (*message).into() };
-        store.append_log(&run, &line).await.unwrap();
+        store.append_logs(&run, &[line]).await.unwrap();
     }
+    store.append_logs(&run, &[]).await.unwrap();
+    // A batch keeps its order, after what was there.
+    let batch: Vec<LogLine> = (0..300)
+        .map(|i| LogLine { at: at(2), level: "info".into(), node: "n2".into(), message: format!("line {i}") })
+        .collect();
+    store.append_logs(&run, &batch).await.unwrap();
     let lines = store.logs(&run).await.unwrap();
-    assert_eq!(lines.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(), ["claimed", "lease lost"]);
+    assert_eq!(lines.len(), 302);
+    assert_eq!(lines[..2].iter().map(|l| l.message.as_str()).collect::<Vec<_>>(), ["claimed", "lease lost"]);
     assert_eq!(lines[1].at, at(1));
+    let batched: Vec<&str> = lines[2..].iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(batched, batch.iter().map(|l| l.message.as_str()).collect::<Vec<_>>());
+    assert_eq!((lines[301].node.as_str(), lines[301].level.as_str()), ("n2", "info"));
 }
 
 async fn prunes_ended_runs(store: Dyn) {
@@ -769,6 +779,8 @@ async fn keeps_sessions_while_their_token_lives(store: Dyn) {
     store.open_session("s1", "ci", at(100)).await.unwrap();
     store.open_session("s2", "ci", at(50)).await.unwrap();
     assert_eq!(store.session("s1", at(10)).await.unwrap().map(|t| t.name), Some("ci".to_owned()));
+    let used = store.tokens().await.unwrap().into_iter().find(|t| t.name == "ci").unwrap();
+    assert_eq!(used.last_used_at, Some(at(10)), "using a session is using its token");
     assert_eq!(store.session("s2", at(60)).await.unwrap(), None, "expired");
     assert_eq!(store.session("nope", at(10)).await.unwrap(), None);
     store.close_session("s1", at(10)).await.unwrap();

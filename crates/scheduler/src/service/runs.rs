@@ -520,7 +520,7 @@ impl Service {
         let run_id = run_id.to_owned();
         let line = LogLine { at: Utc::now(), level: level.to_owned(), node: self.config.node.clone(), message };
         tokio::spawn(async move {
-            if let Err(error) = store.append_log(&run_id, &line).await {
+            if let Err(error) = store.append_logs(&run_id, std::slice::from_ref(&line)).await {
                 tracing::debug!(message = "Cannot write a run log line.", %error);
             }
         });
@@ -576,5 +576,5 @@ async fn late_result_discarded(store: &dyn store::Store, node: &str, end: &RunEn
     );
     let message = format!("late result {} from node '{node}' discarded: the node had lost the run's lease", end.status);
     let line = LogLine { at: Utc::now(), level: "warn".to_owned(), node: node.to_owned(), message };
-    let _ = store.append_log(&end.run_id, &line).await;
+    let _ = store.append_logs(&end.run_id, std::slice::from_ref(&line)).await;
 }

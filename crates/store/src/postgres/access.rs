@@ -166,8 +166,10 @@ pub(super) async fn open_session(
 /// The session's token, joined so that a revoked token has no session left.
 pub(super) async fn session(pool: &PgPool, hash: &str, now: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError> {
     let columns = TOKEN_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
+    // A session stands for its token: using it is using the token.
     let row = sqlx::query(&format!(
-        "SELECT {columns} FROM sessions s JOIN tokens t ON t.name = s.token_name WHERE s.hash = $1 AND s.expires_at > $2"
+        "UPDATE tokens t SET last_used_at = $2 FROM sessions s \
+         WHERE s.hash = $1 AND s.expires_at > $2 AND t.name = s.token_name RETURNING {columns}"
     ))
     .bind(hash)
     .bind(now)

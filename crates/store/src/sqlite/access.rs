@@ -138,7 +138,15 @@ pub(super) fn session(conn: &Connection, hash: &str, now: DateTime<Utc>) -> Resu
     let sql = format!(
         "SELECT {columns} FROM sessions s JOIN tokens t ON t.name = s.token_name WHERE s.hash = ?1 AND s.expires_at > ?2"
     );
-    Ok(conn.prepare_cached(&sql)?.query_row(params![hash, ts(now)], token_from_row).optional()?)
+    let found = conn.prepare_cached(&sql)?.query_row(params![hash, ts(now)], token_from_row).optional()?;
+    let Some(mut token) = found else {
+        return Ok(None);
+    };
+    // A session stands for its token: using it is using the token.
+    conn.prepare_cached("UPDATE tokens SET last_used_at = ?1 WHERE name = ?2")?
+        .execute(params![ts(now), token.name])?;
+    token.last_used_at = Some(now);
+    Ok(Some(token))
 }
 
 pub(super) fn close_session(conn: &Connection, hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
