@@ -629,6 +629,27 @@ fn first_start_makes_an_admin_token_and_a_one_time_sign_in_address() {
 }
 
 #[test]
+fn a_sign_in_address_signs_in_as_its_own_token_only() {
+    let dir = Dir::new();
+    dir.write("procs/manual.yaml", fast("manual", ""));
+    let mut console = Console::start(&dir);
+    let log = console.until("the sign-in address", || {
+        let log = console.log();
+        log.contains("/login?code=").then_some(log)
+    });
+    let code = log.split("/login?code=").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap().to_owned();
+    // The printed address leaked: its token is revoked, and a new token takes the same name.
+    let revoked = stepwise(dir.path(), &["token", "revoke", "admin", "--state", "state.db"]);
+    assert_eq!(revoked.code, 0, "{revoked:?}");
+    create_token(&dir, "admin", "viewer");
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, head, page) = console.browse("POST", "/login", &form, &format!("code={code}"));
+    assert!(status == 401 && page.contains("was revoked"), "{status} {head} {page}");
+    assert!(header(&head, "set-cookie").is_none(), "{head}");
+    assert_eq!(console.terminate(), 0);
+}
+
+#[test]
 fn plain_http_off_loopback_is_refused() {
     let dir = Dir::new();
     dir.write("procs/manual.yaml", fast("manual", ""));

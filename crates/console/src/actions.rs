@@ -201,15 +201,21 @@ pub(crate) async fn revoke_token(console: &Shared, caller: &Caller, name: &str) 
     let Some(token) = tokens.iter().find(|t| t.name == name) else {
         return Err(ApiError::not_found(format!("no token named '{name}'; the tokens are listed at /tokens")));
     };
-    if token.role == Role::Admin && tokens.iter().filter(|t| t.role == Role::Admin).count() == 1 {
-        return Err(ApiError::conflict(format!(
+    let last_admin = || {
+        ApiError::conflict(format!(
             "'{name}' is the last admin token: make another admin token first, or revoke it with \
              `stepwise token revoke {name}` on the run store"
-        )));
+        ))
+    };
+    // Checked here so that a refusal is not audited, and again by the store, in the same step
+    // as the delete (two admins revoking each other at once).
+    if token.role == Role::Admin && tokens.iter().filter(|t| t.role == Role::Admin).count() == 1 {
+        return Err(last_admin());
     }
     audit(console, caller, "token_revoke", name, None).await?;
-    if !console.store.revoke_token(name).await? {
-        return Err(ApiError::not_found(format!("no token named '{name}'")));
+    match console.store.revoke_token(name, true).await? {
+        store::Revoked::Revoked => Ok(()),
+        store::Revoked::NoSuchToken => Err(ApiError::not_found(format!("no token named '{name}'"))),
+        store::Revoked::LastAdmin => Err(last_admin()),
     }
-    Ok(())
 }

@@ -11,11 +11,13 @@ use store::{Role, Store, StoreError};
 /// How long the printed address works (once).
 pub const CODE_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// A one-time sign-in code for the token named `token`; only its hash is kept.
+/// A one-time sign-in code for one token; only its hash is kept, and the token's hash, so that
+/// the code signs in as that token and no other (not a later token of the same name).
 #[derive(Debug)]
 pub struct OneTimeCode {
     hash: String,
     token: String,
+    token_hash: String,
     expires: Instant,
 }
 
@@ -34,6 +36,7 @@ pub struct FirstSignIn {
 /// token.
 pub async fn first_sign_in(store: &dyn Store) -> Result<Option<FirstSignIn>, StoreError> {
     let (_token, record) = crate::token::issue("admin", Role::Admin, true);
+    let token_hash = record.hash.clone();
     if !store.create_first_token(&record).await? {
         return Ok(None);
     }
@@ -47,11 +50,12 @@ pub async fn first_sign_in(store: &dyn Store) -> Result<Option<FirstSignIn>, Sto
     };
     // An action that cannot be recorded does not happen: without its audit line, the token goes.
     if let Err(error) = store.record_audit(&entry).await {
-        let _ = store.revoke_token("admin").await;
+        let _ = store.revoke_token("admin", false).await;
         return Err(error);
     }
     let code = crate::token::generate_with(crate::token::CODE_PREFIX);
-    let record = OneTimeCode { hash: crate::token::hash(&code), token: "admin".to_owned(), expires: deadline() };
+    let record =
+        OneTimeCode { hash: crate::token::hash(&code), token: "admin".to_owned(), token_hash, expires: deadline() };
     Ok(Some(FirstSignIn { code, record }))
 }
 
@@ -68,10 +72,11 @@ impl Codes {
         Codes(Mutex::new(code))
     }
 
-    /// The token `code` signs in as, if it is the unused, unexpired code (without using it).
-    pub(crate) fn peek(&self, code: &str) -> Option<String> {
+    /// The name and hash of the token `code` signs in as, if it is the unused, unexpired code
+    /// (without using it).
+    pub(crate) fn peek(&self, code: &str) -> Option<(String, String)> {
         let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        held.as_ref().filter(|h| h.matches(code)).map(|h| h.token.clone())
+        held.as_ref().filter(|h| h.matches(code)).map(|h| (h.token.clone(), h.token_hash.clone()))
     }
 
     /// Uses `code`: whether it was the unused, unexpired code (true once).
@@ -93,7 +98,8 @@ mod tests {
 
     fn code(expires: Instant) -> (String, Codes) {
         let code = crate::token::generate();
-        let record = OneTimeCode { hash: crate::token::hash(&code), token: "admin".into(), expires };
+        let record =
+            OneTimeCode { hash: crate::token::hash(&code), token: "admin".into(), token_hash: "h".into(), expires };
         (code, Codes::new(Some(record)))
     }
 
@@ -102,7 +108,7 @@ mod tests {
         let (code, codes) = code(deadline());
         assert_eq!(codes.peek("stw_wrong"), None);
         assert!(!codes.take("stw_wrong"));
-        assert_eq!(codes.peek(&code).as_deref(), Some("admin"));
+        assert_eq!(codes.peek(&code), Some(("admin".to_owned(), "h".to_owned())));
         assert!(codes.take(&code));
         assert_eq!(codes.peek(&code), None);
         assert!(!codes.take(&code));

@@ -59,11 +59,20 @@ impl fmt::Debug for Redactor {
 }
 
 impl Redactor {
+    /// Adds a secret: its text, and the forms it takes when written escaped (inside a JSON
+    /// string, or by a `{:?}`), so that a secret with a quote, a backslash or a control
+    /// character in it is masked there too.
     pub fn add(&self, value: &str) {
-        if value.len() >= 4 {
-            let mut v = self.values.lock().unwrap_or_else(|e| e.into_inner());
-            if !v.iter().any(|x| x == value) {
-                Arc::make_mut(&mut v).push(value.to_owned());
+        if value.len() < 4 {
+            return;
+        }
+        let debug = format!("{value:?}");
+        let json = serde_json::to_string(value).unwrap_or_default();
+        let forms = [value, unquote(&debug), unquote(&json)];
+        let mut v = self.values.lock().unwrap_or_else(|e| e.into_inner());
+        for form in forms {
+            if !form.is_empty() && !v.iter().any(|x| x == form) {
+                Arc::make_mut(&mut v).push(form.to_owned());
             }
         }
     }
@@ -108,6 +117,11 @@ impl Redactor {
             Err(_) => bytes.to_vec(),
         }
     }
+}
+
+/// `text` without the quotes around it.
+fn unquote(text: &str) -> &str {
+    text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text)
 }
 
 /// Credential headers (`Authorization: ...`, `"authorization": "..."`, `x-api-key=...`) and bare

@@ -275,6 +275,19 @@ fn no_debug_or_display_of_a_type_holding_secrets_prints_them() {
 }
 
 #[test]
+fn the_redactor_masks_a_secret_written_escaped() {
+    let redactor = crate::Redactor::default();
+    let secret = "pa\"ss\\w0rd\n";
+    redactor.add(secret);
+    let json = serde_json::json!({ "password": secret }).to_string();
+    for written in [secret.to_owned(), format!("{secret:?}"), json] {
+        let masked = redactor.redact(&written);
+        assert!(!masked.contains("w0rd") && masked.contains("***"), "{written} -> {masked}");
+    }
+    assert!(format!("{redactor:?}").contains("secrets: 2"), "the raw and the escaped form (JSON's is Debug's)");
+}
+
+#[test]
 fn the_redactor_masks_whatever_the_case_and_borrows_clean_text() {
     use crate::Redactor;
     use std::borrow::Cow;

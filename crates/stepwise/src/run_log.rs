@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -28,6 +29,10 @@ pub const MAX_LINES: usize = 1000;
 
 /// The longest line kept, in bytes; a longer one is cut and ends with `…`.
 pub const MAX_LINE_BYTES: usize = 4096;
+
+/// How much of an event is captured: more than is kept, so that a secret across
+/// [`MAX_LINE_BYTES`] is still whole when the line is scrubbed, before it is cut.
+const CAPTURED_BYTES: usize = MAX_LINE_BYTES + 64 * 1024;
 
 /// The only fields of an event a run log keeps: names, ids, counts and reasons, never document
 /// data (a field not named here, such as `document` or `body`, is left out).
@@ -56,13 +61,29 @@ pub const KEPT: [&str; 17] = [
 #[derive(Debug)]
 pub struct Capture {
     run_id: String,
+    /// Which capture of `run_id` this is: a capture never takes or forgets another's lines.
+    generation: u64,
 }
 
 impl Capture {
     /// Starts capturing what run `run_id` logs inside [`Capture::span`].
     pub fn start(run_id: &str) -> Self {
-        runs().insert(run_id.to_owned(), Collected::default());
-        Self { run_id: run_id.to_owned() }
+        static GENERATIONS: AtomicU64 = AtomicU64::new(0);
+        let generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
+        runs().insert(run_id.to_owned(), Collected { generation, ..Collected::default() });
+        Self { run_id: run_id.to_owned(), generation }
+    }
+
+    /// Ends the capture: what the run logged (its lines, then how many more were not kept).
+    fn take(&self) -> (Vec<Line>, usize) {
+        let mut runs = runs();
+        match runs.get(&self.run_id) {
+            Some(collected) if collected.generation == self.generation => {
+                let collected = runs.remove(&self.run_id).unwrap_or_default();
+                (collected.lines, collected.dropped)
+            }
+            _ => (Vec::new(), 0),
+        }
     }
 
     /// The span the run goes in: events inside it (and inside its steps' futures) are its log.
@@ -73,24 +94,8 @@ impl Capture {
     /// Ends the capture and saves what the run logged into its log in the store, as node `node`
     /// wrote it, scrubbed with `redactor`, in one write. A failure is logged, never the run's.
     pub async fn save(self, store: &dyn store::Store, node: &str, redactor: &engine::Redactor) {
-        let (lines, dropped) = take(&self.run_id);
-        let mut saved: Vec<store::LogLine> = lines
-            .into_iter()
-            .map(|l| store::LogLine {
-                at: l.at,
-                level: l.level.to_owned(),
-                node: node.to_owned(),
-                message: redactor.redact(&l.text),
-            })
-            .collect();
-        if dropped > 0 {
-            saved.push(store::LogLine {
-                at: Utc::now(),
-                level: "warn".to_owned(),
-                node: node.to_owned(),
-                message: format!("{dropped} more log lines of this run were not kept (at most {MAX_LINES} are)"),
-            });
-        }
+        let (lines, dropped) = self.take();
+        let saved = log_lines(lines, dropped, node, redactor);
         if let Err(error) = store.append_logs(&self.run_id, &saved).await {
             tracing::warn!(run_id = %self.run_id, error = %error, "The run's log could not be saved.");
         }
@@ -99,8 +104,31 @@ impl Capture {
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        runs().remove(&self.run_id);
+        drop(self.take());
     }
+}
+
+/// The store's lines for captured `lines` (and `dropped` more), as node `node` wrote them:
+/// each scrubbed with `redactor` whole, then cut to [`MAX_LINE_BYTES`] (so that a secret across
+/// the cut is masked, not half kept).
+fn log_lines(lines: Vec<Line>, dropped: usize, node: &str, redactor: &engine::Redactor) -> Vec<store::LogLine> {
+    let mut saved: Vec<store::LogLine> = lines
+        .into_iter()
+        .map(|l| {
+            let mut message = redactor.redact(&l.text);
+            cut(&mut message, MAX_LINE_BYTES);
+            store::LogLine { at: l.at, level: l.level.to_owned(), node: node.to_owned(), message }
+        })
+        .collect();
+    if dropped > 0 {
+        saved.push(store::LogLine {
+            at: Utc::now(),
+            level: "warn".to_owned(),
+            node: node.to_owned(),
+            message: format!("{dropped} more log lines of this run were not kept (at most {MAX_LINES} are)"),
+        });
+    }
+    saved
 }
 
 /// One captured line.
@@ -113,6 +141,7 @@ pub struct Line {
 
 #[derive(Default)]
 struct Collected {
+    generation: u64,
     lines: Vec<Line>,
     dropped: usize,
 }
@@ -122,12 +151,6 @@ static RUNS: LazyLock<Mutex<HashMap<String, Collected>>> = LazyLock::new(Mutex::
 
 fn runs() -> std::sync::MutexGuard<'static, HashMap<String, Collected>> {
     RUNS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Takes what the run `run_id` logged (its lines, then how many more were not kept).
-fn take(run_id: &str) -> (Vec<Line>, usize) {
-    let collected = runs().remove(run_id).unwrap_or_default();
-    (collected.lines, collected.dropped)
 }
 
 /// The run id a span was opened with.
@@ -150,21 +173,41 @@ impl Visit for RunIdField {
     }
 }
 
-/// Writes an event as `message field=value ...`, keeping only the fields in [`KEPT`].
+/// Writes an event as `message field=value ...`, keeping only the fields in [`KEPT`], each part
+/// at most [`CAPTURED_BYTES`] (formatting stops there).
 #[derive(Default)]
 struct Text {
     message: String,
     fields: String,
 }
 
+/// A `String` that takes at most `CAPTURED_BYTES`; past them, writing fails (and stops).
+struct Capped<'a>(&'a mut String);
+
+impl std::fmt::Write for Capped<'_> {
+    fn write_str(&mut self, piece: &str) -> std::fmt::Result {
+        let room = CAPTURED_BYTES.saturating_sub(self.0.len());
+        if piece.len() <= room {
+            self.0.push_str(piece);
+            return Ok(());
+        }
+        let mut end = room;
+        while !piece.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.0.push_str(&piece[..end]);
+        Err(std::fmt::Error)
+    }
+}
+
 impl Visit for Text {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         match field.name() {
             "message" => {
-                let _ = write!(self.message, "{value:?}");
+                let _ = write!(Capped(&mut self.message), "{value:?}");
             }
             name if KEPT.contains(&name) => {
-                let _ = write!(self.fields, " {name}={value:?}");
+                let _ = write!(Capped(&mut self.fields), " {name}={value:?}");
             }
             _ => {}
         }
@@ -172,9 +215,11 @@ impl Visit for Text {
 
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            "message" => self.message.push_str(value),
+            "message" => {
+                let _ = Capped(&mut self.message).write_str(value);
+            }
             name if KEPT.contains(&name) => {
-                let _ = write!(self.fields, " {name}={value}");
+                let _ = write!(Capped(&mut self.fields), " {name}={value}");
             }
             _ => {}
         }
@@ -228,7 +273,7 @@ where
         let mut text = Text::default();
         event.record(&mut text);
         let mut text = format!("{}{}", text.message, text.fields);
-        cut(&mut text, MAX_LINE_BYTES);
+        cut(&mut text, CAPTURED_BYTES);
         let line = Line { at: Utc::now(), level, text };
         if let Some(collected) = runs().get_mut(&run_id) {
             if collected.lines.len() < MAX_LINES {
@@ -279,7 +324,7 @@ mod tests {
             );
             tracing::warn!("outside any run");
         });
-        let (lines, dropped) = take("r1");
+        let (lines, dropped) = capture.take();
         let texts: Vec<(&str, &str)> = lines.iter().map(|l| (l.level, l.text.as_str())).collect();
         assert_eq!(
             texts,
@@ -291,24 +336,47 @@ mod tests {
             ]
         );
         assert_eq!(dropped, 0);
-        assert!(take("r1").0.is_empty());
+        assert!(capture.take().0.is_empty());
     }
 
     #[test]
-    fn a_run_keeps_at_most_max_lines_of_at_most_max_line_bytes() {
+    fn a_run_keeps_at_most_max_lines_of_at_most_max_line_bytes_scrubbed_before_the_cut() {
         let subscriber = tracing_subscriber::registry().with(Layer);
         let capture = Capture::start("r2");
+        let secret = "s3cr\"et-VALUE";
         tracing::subscriber::with_default(subscriber, || {
             let _entered = capture.span().entered();
-            tracing::info!("{}", "é".repeat(MAX_LINE_BYTES));
-            for n in 1..MAX_LINES + 5 {
+            tracing::info!("{}{secret}", "é".repeat(MAX_LINE_BYTES / 2 - 4));
+            tracing::info!(error = ?secret, "debug-formatted");
+            tracing::info!("{}", "x".repeat(10 * CAPTURED_BYTES));
+            for n in 3..MAX_LINES + 5 {
                 tracing::info!("line {n}");
             }
         });
-        let (lines, dropped) = take("r2");
+        let (lines, dropped) = capture.take();
         assert_eq!((lines.len(), dropped), (MAX_LINES, 5));
-        assert!(lines[0].text.len() <= MAX_LINE_BYTES && lines[0].text.ends_with("é…"), "{}", lines[0].text.len());
-        assert_eq!(lines[1].text, "line 1");
+        assert!(lines[2].text.len() <= CAPTURED_BYTES, "captured lines are bounded");
+        let redactor = engine::Redactor::default();
+        redactor.add(secret);
+        let saved = log_lines(lines, dropped, "n1", &redactor);
+        assert_eq!(saved.len(), MAX_LINES + 1);
+        assert!(saved.iter().all(|l| l.message.len() <= MAX_LINE_BYTES && l.node == "n1"));
+        // The secret crossed the cut: it is masked whole, and the line fits once masked.
+        assert_eq!(saved[0].message, format!("{}***", "é".repeat(MAX_LINE_BYTES / 2 - 4)));
+        assert!(saved[2].message.len() <= MAX_LINE_BYTES && saved[2].message.ends_with("x…"));
+        assert_eq!(saved[1].message, "debug-formatted error=\"***\"");
+        assert_eq!(saved[3].message, "line 3");
+        assert!(saved[MAX_LINES].message.starts_with("5 more log lines"));
+    }
+
+    #[test]
+    fn a_capture_of_the_same_run_id_leaves_another_captures_lines_alone() {
+        let first = Capture::start("r4");
+        let second = Capture::start("r4");
+        drop(first);
+        assert!(runs().contains_key("r4"), "the first capture forgot the second's lines");
+        drop(second);
+        assert!(!runs().contains_key("r4"));
     }
 
     #[test]

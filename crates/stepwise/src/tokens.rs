@@ -117,7 +117,7 @@ async fn list(store: &dyn Store, json: bool) -> anyhow::Result<u8> {
 }
 
 async fn revoke(store: &dyn Store, name: &str) -> anyhow::Result<u8> {
-    if !store.revoke_token(name).await? {
+    if store.revoke_token(name, false).await? == store::Revoked::NoSuchToken {
         eprintln!("error: no token named '{name}'");
         return Ok(1);
     }

@@ -50,6 +50,17 @@ impl FromStr for Role {
     }
 }
 
+/// What [`crate::Store::revoke_token`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// The token is gone, and its sessions with it.
+    Revoked,
+    /// There was no token of that name.
+    NoSuchToken,
+    /// It is the last admin token, asked to be kept: nothing changed.
+    LastAdmin,
+}
+
 /// A token to record ([`crate::Store::create_token`]). The token itself is never stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewToken {

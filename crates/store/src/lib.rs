@@ -31,13 +31,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use access::{AuditEntry, NewToken, Paused, Role, TokenRecord};
+pub use access::{AuditEntry, NewToken, Paused, Revoked, Role, TokenRecord};
 pub use documents::{
     DocumentChunks, ERRORS_SUFFIX, RecordedDocument, StepDocuments, error_documents_key, error_documents_of,
 };
 pub use model::{
-    CancelOutcome, Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine,
-    MAX_START_DOCUMENT_BYTES, NewRun, Overlap, Renewed, RunDetail, RunEnd, RunRecord, RunStart, RunStatus,
+    CancelOutcome, Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, LAST_USED_GRANULARITY, ListFilter,
+    LogLine, MAX_START_DOCUMENT_BYTES, NewRun, Overlap, Renewed, RunDetail, RunEnd, RunRecord, RunStart, RunStatus,
     StartDocument, StepRecord, Trigger, default_node_name,
 };
 pub use postgres::PgStore;
@@ -292,10 +292,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Every token, by name (never their hashes).
     async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
 
-    /// Deletes the token `name`; whether there was one.
-    async fn revoke_token(&self, name: &str) -> Result<bool, StoreError>;
+    /// Deletes the token `name`. With `keep_an_admin`, the last admin token stays: the check
+    /// and the delete are one step, so two admins revoking each other at once leave one.
+    async fn revoke_token(&self, name: &str, keep_an_admin: bool) -> Result<Revoked, StoreError>;
 
-    /// The token whose SHA-256 hash is `hash`, recording that it was used at `at`.
+    /// The token whose SHA-256 hash is `hash`, recording that it was used at `at` (unless its
+    /// recorded use is less than [`LAST_USED_GRANULARITY`] older: the time is to the minute).
     async fn authenticate(&self, hash: &str, at: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError>;
 
     /// Appends a line to the audit trail.
@@ -342,7 +344,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn open_session(&self, hash: &str, token: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// The token of a live session (none once it expired or its token was revoked), recording
-    /// that the token was used at `now`.
+    /// that the token was used at `now` (as [`Store::authenticate`] does).
     async fn session(&self, hash: &str, now: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError>;
 
     /// Ends a session, and forgets every expired one.

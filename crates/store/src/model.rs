@@ -476,6 +476,26 @@ pub(crate) fn decide_fire(fire: &Fire, running: u64, waiting: u64) -> FireOutcom
 }
 
 /// The error of a run whose node stopped renewing its lease.
+/// Free text as every store keeps it: a NUL character (which PostgreSQL's text refuses, and
+/// which a document or a server's answer may hold) becomes U+FFFD, so that the write is never
+/// lost for it.
+pub(crate) fn text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// How stale a token's `last_used_at` may be: a use within this of the recorded one writes
+/// nothing (a page reloading every 2 seconds does not write the tokens table every time).
+pub const LAST_USED_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Whether a use at `at` of a token last used at `last` is worth recording.
+pub(crate) fn use_worth_recording(last: Option<DateTime<Utc>>, at: DateTime<Utc>) -> bool {
+    last.is_none_or(|last| at - last >= LAST_USED_GRANULARITY)
+}
+
 pub(crate) fn node_lost_reason(node: &str) -> String {
     format!("node lost: node '{node}' stopped renewing the run's lease")
 }

@@ -24,7 +24,7 @@ use sqlx::{Postgres, Row, Transaction};
 mod access;
 mod documents;
 
-use crate::access::{AuditEntry, NewToken, Paused, TokenRecord};
+use crate::access::{AuditEntry, NewToken, Paused, Revoked, TokenRecord};
 use crate::documents::{DocumentChunks, RecordedDocument, StepDocuments};
 use crate::model::{
     CancelOutcome, Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap,
@@ -146,7 +146,7 @@ async fn write_end(tx: &mut Transaction<'_, Postgres>, end: &RunEnd, node: Optio
         .bind(int(end.documents_in))
         .bind(int(end.documents_out))
         .bind(int(end.documents_error))
-        .bind(&end.error)
+        .bind(end.error.as_deref().map(crate::model::text))
         .bind(node)
         .bind(crate::model::kept_response(end))
         .execute(&mut **tx)
@@ -237,7 +237,7 @@ impl Store for PgStore {
         .bind(run.scheduled_for)
         .bind(run.started_at)
         .bind(&run.node)
-        .bind(reason)
+        .bind(crate::model::text(reason))
         .execute(&self.pool)
         .await
         .map_err(|e| duplicate_or(e, &run.run_id))?;
@@ -404,7 +404,7 @@ impl Store for PgStore {
                 .bind(fire.at)
                 .bind(&fire.content_hash)
                 .bind(&fire.node)
-                .bind(reason)
+                .bind(crate::model::text(reason))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| duplicate_or(e, &fire.run_id))?;
@@ -617,7 +617,7 @@ impl Store for PgStore {
                      WHERE run_id = $1 AND status = 'QUEUED'",
                 )
                 .bind(run_id)
-                .bind(reason)
+                .bind(crate::model::text(reason))
                 .execute(&mut *tx)
                 .await?;
                 CancelOutcome::Discarded
@@ -627,7 +627,7 @@ impl Store for PgStore {
                 if leased {
                     sqlx::query("UPDATE runs SET cancel_requested = $2 WHERE run_id = $1")
                         .bind(run_id)
-                        .bind(reason)
+                        .bind(crate::model::text(reason))
                         .execute(&mut *tx)
                         .await?;
                     CancelOutcome::Requested { node }
@@ -680,7 +680,7 @@ impl Store for PgStore {
              WHERE process = ANY($1) AND status = 'QUEUED'",
         )
         .bind(processes)
-        .bind(reason)
+        .bind(crate::model::text(reason))
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -702,7 +702,7 @@ impl Store for PgStore {
         .bind(lines.iter().map(|l| l.at).collect::<Vec<_>>())
         .bind(lines.iter().map(|l| l.level.as_str()).collect::<Vec<_>>())
         .bind(lines.iter().map(|l| l.node.as_str()).collect::<Vec<_>>())
-        .bind(lines.iter().map(|l| l.message.as_str()).collect::<Vec<_>>())
+        .bind(lines.iter().map(|l| crate::model::text(&l.message)).collect::<Vec<_>>())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -754,8 +754,8 @@ impl Store for PgStore {
         access::tokens(&self.pool).await
     }
 
-    async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
-        access::revoke_token(&self.pool, name).await
+    async fn revoke_token(&self, name: &str, keep_an_admin: bool) -> Result<Revoked, StoreError> {
+        access::revoke_token(&self.pool, name, keep_an_admin).await
     }
 
     async fn authenticate(&self, hash: &str, at: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError> {

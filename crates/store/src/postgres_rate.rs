@@ -67,7 +67,7 @@ pub(crate) async fn hold(pool: &PgPool, budget: &str, hold: &RateHold) -> Result
         )
         .bind(budget)
         .bind(millis(*d))
-        .bind(reason),
+        .bind(crate::model::text(reason)),
     };
     query.execute(pool).await?;
     Ok(())

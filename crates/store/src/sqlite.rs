@@ -24,7 +24,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, Trans
 mod access;
 mod documents;
 
-use crate::access::{AuditEntry, NewToken, Paused, TokenRecord};
+use crate::access::{AuditEntry, NewToken, Paused, Revoked, TokenRecord};
 use crate::documents::{DocumentChunks, RecordedDocument, StepDocuments};
 use crate::model::{
     CancelOutcome, Claim, Claimed, ClaimedRun, Completion, Fire, FireOutcome, ListFilter, LogLine, NewRun, Overlap,
@@ -271,7 +271,7 @@ impl Store for SqliteStore {
 
     async fn record_discarded(&self, run: &RunStart, reason: &str) -> Result<(), StoreError> {
         let run = run.clone();
-        let reason = reason.to_owned();
+        let reason = crate::model::text(reason).into_owned();
         self.with(move |conn| {
             conn.execute(
                 "INSERT INTO runs (run_id, process, trigger, scheduled_for, started_at, ended_at, status, node, error)
@@ -603,7 +603,7 @@ impl Store for SqliteStore {
     }
 
     async fn request_cancel(&self, run_id: &str, reason: &str) -> Result<CancelOutcome, StoreError> {
-        let (run_id, reason) = (run_id.to_owned(), reason.to_owned());
+        let (run_id, reason) = (run_id.to_owned(), crate::model::text(reason).into_owned());
         self.with(move |conn| {
             let tx = immediate(conn)?;
             let found: Option<(String, Option<String>, bool)> = tx
@@ -698,7 +698,7 @@ impl Store for SqliteStore {
 
     async fn discard_queued(&self, processes: &[String], reason: &str) -> Result<usize, StoreError> {
         let processes = processes.to_vec();
-        let reason = reason.to_owned();
+        let reason = crate::model::text(reason).into_owned();
         self.with(move |conn| {
             let tx = immediate(conn)?;
             let now = ts(Utc::now());
@@ -729,7 +729,13 @@ impl Store for SqliteStore {
                     "INSERT INTO run_logs (run_id, at, level, node, message) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
                 for line in &lines {
-                    insert.execute(params![run_id, ts(line.at), line.level, line.node, line.message])?;
+                    insert.execute(params![
+                        run_id,
+                        ts(line.at),
+                        line.level,
+                        line.node,
+                        crate::model::text(&line.message)
+                    ])?;
                 }
             }
             tx.commit()?;
@@ -767,9 +773,9 @@ impl Store for SqliteStore {
         self.with(|conn| access::tokens(conn)).await
     }
 
-    async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+    async fn revoke_token(&self, name: &str, keep_an_admin: bool) -> Result<Revoked, StoreError> {
         let name = name.to_owned();
-        self.with(move |conn| access::revoke_token(conn, &name)).await
+        self.with(move |conn| access::revoke_token(conn, &name, keep_an_admin)).await
     }
 
     async fn authenticate(&self, hash: &str, at: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError> {
@@ -902,7 +908,7 @@ fn fire_in(tx: &Transaction<'_>, fire: &Fire) -> Result<FireOutcome, StoreError>
             ts(fire.at),
             fire.content_hash,
             fire.node,
-            reason
+            crate::model::text(reason)
         ],
     )
     .map_err(|e| duplicate_or(e, &fire.run_id))?;
@@ -982,7 +988,7 @@ fn write_end(tx: &Transaction<'_>, end: &RunEnd, node: Option<&str>) -> Result<u
             int(end.documents_in),
             int(end.documents_out),
             int(end.documents_error),
-            end.error,
+            end.error.as_deref().map(crate::model::text),
             node,
             crate::model::kept_response(end),
         ],

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use store::{
     AuditEntry, CancelOutcome, Claim, Completion, DocumentChunks, Fire, FireOutcome, ListFilter, LogLine, NewRun,
-    NewToken, Overlap, RateHold, RateLimits, RecordedDocument, Reservation, Role, RunEnd, RunStart, RunStatus,
+    NewToken, Overlap, RateHold, RateLimits, RecordedDocument, Reservation, Revoked, Role, RunEnd, RunStart, RunStatus,
     SqliteStore, StepRecord, Store, StoreError, Trigger,
 };
 
@@ -90,6 +90,8 @@ conformance!(
     keeps_recorded_documents_until_they_expire,
     keeps_sessions_while_their_token_lives,
     keeps_the_overrides_of_started_runs,
+    keeps_free_text_with_a_nul_character,
+    keeps_an_admin_token_when_asked_even_under_concurrency,
 );
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -684,8 +686,8 @@ async fn keeps_tokens_by_hash(store: Dyn) {
     assert_eq!(listed[0].last_used_at, None);
     assert_eq!(listed[1].last_used_at, Some(at(20)));
     assert_eq!(listed[1].created_at, at(10));
-    assert!(store.revoke_token("ci").await.unwrap());
-    assert!(!store.revoke_token("ci").await.unwrap());
+    assert_eq!(store.revoke_token("ci", true).await.unwrap(), Revoked::Revoked);
+    assert_eq!(store.revoke_token("ci", false).await.unwrap(), Revoked::NoSuchToken);
     assert_eq!(store.authenticate("h1", at(30)).await.unwrap(), None);
 }
 
@@ -781,12 +783,17 @@ async fn keeps_sessions_while_their_token_lives(store: Dyn) {
     assert_eq!(store.session("s1", at(10)).await.unwrap().map(|t| t.name), Some("ci".to_owned()));
     let used = store.tokens().await.unwrap().into_iter().find(|t| t.name == "ci").unwrap();
     assert_eq!(used.last_used_at, Some(at(10)), "using a session is using its token");
+    // To the minute: a use within it writes nothing; one after it does.
+    store.session("s1", at(40)).await.unwrap().unwrap();
+    assert_eq!(store.tokens().await.unwrap()[0].last_used_at, Some(at(10)));
+    store.session("s1", at(70)).await.unwrap().unwrap();
+    assert_eq!(store.tokens().await.unwrap()[0].last_used_at, Some(at(70)));
     assert_eq!(store.session("s2", at(60)).await.unwrap(), None, "expired");
     assert_eq!(store.session("nope", at(10)).await.unwrap(), None);
     store.close_session("s1", at(10)).await.unwrap();
     assert_eq!(store.session("s1", at(10)).await.unwrap(), None, "closed");
     store.open_session("s3", "ci", at(100)).await.unwrap();
-    assert!(store.revoke_token("ci").await.unwrap());
+    assert_eq!(store.revoke_token("ci", false).await.unwrap(), Revoked::Revoked);
     assert_eq!(store.session("s3", at(10)).await.unwrap(), None, "its token was revoked");
 }
 
@@ -797,4 +804,61 @@ async fn keeps_the_overrides_of_started_runs(store: Dyn) {
     store.record_start(&started).await.unwrap();
     assert_eq!(store.run_overrides(&run).await.unwrap(), Some(started.overrides.clone()));
     assert_eq!(store.run_overrides("nope").await.unwrap(), None);
+}
+
+/// Free text comes from documents and servers (a run's error, its log, a cancel's reason, the
+/// audit's detail) and may hold a NUL character, which PostgreSQL's text refuses: every store
+/// keeps the text with U+FFFD in its place rather than losing the write.
+async fn keeps_free_text_with_a_nul_character(store: Dyn) {
+    let nul = "bad\0value";
+    let kept = "bad\u{FFFD}value";
+    let run = id();
+    store.record_start(&start(&run, "p", at(0))).await.unwrap();
+    let line = LogLine { at: at(1), level: "warn".into(), node: "n1".into(), message: nul.into() };
+    store.append_logs(&run, &[line]).await.unwrap();
+    let mut ended = end(&run, RunStatus::Error);
+    ended.error = Some(nul.to_owned());
+    store.record_end(&ended).await.unwrap();
+    let (rec, _) = store.get(&run).await.unwrap().unwrap();
+    assert_eq!((rec.status.as_str(), rec.error.as_deref()), ("ERROR", Some(kept)));
+    assert_eq!(store.logs(&run).await.unwrap()[0].message, kept);
+
+    store.fire(&fire("q", at(0), Overlap::Allow, "a")).await.unwrap();
+    let queued = store.list(&ListFilter { status: Some("QUEUED".into()), ..ListFilter::default() }).await.unwrap();
+    assert_eq!(store.request_cancel(&queued[0].run_id, nul).await.unwrap(), CancelOutcome::Discarded);
+    assert_eq!(store.get(&queued[0].run_id).await.unwrap().unwrap().0.error.as_deref(), Some(kept));
+
+    let entry = AuditEntry {
+        at: at(2),
+        actor: "ci".into(),
+        action: "cancel".into(),
+        target: nul.into(),
+        detail: Some(nul.into()),
+    };
+    store.record_audit(&entry).await.unwrap();
+    let trail = store.audit(1).await.unwrap();
+    assert_eq!((trail[0].target.as_str(), trail[0].detail.as_deref()), (kept, Some(kept)));
+}
+
+async fn keeps_an_admin_token_when_asked_even_under_concurrency(store: Dyn) {
+    for round in 0..10 {
+        let (a, b) = (format!("a{round}"), format!("b{round}"));
+        store.create_token(&token(&a, &format!("ha{round}"), Role::Admin)).await.unwrap();
+        store.create_token(&token(&b, &format!("hb{round}"), Role::Admin)).await.unwrap();
+        // Two admins revoke each other at once: one of them stays.
+        let (s1, s2) = (store.clone(), store.clone());
+        let (a2, b2) = (a.clone(), b.clone());
+        let first = tokio::spawn(async move { s1.revoke_token(&a2, true).await.unwrap() });
+        let second = tokio::spawn(async move { s2.revoke_token(&b2, true).await.unwrap() });
+        let mut outcomes = [first.await.unwrap(), second.await.unwrap()];
+        outcomes.sort_by_key(|o| format!("{o:?}"));
+        assert_eq!(outcomes, [Revoked::LastAdmin, Revoked::Revoked], "round {round}");
+        let admins: Vec<String> = store.tokens().await.unwrap().into_iter().map(|t| t.name).collect();
+        assert_eq!(admins.len(), 1, "{admins:?}");
+        // Without asking, the last one goes too (`stepwise token revoke`).
+        assert_eq!(store.revoke_token(&admins[0], false).await.unwrap(), Revoked::Revoked);
+    }
+    // A viewer is no admin to keep.
+    store.create_token(&token("v", "hv", Role::Viewer)).await.unwrap();
+    assert_eq!(store.revoke_token("v", true).await.unwrap(), Revoked::Revoked);
 }

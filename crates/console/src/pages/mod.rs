@@ -136,7 +136,7 @@ pub(crate) async fn login_page(
 ) -> Response {
     let code = query.ok().and_then(|Query(q)| q.code).filter(|c| !c.trim().is_empty());
     let body = match code.as_deref().map(|c| (c, console.codes.peek(c))) {
-        Some((code, Some(token))) => code_form(code, &token),
+        Some((code, Some((name, _)))) => code_form(code, &name),
         Some((_, None)) => login_form(Some(USED_CODE)),
         None => login_form(None),
     };
@@ -156,10 +156,12 @@ pub(crate) async fn login(State(console): State<Shared>, Form(form): Form<LoginF
         (Some(code), _) => {
             // The code's token must still exist; the session is opened before the code is
             // used up, and closed again if another request used it meanwhile.
-            let Some(name) = console.codes.peek(&code) else { return refused(USED_CODE) };
-            if !console.store.tokens().await?.iter().any(|t| t.name == name) {
+            let Some((_, token_hash)) = console.codes.peek(&code) else { return refused(USED_CODE) };
+            // That very token (not a later one of the same name).
+            let Some(record) = console.store.authenticate(&token_hash, chrono::Utc::now()).await? else {
                 return refused("The token this address signs in as was revoked: sign in with another token.");
-            }
+            };
+            let name = record.name;
             let id = session::open(&*console.store, &name).await?;
             if !console.codes.take(&code) {
                 session::close(&*console.store, &id).await?;

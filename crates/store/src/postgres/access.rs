@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
 
 use crate::StoreError;
-use crate::access::{AuditEntry, NewToken, Paused, Role, TokenRecord};
+use crate::access::{AuditEntry, NewToken, Paused, Revoked, Role, TokenRecord};
 
 const TOKEN_COLUMNS: &str = "name, role, view_data, created_at, last_used_at";
 
@@ -62,9 +62,20 @@ pub(super) async fn tokens(pool: &PgPool) -> Result<Vec<TokenRecord>, StoreError
     Ok(rows.iter().map(token_from_row).collect::<Result<_, _>>()?)
 }
 
-pub(super) async fn revoke_token(pool: &PgPool, name: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM tokens WHERE name = $1").bind(name).execute(pool).await?;
-    Ok(done.rows_affected() > 0)
+pub(super) async fn revoke_token(pool: &PgPool, name: &str, keep_an_admin: bool) -> Result<Revoked, StoreError> {
+    let mut tx = pool.begin().await?;
+    // The admin tokens stay locked until the delete commits: a second revoke waits, then sees
+    // what is left.
+    let admins: Vec<String> = sqlx::query_scalar("SELECT name FROM tokens WHERE role = $1 ORDER BY name FOR UPDATE")
+        .bind(Role::Admin.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+    if keep_an_admin && admins.len() == 1 && admins[0] == name {
+        return Ok(Revoked::LastAdmin);
+    }
+    let done = sqlx::query("DELETE FROM tokens WHERE name = $1").bind(name).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(if done.rows_affected() > 0 { Revoked::Revoked } else { Revoked::NoSuchToken })
 }
 
 pub(super) async fn authenticate(
@@ -72,12 +83,28 @@ pub(super) async fn authenticate(
     hash: &str,
     at: DateTime<Utc>,
 ) -> Result<Option<TokenRecord>, StoreError> {
-    let row = sqlx::query(&format!("UPDATE tokens SET last_used_at = $2 WHERE hash = $1 RETURNING {TOKEN_COLUMNS}"))
+    let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = $1"))
         .bind(hash)
-        .bind(at)
         .fetch_optional(pool)
         .await?;
-    Ok(row.as_ref().map(token_from_row).transpose()?)
+    let Some(token) = row.as_ref().map(token_from_row).transpose()? else {
+        return Ok(None);
+    };
+    Ok(Some(record_use(pool, token, at).await?))
+}
+
+/// Records that `token` was used at `at`, when it was not already within
+/// [`crate::model::LAST_USED_GRANULARITY`].
+async fn record_use(pool: &PgPool, mut token: TokenRecord, at: DateTime<Utc>) -> Result<TokenRecord, StoreError> {
+    if crate::model::use_worth_recording(token.last_used_at, at) {
+        sqlx::query("UPDATE tokens SET last_used_at = $2 WHERE name = $1")
+            .bind(&token.name)
+            .bind(at)
+            .execute(pool)
+            .await?;
+        token.last_used_at = Some(at);
+    }
+    Ok(token)
 }
 
 pub(super) async fn record_audit(pool: &PgPool, entry: &AuditEntry) -> Result<(), StoreError> {
@@ -85,8 +112,8 @@ pub(super) async fn record_audit(pool: &PgPool, entry: &AuditEntry) -> Result<()
         .bind(entry.at)
         .bind(&entry.actor)
         .bind(&entry.action)
-        .bind(&entry.target)
-        .bind(&entry.detail)
+        .bind(crate::model::text(&entry.target))
+        .bind(entry.detail.as_deref().map(crate::model::text))
         .execute(pool)
         .await?;
     Ok(())
@@ -166,16 +193,18 @@ pub(super) async fn open_session(
 /// The session's token, joined so that a revoked token has no session left.
 pub(super) async fn session(pool: &PgPool, hash: &str, now: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError> {
     let columns = TOKEN_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
-    // A session stands for its token: using it is using the token.
     let row = sqlx::query(&format!(
-        "UPDATE tokens t SET last_used_at = $2 FROM sessions s \
-         WHERE s.hash = $1 AND s.expires_at > $2 AND t.name = s.token_name RETURNING {columns}"
+        "SELECT {columns} FROM sessions s JOIN tokens t ON t.name = s.token_name WHERE s.hash = $1 AND s.expires_at > $2"
     ))
     .bind(hash)
     .bind(now)
     .fetch_optional(pool)
     .await?;
-    Ok(row.as_ref().map(token_from_row).transpose()?)
+    let Some(token) = row.as_ref().map(token_from_row).transpose()? else {
+        return Ok(None);
+    };
+    // A session stands for its token: using it is using the token.
+    Ok(Some(record_use(pool, token, now).await?))
 }
 
 pub(super) async fn close_session(pool: &PgPool, hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {

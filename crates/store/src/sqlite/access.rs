@@ -6,7 +6,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
 use super::{parse_opt_ts, parse_ts, ts};
 use crate::StoreError;
-use crate::access::{AuditEntry, NewToken, Paused, Role, TokenRecord};
+use crate::access::{AuditEntry, NewToken, Paused, Revoked, Role, TokenRecord};
 
 const TOKEN_COLUMNS: &str = "name, role, view_data, created_at, last_used_at";
 
@@ -50,8 +50,19 @@ pub(super) fn tokens(conn: &Connection) -> Result<Vec<TokenRecord>, StoreError> 
     Ok(tokens)
 }
 
-pub(super) fn revoke_token(conn: &Connection, name: &str) -> Result<bool, StoreError> {
-    Ok(conn.execute("DELETE FROM tokens WHERE name = ?1", params![name])? > 0)
+pub(super) fn revoke_token(conn: &mut Connection, name: &str, keep_an_admin: bool) -> Result<Revoked, StoreError> {
+    // One connection, one transaction: nothing else runs between the check and the delete.
+    let tx = conn.transaction()?;
+    let admins: Vec<String> = {
+        let mut stmt = tx.prepare("SELECT name FROM tokens WHERE role = ?1")?;
+        stmt.query_map(params![Role::Admin.as_str()], |row| row.get(0))?.collect::<Result<_, _>>()?
+    };
+    if keep_an_admin && admins.len() == 1 && admins[0] == name {
+        return Ok(Revoked::LastAdmin);
+    }
+    let deleted = tx.execute("DELETE FROM tokens WHERE name = ?1", params![name])?;
+    tx.commit()?;
+    Ok(if deleted > 0 { Revoked::Revoked } else { Revoked::NoSuchToken })
 }
 
 pub(super) fn authenticate(
@@ -62,18 +73,30 @@ pub(super) fn authenticate(
     let found = conn
         .query_row(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"), params![hash], token_from_row)
         .optional()?;
-    let Some(mut token) = found else {
-        return Ok(None);
-    };
-    conn.execute("UPDATE tokens SET last_used_at = ?1 WHERE hash = ?2", params![ts(at), hash])?;
-    token.last_used_at = Some(at);
-    Ok(Some(token))
+    found.map(|token| record_use(conn, token, at)).transpose()
+}
+
+/// Records that `token` was used at `at`, when it was not already within
+/// [`crate::model::LAST_USED_GRANULARITY`].
+fn record_use(conn: &Connection, mut token: TokenRecord, at: DateTime<Utc>) -> Result<TokenRecord, StoreError> {
+    if crate::model::use_worth_recording(token.last_used_at, at) {
+        conn.prepare_cached("UPDATE tokens SET last_used_at = ?1 WHERE name = ?2")?
+            .execute(params![ts(at), token.name])?;
+        token.last_used_at = Some(at);
+    }
+    Ok(token)
 }
 
 pub(super) fn record_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO audit (at, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![ts(entry.at), entry.actor, entry.action, entry.target, entry.detail],
+        params![
+            ts(entry.at),
+            entry.actor,
+            entry.action,
+            crate::model::text(&entry.target),
+            entry.detail.as_deref().map(crate::model::text)
+        ],
     )?;
     Ok(())
 }
@@ -139,14 +162,8 @@ pub(super) fn session(conn: &Connection, hash: &str, now: DateTime<Utc>) -> Resu
         "SELECT {columns} FROM sessions s JOIN tokens t ON t.name = s.token_name WHERE s.hash = ?1 AND s.expires_at > ?2"
     );
     let found = conn.prepare_cached(&sql)?.query_row(params![hash, ts(now)], token_from_row).optional()?;
-    let Some(mut token) = found else {
-        return Ok(None);
-    };
     // A session stands for its token: using it is using the token.
-    conn.prepare_cached("UPDATE tokens SET last_used_at = ?1 WHERE name = ?2")?
-        .execute(params![ts(now), token.name])?;
-    token.last_used_at = Some(now);
-    Ok(Some(token))
+    found.map(|token| record_use(conn, token, now)).transpose()
 }
 
 pub(super) fn close_session(conn: &Connection, hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
