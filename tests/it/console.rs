@@ -646,6 +646,14 @@ fn a_sign_in_address_signs_in_as_its_own_token_only() {
     let (status, head, page) = console.browse("POST", "/login", &form, &format!("code={code}"));
     assert!(status == 401 && page.contains("was revoked"), "{status} {head} {page}");
     assert!(header(&head, "set-cookie").is_none(), "{head}");
+    // Behind a proxy that terminates TLS, the session cookie is Secure too.
+    let admin = create_token(&dir, "second-admin", "admin");
+    let proxied = [("Content-Type", "application/x-www-form-urlencoded"), ("X-Forwarded-Proto", "https")];
+    let (status, head, _) = console.browse("POST", "/login", &proxied, &format!("token={admin}"));
+    let cookie = header(&head, "set-cookie").unwrap_or_default();
+    assert!(status == 303 && cookie.ends_with("; Secure") && cookie.contains("HttpOnly"), "{status} {head}");
+    let (_, head, _) = console.browse("POST", "/login", &form, &format!("token={admin}"));
+    assert!(!header(&head, "set-cookie").unwrap_or_default().contains("Secure"), "{head}");
     assert_eq!(console.terminate(), 0);
 }
 

@@ -50,6 +50,17 @@ pub(crate) fn set_cookie(id: &str, secure: bool) -> String {
     format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}", LIFETIME.as_secs())
 }
 
+/// Whether a reverse proxy says the browser came over HTTPS (`X-Forwarded-Proto: https`): the
+/// cookie is then `Secure` too. Trusting the header only makes the cookie stricter: a client
+/// that lies about it over plain HTTP only keeps its own browser from sending the cookie back.
+pub(crate) fn behind_https_proxy(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
 /// The `Set-Cookie` value that ends the session in the browser.
 pub(crate) fn clear_cookie() -> String {
     format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
@@ -68,5 +79,11 @@ mod tests {
         assert_eq!(cookie(&headers), None);
         assert!(set_cookie("x", false).contains("HttpOnly; SameSite=Strict"));
         assert!(set_cookie("x", true).ends_with("; Secure") && !set_cookie("x", false).contains("Secure"));
+        let mut headers = axum::http::HeaderMap::new();
+        assert!(!behind_https_proxy(&headers));
+        headers.insert("x-forwarded-proto", "HTTPS, http".parse().unwrap());
+        assert!(behind_https_proxy(&headers));
+        headers.insert("x-forwarded-proto", "http".parse().unwrap());
+        assert!(!behind_https_proxy(&headers));
     }
 }

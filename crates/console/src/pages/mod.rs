@@ -150,7 +150,11 @@ pub(crate) struct LoginForm {
     code: Option<String>,
 }
 
-pub(crate) async fn login(State(console): State<Shared>, Form(form): Form<LoginForm>) -> Result<Response, ApiError> {
+pub(crate) async fn login(
+    State(console): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ApiError> {
     let refused = |error| Ok(page(StatusCode::UNAUTHORIZED, "Sign in", None, login_form(Some(error))));
     let (id, name) = match (form.code, form.token) {
         (Some(code), _) => {
@@ -179,7 +183,8 @@ pub(crate) async fn login(State(console): State<Shared>, Form(form): Form<LoginF
         (None, None) => return refused("Enter a token."),
     };
     tracing::info!(message = "Signed in to the console.", token = %name);
-    Ok(([(header::SET_COOKIE, session::set_cookie(&id, console.options.https))], Redirect::to("/")).into_response())
+    let secure = console.options.https || session::behind_https_proxy(&headers);
+    Ok(([(header::SET_COOKIE, session::set_cookie(&id, secure))], Redirect::to("/")).into_response())
 }
 
 pub(crate) async fn logout(State(console): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
