@@ -482,6 +482,7 @@ async fn filter_runs(s: &mut Session, run_id: &str) {
     let status = s.find(&format!("{form} select[name=status]")).await.prop("value").await.unwrap();
     assert_eq!(status.as_deref(), Some("COMPLETE"));
     s.check_accessibility("runs").await;
+    s.screenshot("runs").await;
     // A bookmark of the search shows the same runs.
     s.goto(&here).await;
     assert_eq!(s.client.find_all(Locator::Css("tbody tr")).await.unwrap().len(), 2);
@@ -545,4 +546,5 @@ async fn admin_pages(s: &mut Session, admin: &str) {
     let trail = s.find("main table").await.text().await.unwrap();
     assert!(trail.contains("pause") && trail.contains("clock") && trail.contains("ops"), "{trail}");
     s.check_accessibility("audit").await;
+    s.screenshot("audit").await;
 }
