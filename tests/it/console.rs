@@ -579,16 +579,23 @@ fn pause_stops_fires_and_resume_restarts_them() {
     );
 }
 
-#[test]
-fn first_start_makes_an_admin_token_and_a_one_time_sign_in_address() {
-    let dir = Dir::new();
+/// `serve` on a store without tokens: the console, its log once it printed the one-time
+/// sign-in address, and the address's code.
+fn first_start(dir: &Dir) -> (Console, String, String) {
     dir.write("procs/manual.yaml", fast("manual", ""));
-    let mut console = Console::start(&dir);
+    let console = Console::start(dir);
     let log = console.until("the sign-in address", || {
         let log = console.log();
         log.contains("/login?code=").then_some(log)
     });
     let code = log.split("/login?code=").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap().to_owned();
+    (console, log, code)
+}
+
+#[test]
+fn first_start_makes_an_admin_token_and_a_one_time_sign_in_address() {
+    let dir = Dir::new();
+    let (mut console, log, code) = first_start(&dir);
     assert!(code.starts_with("stwc_"), "{log}");
     // The token itself is never shown: the log holds the code only.
     assert!(!log.contains("stw_"), "{log}");
@@ -631,13 +638,7 @@ fn first_start_makes_an_admin_token_and_a_one_time_sign_in_address() {
 #[test]
 fn a_sign_in_address_signs_in_as_its_own_token_only() {
     let dir = Dir::new();
-    dir.write("procs/manual.yaml", fast("manual", ""));
-    let mut console = Console::start(&dir);
-    let log = console.until("the sign-in address", || {
-        let log = console.log();
-        log.contains("/login?code=").then_some(log)
-    });
-    let code = log.split("/login?code=").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap().to_owned();
+    let (mut console, _, code) = first_start(&dir);
     // The printed address leaked: its token is revoked, and a new token takes the same name.
     let revoked = stepwise(dir.path(), &["token", "revoke", "admin", "--state", "state.db"]);
     assert_eq!(revoked.code, 0, "{revoked:?}");
