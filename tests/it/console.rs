@@ -983,6 +983,14 @@ fn a_run_with_error_documents_keeps_them_and_its_page_links_them() {
     let done = run_to_end(&console, &tokens.operator, "warns", "");
     assert_eq!(done["status"], "COMPLETE_WARN", "{done}");
     let run_id = done["run_id"].as_str().unwrap().to_owned();
+    // The step that made the error documents counts them as its errors, and the steps' errors
+    // add up to the run's, as the run page's table shows them.
+    let errors_of = |step: &str| {
+        done["steps"].as_array().unwrap().iter().find(|s| s["step"] == step).unwrap()["documents_error"].clone()
+    };
+    assert_eq!((errors_of("create"), errors_of("tell")), (json!(2), json!(0)), "{done}");
+    let by_steps: u64 = done["steps"].as_array().unwrap().iter().map(|s| s["documents_error"].as_u64().unwrap()).sum();
+    assert_eq!(done["documents_error"].as_u64(), Some(by_steps), "{done}");
     // `record: errors` keeps a run that made error documents: what entered each step, and the
     // error documents under `STEP:errors`.
     let errors = kept_documents(&console, &tokens.admin, &run_id, "create:errors", "");

@@ -11,7 +11,9 @@ use store::{StepRecord, Store};
 /// How often a going run's counts are written (when they changed).
 pub const EVERY: Duration = Duration::from_secs(1);
 
-/// The step rows of the run's counts.
+/// The step rows of the run's counts. A step's errors are the documents that failed in it and
+/// the error documents it made of refused inputs (`error_response: true`), as the run's
+/// `documents_error` counts both.
 pub fn step_records(steps: &[engine::StepStats]) -> Vec<StepRecord> {
     steps
         .iter()
@@ -19,7 +21,7 @@ pub fn step_records(steps: &[engine::StepStats]) -> Vec<StepRecord> {
             step: s.step.clone(),
             documents_in: s.documents_in,
             documents_out: s.documents_out,
-            documents_error: s.documents_error,
+            documents_error: s.documents_error + s.error_documents,
             millis: s.millis,
         })
         .collect()
