@@ -758,6 +758,20 @@ fn cancel_stops_a_running_run_and_discards_a_queued_one() {
         let (status, answer) = console.ask("POST", ended, &tokens.operator, "");
         assert!(status == 409 && answer.contains("only a queued or running run can be cancelled"), "{status} {answer}");
     }
+    // A `stepwise run` on the same store holds no lease: no service can stop it.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stepwise"));
+    command
+        .current_dir(dir.path())
+        .args(["run", "procs/slow.yaml", "--state", "state.db"])
+        .env("KB4_TOKEN", "sandbox-token");
+    let local = LoggedProcess::spawn(command);
+    let local_run = local.until("the `stepwise run` to start", || {
+        let runs = console.json("/api/v1/runs?status=INPROCESS", &tokens.viewer);
+        runs.as_array()?.iter().find(|r| r["queued_at"].is_null()).map(|r| r["run_id"].as_str().unwrap().to_owned())
+    });
+    let (status, answer) = console.ask("POST", &format!("/api/v1/runs/{local_run}/cancel"), &tokens.operator, "");
+    assert!(status == 409 && answer.contains("stop it where it runs"), "{status} {answer}");
+    // The trail holds the two cancels that happened, and none of the three refused.
     let audit = console.json("/api/v1/audit?limit=2", &tokens.admin);
     let targets: Vec<_> =
         audit.as_array().unwrap().iter().map(|a| (a["action"].clone(), a["target"].clone())).collect();

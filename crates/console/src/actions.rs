@@ -1,6 +1,8 @@
 //! The actions of the console, shared by the API (JSON answers) and the pages (forms that
-//! redirect): run now, rerun, cancel, pause and resume, making and revoking tokens. Each is written to the audit trail
-//! before it happens: an action that cannot be recorded does not happen.
+//! redirect): run now, rerun, cancel, pause and resume, making and revoking tokens. Each is
+//! written to the audit trail before it happens (a cancel, by the store in the cancel's own
+//! transaction): an action that cannot be recorded does not happen, and a refused one is not
+//! recorded.
 
 use chrono::Utc;
 use store::{AuditEntry, NewRun, NewToken, Role, RunStatus, Trigger};
@@ -17,16 +19,26 @@ pub(crate) async fn audit(
     target: &str,
     detail: Option<String>,
 ) -> Result<(), ApiError> {
-    let entry = AuditEntry {
+    let entry = audit_entry(caller, action, target, detail);
+    console.store.record_audit(&entry).await?;
+    audited(&entry);
+    Ok(())
+}
+
+/// The audit line of `caller`'s `action` on `target`, now.
+fn audit_entry(caller: &Caller, action: &str, target: &str, detail: Option<String>) -> AuditEntry {
+    AuditEntry {
         at: Utc::now(),
         actor: caller.name.clone(),
         action: action.to_owned(),
         target: target.to_owned(),
         detail,
-    };
-    console.store.record_audit(&entry).await?;
-    tracing::info!(message = "Console action.", actor = %entry.actor, action, target);
-    Ok(())
+    }
+}
+
+/// Logs a recorded audit line.
+fn audited(entry: &AuditEntry) {
+    tracing::info!(message = "Console action.", actor = %entry.actor, action = %entry.action, target = %entry.target);
 }
 
 /// The process `name` as this node holds it, or 404.
@@ -136,9 +148,14 @@ pub(crate) async fn cancel(console: &Shared, caller: &Caller, run_id: &str) -> R
         Some(node) if run.status == RunStatus::InProcess.as_str() => format!("it was running on '{node}'"),
         _ => format!("it was {}", run.status),
     };
-    audit(console, caller, "cancel", run_id, Some(was)).await?;
     let reason = format!("cancelled by '{}' from the console", caller.name);
-    match console.store.request_cancel(run_id, &reason).await? {
+    // The store records the audit entry with the cancel, and none for a refused one.
+    let entry = audit_entry(caller, "cancel", run_id, Some(was));
+    let outcome = console.store.request_cancel(run_id, &reason, &entry).await?;
+    if matches!(outcome, store::CancelOutcome::Discarded | store::CancelOutcome::Requested { .. }) {
+        audited(&entry);
+    }
+    match outcome {
         store::CancelOutcome::Discarded => {
             console.control.count_discarded(&run.process);
             Ok(Cancelled::Discarded)

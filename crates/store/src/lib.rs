@@ -222,7 +222,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Cancels run `run_id` for `reason`, whichever node holds it: a queued run is marked
     /// `DISCARDED` at once (it never starts); a going run is marked, and the node running it
     /// stops it (`ABORTED`, with `reason`) when it next renews its leases ([`Renewed::cancel`]).
-    async fn request_cancel(&self, run_id: &str, reason: &str) -> Result<CancelOutcome, StoreError>;
+    /// `audit` is recorded in the same transaction when the cancel takes effect (`Discarded`,
+    /// `Requested`), and not when it is refused: the trail holds what happened.
+    async fn request_cancel(&self, run_id: &str, reason: &str, audit: &AuditEntry)
+    -> Result<CancelOutcome, StoreError>;
 
     /// The per-step counts of run `run_id` so far, written by `node` while the run goes (the
     /// run's end replaces them); `false`, and nothing written, once the run is not `node`'s

@@ -602,7 +602,12 @@ impl Store for PgStore {
         Ok(going)
     }
 
-    async fn request_cancel(&self, run_id: &str, reason: &str) -> Result<CancelOutcome, StoreError> {
+    async fn request_cancel(
+        &self,
+        run_id: &str,
+        reason: &str,
+        audit: &AuditEntry,
+    ) -> Result<CancelOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
         let found: Option<(String, Option<String>, bool)> =
             sqlx::query_as("SELECT status, node, lease_until IS NOT NULL FROM runs WHERE run_id = $1 FOR UPDATE")
@@ -637,6 +642,9 @@ impl Store for PgStore {
             }
             Some((status, _, _)) => CancelOutcome::Ended { status },
         };
+        if matches!(outcome, CancelOutcome::Discarded | CancelOutcome::Requested { .. }) {
+            access::record_audit(&mut *tx, audit).await?;
+        }
         tx.commit().await?;
         Ok(outcome)
     }

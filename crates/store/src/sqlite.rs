@@ -602,8 +602,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn request_cancel(&self, run_id: &str, reason: &str) -> Result<CancelOutcome, StoreError> {
+    async fn request_cancel(
+        &self,
+        run_id: &str,
+        reason: &str,
+        audit: &AuditEntry,
+    ) -> Result<CancelOutcome, StoreError> {
         let (run_id, reason) = (run_id.to_owned(), crate::model::text(reason).into_owned());
+        let audit = audit.clone();
         self.with(move |conn| {
             let tx = immediate(conn)?;
             let found: Option<(String, Option<String>, bool)> = tx
@@ -635,6 +641,9 @@ impl Store for SqliteStore {
                 }
                 Some((status, _, _)) => CancelOutcome::Ended { status },
             };
+            if matches!(outcome, CancelOutcome::Discarded | CancelOutcome::Requested { .. }) {
+                access::record_audit(&tx, &audit)?;
+            }
             tx.commit()?;
             Ok(outcome)
         })

@@ -396,7 +396,10 @@ async fn cancels_queued_runs_at_once_and_going_ones_through_their_node(store: Dy
     let queued = store.list(&ListFilter { status: Some("QUEUED".into()), ..ListFilter::default() }).await.unwrap();
     let queued = queued[0].run_id.clone();
     // A queued run is discarded at once and never claimed.
-    assert_eq!(store.request_cancel(&queued, "cancelled by 'ops'").await.unwrap(), CancelOutcome::Discarded);
+    assert_eq!(
+        store.request_cancel(&queued, "cancelled by 'ops'", &cancel_audit(&queued)).await.unwrap(),
+        CancelOutcome::Discarded
+    );
     let (rec, _) = store.get(&queued).await.unwrap().unwrap();
     assert_eq!((rec.status.as_str(), rec.error.as_deref()), ("DISCARDED", Some("cancelled by 'ops'")));
     assert!(rec.ended_at.is_some());
@@ -405,7 +408,7 @@ async fn cancels_queued_runs_at_once_and_going_ones_through_their_node(store: Dy
     let renewed = store.renew("b", std::slice::from_ref(&going.run_id), Duration::from_secs(30)).await.unwrap();
     assert_eq!((renewed.held.len(), renewed.cancel.len()), (1, 0));
     assert_eq!(
-        store.request_cancel(&going.run_id, "cancelled by 'ops'").await.unwrap(),
+        store.request_cancel(&going.run_id, "cancelled by 'ops'", &cancel_audit(&going.run_id)).await.unwrap(),
         CancelOutcome::Requested { node: "b".into() }
     );
     let (rec, _) = store.get(&going.run_id).await.unwrap().unwrap();
@@ -417,13 +420,24 @@ async fn cancels_queued_runs_at_once_and_going_ones_through_their_node(store: Dy
     // Carried out, the request is no longer pending.
     assert_eq!(store.get(&going.run_id).await.unwrap().unwrap().0.cancel_requested, None);
     assert_eq!(
-        store.request_cancel(&going.run_id, "again").await.unwrap(),
+        store.request_cancel(&going.run_id, "again", &cancel_audit(&going.run_id)).await.unwrap(),
         CancelOutcome::Ended { status: "ABORTED".into() }
     );
     // A `stepwise run` holds no lease: no service can stop it.
     store.record_start(&start("cli", "p", Utc::now())).await.unwrap();
-    assert_eq!(store.request_cancel("cli", "x").await.unwrap(), CancelOutcome::Unleased { node: "n1".into() });
-    assert_eq!(store.request_cancel("nope", "x").await.unwrap(), CancelOutcome::Unknown);
+    assert_eq!(
+        store.request_cancel("cli", "x", &cancel_audit("cli")).await.unwrap(),
+        CancelOutcome::Unleased { node: "n1".into() }
+    );
+    assert_eq!(store.request_cancel("nope", "x", &cancel_audit("nope")).await.unwrap(), CancelOutcome::Unknown);
+    // The trail holds the two cancels that took effect, not the three refused.
+    let trail: Vec<String> = store.audit(10).await.unwrap().into_iter().map(|e| e.target).collect();
+    assert_eq!(trail, [going.run_id.clone(), queued], "newest first");
+}
+
+/// The audit line of a cancel of `run_id`.
+fn cancel_audit(run_id: &str) -> AuditEntry {
+    AuditEntry { at: Utc::now(), actor: "ops".into(), action: "cancel".into(), target: run_id.into(), detail: None }
 }
 
 async fn keeps_the_progress_of_going_runs_until_their_end(store: Dyn) {
@@ -825,7 +839,10 @@ async fn keeps_free_text_with_a_nul_character(store: Dyn) {
 
     store.fire(&fire("q", at(0), Overlap::Allow, "a")).await.unwrap();
     let queued = store.list(&ListFilter { status: Some("QUEUED".into()), ..ListFilter::default() }).await.unwrap();
-    assert_eq!(store.request_cancel(&queued[0].run_id, nul).await.unwrap(), CancelOutcome::Discarded);
+    assert_eq!(
+        store.request_cancel(&queued[0].run_id, nul, &cancel_audit(&queued[0].run_id)).await.unwrap(),
+        CancelOutcome::Discarded
+    );
     assert_eq!(store.get(&queued[0].run_id).await.unwrap().unwrap().0.error.as_deref(), Some(kept));
 
     let entry = AuditEntry {

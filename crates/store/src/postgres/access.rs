@@ -107,7 +107,7 @@ async fn record_use(pool: &PgPool, mut token: TokenRecord, at: DateTime<Utc>) ->
     Ok(token)
 }
 
-pub(super) async fn record_audit(pool: &PgPool, entry: &AuditEntry) -> Result<(), StoreError> {
+pub(super) async fn record_audit<'e>(pool: impl sqlx::PgExecutor<'e>, entry: &AuditEntry) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO audit (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
         .bind(entry.at)
         .bind(&entry.actor)
