@@ -542,6 +542,11 @@ fn pause_stops_fires_and_resume_restarts_them() {
     let processes = console.json("/api/v1/processes", &tokens.viewer);
     let view = processes.as_array().unwrap().iter().find(|p| p["name"] == "paused").unwrap().clone();
     assert_eq!(view["paused"], true, "{processes}");
+    let active = || {
+        let (_, metrics) = console.ask("GET", "/metrics", &tokens.viewer, "");
+        metrics.lines().find_map(|l| l.strip_prefix("stepwise_schedules_active ")).map(str::to_owned)
+    };
+    assert_eq!(active().as_deref(), Some("1"), "the paused process's schedule is not active");
     // The other process keeps firing: wait for three of its fires after the pause.
     console.until("three fires of 'clock' after the pause", || {
         (fires(&console, &tokens.viewer, "clock").iter().filter(|t| **t > paused_at).count() >= 3).then_some(())
@@ -555,6 +560,7 @@ fn pause_stops_fires_and_resume_restarts_them() {
     let (status, body) = console.ask("POST", "/api/v1/processes/paused/resume", &tokens.operator, "");
     assert_eq!(status, 200, "{body}");
     let resumed_at = Utc::now();
+    assert_eq!(active().as_deref(), Some("2"));
     console.until("a fire of 'paused' after resume", || {
         fires(&console, &tokens.viewer, "paused").iter().any(|t| *t > resumed_at).then_some(())
     });
@@ -642,6 +648,9 @@ fn a_sign_in_address_signs_in_as_its_own_token_only() {
     // The printed address leaked: its token is revoked, and a new token takes the same name.
     let revoked = stepwise(dir.path(), &["token", "revoke", "admin", "--state", "state.db"]);
     assert_eq!(revoked.code, 0, "{revoked:?}");
+    // The address's page no longer offers to sign in.
+    let (status, _, page) = console.browse("GET", &format!("/login?code={code}"), &[("Accept", "text/html")], "");
+    assert!(status == 200 && page.contains("was revoked") && !page.contains("Sign in as admin"), "{status} {page}");
     create_token(&dir, "admin", "viewer");
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
     let (status, head, page) = console.browse("POST", "/login", &form, &format!("code={code}"));
@@ -713,6 +722,7 @@ fn cancel_stops_a_running_run_and_discards_a_queued_one() {
         sim.url()
     );
     dir.write("procs/slow.yaml", process);
+    dir.write("procs/aaa.yaml", fast("aaa", ""));
     let tokens = Tokens::make(&dir);
     // One worker: while the first run goes, the second waits in the queue.
     let console = Console::start_with(&dir, &[("KB4_TOKEN", "sandbox-token")], &["--workers", "1"]);
@@ -748,6 +758,10 @@ fn cancel_stops_a_running_run_and_discards_a_queued_one() {
     });
     assert_eq!(run["status"], "ABORTED", "{run}");
     assert!(run["error"].as_str().is_some_and(|e| e.contains("cancelled by 'ops' from the console")), "{run}");
+    // A process whose last run was aborted is listed with the failing ones, first.
+    let (_, page) = console.ask("GET", "/", &tokens.viewer, "");
+    let place = |name: &str| page.find(&format!(r#"href="/processes/{name}""#)).unwrap_or_else(|| panic!("{page}"));
+    assert!(place("slow") < place("aaa"), "{page}");
     // Both are counted where the service counts the runs it ends or discards.
     let (status, metrics) = console.ask("GET", "/metrics", &tokens.viewer, "");
     assert_eq!(status, 200, "{metrics}");
@@ -1042,4 +1056,100 @@ fn a_run_with_error_documents_keeps_them_and_its_page_links_them() {
     assert!(warn_page.contains("refused: ") && !warn_page.contains("Run started."), "{warn_page}");
     let (_, info_page) = console.ask("GET", &format!("/runs/{run_id}"), &tokens.viewer, "");
     assert!(info_page.contains("refused: ") && info_page.contains("Run started."), "{info_page}");
+}
+
+/// Every refusal in the console's own form: JSON `{"error"}` for scripts, a page for a browser,
+/// also where axum refuses before a handler runs; request bodies that are no object refused;
+/// documents of a step the run does not have are 404, and a view's audit line says what it
+/// showed; a page's query out of range is 400.
+#[test]
+fn refusals_are_answered_in_the_consoles_own_form() {
+    let dir = Dir::new();
+    dir.write("procs/manual.yaml", format!("record: all\n{}", fast("manual", "")));
+    let tokens = Tokens::make(&dir);
+    let console = Console::start(&dir);
+    let error_of = |status: u16, body: &str| {
+        let value: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {body}"));
+        (status, value["error"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned())
+    };
+    // A method the path does not take (axum's 405, empty before).
+    let (status, head, body) = console.browse(
+        "GET",
+        "/api/v1/processes/manual/pause",
+        &[("Authorization", &format!("Bearer {}", tokens.operator))],
+        "",
+    );
+    let (status, error) = error_of(status, &body);
+    assert!(status == 405 && error.contains("this path takes POST"), "{error}");
+    assert_eq!(header(&head, "allow"), Some("POST"), "{head}");
+    // A page's form without a form body (axum's 415, plain text before): a page.
+    let html = ("Accept", "text/html");
+    let bearer = format!("Bearer {}", tokens.operator);
+    let (status, head, body) = console.browse("POST", "/processes/manual/run", &[html, ("Authorization", &bearer)], "");
+    assert_eq!(status, 415, "{body}");
+    assert!(header(&head, "content-type").is_some_and(|t| t.starts_with("text/html")), "{head}");
+    assert!(body.contains("Not done") && body.contains("Content-Type"), "{body}");
+    // Bodies that are JSON but no object.
+    for body in ["[]", r#"[{"who": "x"}]"#] {
+        let (status, answer) = console.ask("POST", "/api/v1/processes/manual/runs", &tokens.operator, body);
+        let (status, error) = error_of(status, &answer);
+        assert!(status == 400 && error.contains("expected a JSON object"), "{body}: {error}");
+    }
+    let (status, answer) = console.ask("POST", "/api/v1/tokens", &tokens.admin, r#"["ci", "admin", false]"#);
+    assert_eq!(error_of(status, &answer).0, 400, "{answer}");
+    assert!(console.json("/api/v1/tokens", &tokens.admin).as_array().unwrap().iter().all(|t| t["name"] != "ci"));
+    // The one answer that carries a token is kept by no cache.
+    let (status, head, body) = console.browse(
+        "POST",
+        "/api/v1/tokens",
+        &[("Authorization", &format!("Bearer {}", tokens.admin))],
+        r#"{"name": "ci", "role": "viewer"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(header(&head, "cache-control"), Some("no-store"), "{head}");
+    // A browser whose session is gone is sent to sign in, also when it posts a form, and
+    // nothing is done; a sign-in posted from another origin is refused with a page.
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let (status, head, _) =
+        console.browse("POST", "/processes/manual/pause", &[html, form, ("Cookie", "stepwise_session=stws_gone")], "");
+    assert_eq!((status, header(&head, "location")), (303, Some("/login")), "{head}");
+    assert_eq!(console.json("/api/v1/processes", &tokens.viewer)[0]["paused"], false);
+    let (status, head, body) =
+        console.browse("POST", "/login", &[html, form, ("Origin", "http://evil.example")], "token=x");
+    assert!(status == 403 && body.contains("origin 'http://evil.example'"), "{status} {body}");
+    assert!(header(&head, "content-type").is_some_and(|t| t.starts_with("text/html")), "{head}");
+    let (status, _, body) =
+        console.browse("POST", "/login", &[html, form, ("Sec-Fetch-Site", "cross-site")], "token=x");
+    assert!(status == 403 && body.contains("Sec-Fetch-Site: cross-site"), "{status} {body}");
+    // Documents: a step the run does not have is 404 (and no view is audited); a page past the
+    // end is audited as showing none.
+    let done = run_to_end(&console, &tokens.operator, "manual", "");
+    let run_id = done["run_id"].as_str().unwrap().to_owned();
+    let documents = format!("/api/v1/runs/{run_id}/steps");
+    for step in ["nosuch", "nosuch:errors", "..%2F..%2Fx"] {
+        let (status, answer) = console.ask("GET", &format!("{documents}/{step}/documents"), &tokens.admin, "");
+        let (status, error) = error_of(status, &answer);
+        assert!(status == 404 && error.contains("has no step"), "{step}: {error}");
+    }
+    let (status, answer) = console.ask("GET", &format!("{documents}/done/documents?offset=5"), &tokens.admin, "");
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = console.ask("GET", &format!("{documents}/done/documents"), &tokens.admin, "");
+    assert_eq!(status, 200, "{answer}");
+    let views: Vec<String> = console
+        .json("/api/v1/audit?limit=2", &tokens.admin)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e["action"].as_str().unwrap(), e["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        views,
+        ["view_documents step done, documents 1 to 1 of 1", "view_documents step done, none (from document 6 of 1)"]
+    );
+    // Pages' queries out of range.
+    for path in [format!("/runs/{run_id}?level=bogus"), "/audit?limit=0".into(), "/audit?limit=5000".into()] {
+        let (status, _, body) =
+            console.browse("GET", &path, &[html, ("Authorization", &format!("Bearer {}", tokens.admin))], "");
+        assert!(status == 400 && body.contains("Not done"), "{path}: {status} {body}");
+    }
 }

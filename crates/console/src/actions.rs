@@ -106,7 +106,11 @@ pub(crate) async fn queue_run(
 pub(crate) async fn rerun(console: &Shared, caller: &Caller, run_id: &str) -> Result<String, ApiError> {
     let (run, _) = console.store.get(run_id).await?.ok_or_else(|| ApiError::not_found(format!("no run '{run_id}'")))?;
     if !run.status.parse::<RunStatus>().is_ok_and(RunStatus::is_final) {
-        return Err(ApiError::conflict(format!("run '{run_id}' is {}; only a finished run can run again", run.status)));
+        return Err(ApiError::conflict(format!(
+            "run '{run_id}' is {}; only a run that ran to its end (COMPLETE, COMPLETE_WARN, ERROR or ABORTED) can \
+             run again: start a new one with run now",
+            run.status
+        )));
     }
     if run.trigger == Trigger::Webhook {
         return Err(ApiError::conflict(format!(

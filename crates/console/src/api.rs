@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -126,11 +126,22 @@ struct RunNow {
     properties: BTreeMap<String, Value>,
 }
 
+/// A request body that is a JSON object such as `example`, read as `T` (serde would also read a
+/// struct from an array of its fields in order: that is refused).
+fn object<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> Result<T, ApiError> {
+    let bad = |e: serde_json::Error| ApiError::bad_request(format!("request body: {e}"));
+    let value: Value = serde_json::from_slice(body).map_err(bad)?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(format!("request body: expected a JSON object such as {example}")));
+    }
+    serde_json::from_value(value).map_err(bad)
+}
+
 fn overrides(body: &Bytes) -> Result<Vec<(String, String)>, ApiError> {
     let request: RunNow = if body.iter().all(u8::is_ascii_whitespace) {
         RunNow::default()
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))?
+        object(body, r#"{"properties": {"NAME": "VALUE"}}"#)?
     };
     request
         .properties
@@ -230,12 +241,12 @@ pub(crate) async fn create_token(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> ApiResult {
-    let request: NewTokenRequest =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
+    let request: NewTokenRequest = object(&body, r#"{"name": "ci", "role": "viewer"}"#)?;
     let role: Role = request.role.parse().map_err(ApiError::bad_request)?;
     let (token, record) = actions::create_token(&console, &caller, &request.name, role, request.view_data).await?;
     let answer = json!({"name": record.name, "role": role, "view_data": record.view_data, "token": token});
-    Ok((StatusCode::CREATED, Json(answer)).into_response())
+    // The token is shown this once: no cache keeps it.
+    Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(answer)).into_response())
 }
 
 pub(crate) async fn revoke_token(

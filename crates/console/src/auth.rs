@@ -93,29 +93,27 @@ pub(crate) fn from_browser(request: &Request) -> bool {
     accepts_html && !request.uri().path().starts_with("/api/")
 }
 
-/// Whether a browser asked for a page (it is sent to `/login` rather than answered 401).
-fn wants_page(request: &Request) -> bool {
-    request.method() == Method::GET && from_browser(request)
-}
-
 /// The refusal of a state change from another origin, saying what did not match.
 fn cross_origin_refusal(request: &Request) -> ApiError {
-    let origin = request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let text = |name| request.headers().get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
     let here = authority(request).unwrap_or("-");
+    let came = match (text(header::ORIGIN), text(header::HeaderName::from_static("sec-fetch-site"))) {
+        (Some(origin), _) => {
+            format!("the request came from origin '{origin}', not from '{here}', the address it was sent to")
+        }
+        (None, Some(site)) => format!("the browser says the request came from another site (Sec-Fetch-Site: {site})"),
+        (None, None) => format!("the request's origin is not '{here}', the address it was sent to"),
+    };
     ApiError::forbidden(&format!(
-        "cross-origin requests may not change state: the request came from origin '{origin}' (Sec-Fetch-Site \
-         says so, or it is not '{here}', the address it was sent to); behind a reverse proxy, pass the Host \
-         header through unchanged"
+        "cross-origin requests may not change state: {came}; behind a reverse proxy, pass the Host header \
+         through unchanged"
     ))
 }
 
-/// `error` as the client wants it: a page for a browser (with the caller's navigation), JSON
-/// otherwise.
+/// `error` as the client wants it: a page for a browser (with the caller's navigation when the
+/// caller is known), JSON otherwise.
 fn refuse(request: &Request, caller: Option<&Caller>, error: ApiError) -> Response {
-    match caller {
-        Some(caller) if from_browser(request) => crate::pages::error_page(caller, error),
-        _ => error.into_response(),
-    }
+    if from_browser(request) { crate::pages::refusal_page(caller, error) } else { error.into_response() }
 }
 
 /// Every route but `/health` and `/login`: a known token or session (401 otherwise), and state
@@ -124,7 +122,9 @@ fn refuse(request: &Request, caller: Option<&Caller>, error: ApiError) -> Respon
 pub(crate) async fn authenticate(State(console): State<Shared>, mut request: Request, next: Next) -> Response {
     let caller = match caller(&console, request.headers()).await {
         Ok(caller) => caller,
-        Err(error) if error.is_unauthorized() && wants_page(&request) => {
+        // A browser without a session (or whose token was revoked) signs in again; a form it
+        // posted is not carried out.
+        Err(error) if error.is_unauthorized() && from_browser(&request) => {
             return axum::response::Redirect::to("/login").into_response();
         }
         Err(error) => return error.into_response(),
@@ -142,7 +142,8 @@ pub(crate) async fn authenticate(State(console): State<Shared>, mut request: Req
 pub(crate) async fn same_origin(request: Request, next: Next) -> Response {
     if !is_safe(request.method()) && cross_origin(&request) {
         tracing::warn!(message = "Cross-origin state change refused.", caller = "-", path = %request.uri().path());
-        return cross_origin_refusal(&request).into_response();
+        let refusal = cross_origin_refusal(&request);
+        return refuse(&request, None, refusal);
     }
     next.run(request).await
 }

@@ -64,13 +64,37 @@ pub(crate) fn to_json(document: &RecordedDocument) -> Value {
     value
 }
 
-/// How many documents of `step` the run kept; 404 when the run is unknown.
+/// How many documents of `step` (a step, or `STEP:errors` for the error documents it made) the
+/// run kept; 404 when the run is unknown, or has counts for its steps and none for this one.
 pub(crate) async fn kept(console: &Shared, run_id: &str, step: &str) -> Result<u64, ApiError> {
-    if console.store.get(run_id).await?.is_none() {
+    let Some((_, steps)) = console.store.get(run_id).await? else {
         return Err(ApiError::not_found(format!("no run '{run_id}'")));
+    };
+    let named = store::error_documents_of(step).unwrap_or(step);
+    if !steps.is_empty() && !steps.iter().any(|s| s.step == named) {
+        return Err(ApiError::not_found(format!("run '{run_id}' has no step '{named}'")));
     }
     let counts = console.store.document_counts(run_id).await?;
     Ok(counts.into_iter().find(|c| c.step == step).map_or(0, |c| c.count))
+}
+
+/// Audits `caller`'s view of the page of `step`'s documents from `offset` (`limit` at most, of
+/// `total`), saying which documents it shows.
+pub(crate) async fn audit_view(
+    console: &Shared,
+    caller: &Caller,
+    run_id: &str,
+    step: &str,
+    (offset, limit): (u64, u64),
+    total: u64,
+) -> Result<(), ApiError> {
+    let last = (offset + limit).min(total);
+    let detail = if offset < last {
+        format!("step {step}, documents {} to {last} of {total}", offset + 1)
+    } else {
+        format!("step {step}, none (from document {} of {total})", offset + 1)
+    };
+    crate::actions::audit(console, caller, "view_documents", run_id, Some(detail)).await
 }
 
 pub(crate) async fn page(
@@ -83,8 +107,7 @@ pub(crate) async fn page(
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let (offset, limit) = query.bounds()?;
     let total = kept(&console, &run_id, &step).await?;
-    let detail = format!("step {step}, documents {} to {}", offset + 1, (offset + limit).min(total));
-    crate::actions::audit(&console, &caller, "view_documents", &run_id, Some(detail)).await?;
+    audit_view(&console, &caller, &run_id, &step, (offset, limit), total).await?;
     let documents = console.store.documents(&run_id, &step, offset, limit).await?;
     let documents: Vec<Value> = documents.iter().map(to_json).collect();
     Ok(Json(json!({"run_id": run_id, "step": step, "total": total, "offset": offset, "documents": documents}))

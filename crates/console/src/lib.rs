@@ -122,6 +122,18 @@ pub fn routes() -> Vec<RouteInfo> {
     routes
 }
 
+/// The methods the routes of `path` take (a path of the routes with its `{name}` parameters
+/// filled in), for a 405's `Allow`.
+pub(crate) fn allowed(path: &str) -> Vec<Method> {
+    let matches = |pattern: &str| {
+        let (a, b): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), path.split('/').collect());
+        a.len() == b.len() && a.iter().zip(&b).all(|(p, s)| p == s || (p.starts_with('{') && !s.is_empty()))
+    };
+    let mut methods: Vec<Method> = routes().into_iter().filter(|r| matches(r.path)).map(|r| r.method).collect();
+    methods.dedup();
+    methods
+}
+
 /// The console's router on `store`, steering the serve loop through `control`.
 pub fn router(store: Arc<dyn Store>, control: scheduler::Control) -> Router {
     router_with(store, control, Options::default())
@@ -156,6 +168,7 @@ pub fn router_with(store: Arc<dyn Store>, control: scheduler::Control, options: 
         .route(hooks::PATH, hooks::route())
         .merge(api)
         .with_state(console)
+        .layer(axum::middleware::from_fn(error::uniform))
 }
 
 /// A path behind the token wall that is no route: 404, as JSON under `/api/`, else a page.

@@ -138,8 +138,14 @@ pub(crate) async fn audit(
     Extension(caller): Extension<Caller>,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let limit = query.ok().and_then(|Query(q)| q.limit).and_then(|l| l.parse::<usize>().ok());
-    let limit = limit.unwrap_or(AUDIT_LINES).clamp(1, MAX_AUDIT_LINES);
+    let limit = match query.map(|Query(q)| q.limit) {
+        Ok(None) => AUDIT_LINES,
+        Ok(Some(text)) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_AUDIT_LINES).contains(&n) => n,
+            _ => return error_page(&caller, ApiError::bad_request(format!("'limit' must be 1 to {MAX_AUDIT_LINES}"))),
+        },
+        Err(rejection) => return error_page(&caller, ApiError::bad_request(rejection.body_text())),
+    };
     match console.store.audit(limit).await {
         Ok(entries) => {
             let more = (entries.len() == limit && limit < MAX_AUDIT_LINES).then(|| (limit * 10).min(MAX_AUDIT_LINES));

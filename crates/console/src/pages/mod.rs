@@ -84,13 +84,14 @@ pub(crate) fn page_with(
 
 /// An action or read that failed, as a page.
 pub(crate) fn error_page(caller: &Caller, error: ApiError) -> Response {
+    refusal_page(Some(caller), error)
+}
+
+/// A refused request as a page, with the caller's navigation when the caller is known.
+pub(crate) fn refusal_page(caller: Option<&Caller>, error: ApiError) -> Response {
     let status = error.status();
-    page(
-        status,
-        "Not done",
-        Some(caller),
-        html! { p role="alert" { (error.message()) } p { a href="/" { "Back to the processes" } } },
-    )
+    let back = if caller.is_some() { ("/", "Back to the processes") } else { ("/login", "Sign in") };
+    page(status, "Not done", caller, html! { p role="alert" { (error.message()) } p { a href=(back.0) { (back.1) } } })
 }
 
 pub(crate) async fn stylesheet() -> Response {
@@ -130,13 +131,24 @@ const USED_CODE: &str = "This sign-in address was used already or has expired: s
                          (make one with `stepwise token create NAME --role admin --store STORE`, STORE being \
                          the run store serve uses).";
 
+const REVOKED_CODE: &str = "The token this address signs in as was revoked: sign in with another token.";
+
 pub(crate) async fn login_page(
     State(console): State<Shared>,
     query: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let code = query.ok().and_then(|Query(q)| q.code).filter(|c| !c.trim().is_empty());
     let body = match code.as_deref().map(|c| (c, console.codes.peek(c))) {
-        Some((code, Some((name, _)))) => code_form(code, &name),
+        // The page offers the button while a token of that name exists (signing in checks it is
+        // the very token); the store failing is answered by the sign-in itself.
+        Some((code, Some((name, _)))) => {
+            let tokens = console.store.tokens().await;
+            if tokens.is_ok_and(|tokens| !tokens.iter().any(|t| t.name == name)) {
+                login_form(Some(REVOKED_CODE))
+            } else {
+                code_form(code, &name)
+            }
+        }
         Some((_, None)) => login_form(Some(USED_CODE)),
         None => login_form(None),
     };
@@ -163,7 +175,7 @@ pub(crate) async fn login(
             let Some((_, token_hash)) = console.codes.peek(&code) else { return refused(USED_CODE) };
             // That very token (not a later one of the same name).
             let Some(record) = console.store.authenticate(&token_hash, chrono::Utc::now()).await? else {
-                return refused("The token this address signs in as was revoked: sign in with another token.");
+                return refused(REVOKED_CODE);
             };
             let name = record.name;
             let id = session::open(&*console.store, &name).await?;

@@ -55,8 +55,12 @@ async fn processes_body(console: &Shared) -> Result<Markup, ApiError> {
         let runs = recent(console, &process.name, RECENT).await?;
         rows.push((process, runs));
     }
-    // Failing ones first.
-    let failing = |runs: &[RunRecord]| runs.first().is_some_and(|r| r.status == RunStatus::Error.as_str());
+    // Failing ones first: the last run that ran to its end (not a discarded one) ended in an
+    // error or was aborted.
+    let failing = |runs: &[RunRecord]| {
+        let ran = runs.iter().find(|r| r.status.parse::<RunStatus>().is_ok_and(RunStatus::is_final));
+        ran.is_some_and(|r| [RunStatus::Error, RunStatus::Aborted].iter().any(|s| r.status == s.as_str()))
+    };
     rows.sort_by_key(|(p, runs)| (!failing(runs), p.name.clone()));
     Ok(html! {
         table {

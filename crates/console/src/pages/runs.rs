@@ -264,8 +264,17 @@ pub(crate) async fn run(
     Path(run_id): Path<String>,
     query: Result<Query<RunQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let level = query.ok().and_then(|Query(q)| q.level);
-    match run_body(&console, &caller, &run_id, level.as_deref().unwrap_or("info")).await {
+    let level = match query {
+        Ok(Query(q)) => q.level.unwrap_or_else(|| "info".to_owned()),
+        Err(rejection) => return error_page(&caller, ApiError::bad_request(rejection.body_text())),
+    };
+    if rank(&level) == 0 {
+        return error_page(
+            &caller,
+            ApiError::bad_request(format!("'level' must be info, warn or error, not '{level}'")),
+        );
+    }
+    match run_body(&console, &caller, &run_id, &level).await {
         Ok((body, going)) => page_with(
             StatusCode::OK,
             &format!("Run of {}", body.1),
@@ -373,8 +382,7 @@ async fn documents_body(
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let (offset, limit) = query.bounds()?;
     let total = crate::documents::kept(console, run_id, step).await?;
-    let detail = format!("step {step}, documents {} to {}", offset + 1, (offset + limit).min(total));
-    crate::actions::audit(console, caller, "view_documents", run_id, Some(detail)).await?;
+    crate::documents::audit_view(console, caller, run_id, step, (offset, limit), total).await?;
     let documents = console.store.documents(run_id, step, offset, limit).await?;
     let base = format!("/runs/{run_id}/steps/{step}");
     Ok(html! {

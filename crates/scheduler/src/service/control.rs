@@ -181,7 +181,10 @@ impl Service {
     /// Reads the paused processes from the store; on failure the previous ones stay.
     pub(super) async fn read_paused(&mut self) {
         match self.store.paused().await {
-            Ok(paused) => self.paused = paused.into_iter().map(|p| p.process).collect::<HashSet<_>>(),
+            Ok(paused) => {
+                self.paused = paused.into_iter().map(|p| p.process).collect::<HashSet<_>>();
+                self.count_schedules();
+            }
             Err(error) => tracing::error!(message = "Cannot read paused processes; keeping the last known.", %error),
         }
     }

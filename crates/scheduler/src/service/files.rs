@@ -83,8 +83,13 @@ impl Service {
             }
         }
         self.metrics.processes.store(self.processes.len(), Ordering::Relaxed);
-        let schedules = self.processes.values().map(|p| p.schedules.len()).sum();
-        self.metrics.schedules.store(schedules, Ordering::Relaxed);
+        self.count_schedules();
+    }
+
+    /// Sets `stepwise_schedules_active`: the schedules of the served processes not paused.
+    pub(super) fn count_schedules(&self) {
+        let active = self.processes.values().filter(|p| !self.paused.contains(&p.process.name));
+        self.metrics.schedules.store(active.map(|p| p.schedules.len()).sum(), Ordering::Relaxed);
     }
 
     fn remove_process(&mut self, path: &Path, message: &'static str) {

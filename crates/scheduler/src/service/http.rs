@@ -129,7 +129,11 @@ impl Metrics {
         for (name, help, value) in [
             ("stepwise_runs_in_progress", "Runs currently going.", &self.in_progress),
             ("stepwise_processes_loaded", "Valid process files loaded.", &self.processes),
-            ("stepwise_schedules_active", "Enabled, valid schedules.", &self.schedules),
+            (
+                "stepwise_schedules_active",
+                "Valid schedules of the served processes that are not paused.",
+                &self.schedules,
+            ),
         ] {
             let _ =
                 writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}", value.load(Ordering::Relaxed));
