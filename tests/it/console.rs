@@ -1153,3 +1153,25 @@ fn refusals_are_answered_in_the_consoles_own_form() {
         assert!(status == 400 && body.contains("Not done"), "{path}: {status} {body}");
     }
 }
+
+/// `stepwise token list | head -1`, `validate DIR | head -1`: the reader going away ends the
+/// command quietly (exit 0), as with other command-line tools, not with "error: Broken pipe".
+#[test]
+fn listings_into_a_closed_pipe_end_quietly() {
+    let dir = Dir::new();
+    create_token(&dir, "a", "viewer");
+    for args in [vec!["token", "list", "--state", "state.db"], vec!["validate", "processes"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+            .current_dir(if args[0] == "validate" { crate::support::repo() } else { dir.path().to_owned() })
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting stepwise");
+        // The reader is gone before anything is written: every write fails with EPIPE.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("waiting for stepwise");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && !stderr.contains("Broken pipe"), "{args:?}: {:?} {stderr}", out.status);
+    }
+}

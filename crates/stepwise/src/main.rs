@@ -102,6 +102,12 @@ fn main() -> ExitCode {
     };
     match code {
         Ok(code) => ExitCode::from(code),
+        // The reader of our output went away (`stepwise token list | head -1`): nothing is lost
+        // that anyone reads, as with other command-line tools. Only a write error of our own
+        // output is an `io::Error` at the top; the store's and connectors' errors are their own.
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

@@ -329,7 +329,6 @@ pub async fn serve_with(
         node = %config.node,
         workers = config.workers,
         lease_secs = config.lease.as_secs_f64(),
-        listen = ?config.listen,
     );
     let mut service = Service {
         reload_interval: config.reload_interval.clamp(MIN_RELOAD_INTERVAL, MAX_RELOAD_INTERVAL),
