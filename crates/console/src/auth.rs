@@ -123,8 +123,13 @@ pub(crate) async fn authenticate(State(console): State<Shared>, mut request: Req
     let caller = match caller(&console, request.headers()).await {
         Ok(caller) => caller,
         // A browser without a session (or whose token was revoked) signs in again; a form it
-        // posted is not carried out.
+        // posted is not carried out. (A form posted from another site comes without the
+        // `SameSite=Strict` cookie: it is refused as cross-origin.)
         Err(error) if error.is_unauthorized() && from_browser(&request) => {
+            if !is_safe(request.method()) && cross_origin(&request) {
+                let refusal = cross_origin_refusal(&request);
+                return refuse(&request, None, refusal);
+            }
             return axum::response::Redirect::to("/login").into_response();
         }
         Err(error) => return error.into_response(),

@@ -88,11 +88,12 @@ pub(crate) async fn audit_view(
     (offset, limit): (u64, u64),
     total: u64,
 ) -> Result<(), ApiError> {
-    let last = (offset + limit).min(total);
+    let last = offset.saturating_add(limit).min(total);
+    let first = offset.saturating_add(1);
     let detail = if offset < last {
-        format!("step {step}, documents {} to {last} of {total}", offset + 1)
+        format!("step {step}, documents {first} to {last} of {total}")
     } else {
-        format!("step {step}, none (from document {} of {total})", offset + 1)
+        format!("step {step}, none (from document {first} of {total})")
     };
     crate::actions::audit(console, caller, "view_documents", run_id, Some(detail)).await
 }

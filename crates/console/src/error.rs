@@ -87,14 +87,14 @@ fn is_ours(response: &Response) -> bool {
 pub(crate) async fn uniform(request: Request, next: Next) -> Response {
     let browser = crate::auth::from_browser(&request);
     let what = format!("{} {}", request.method(), request.uri().path());
-    let allowed = crate::allowed(request.uri().path());
+    let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || is_ours(&response) {
         return response;
     }
     let allow = (status == StatusCode::METHOD_NOT_ALLOWED)
-        .then(|| allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", "))
+        .then(|| crate::allowed(&path).iter().map(Method::as_str).collect::<Vec<_>>().join(", "))
         .and_then(|allow| header::HeaderValue::from_str(&allow).ok());
     let body = axum::body::to_bytes(response.into_body(), 16 * 1024).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&body).trim().to_owned();

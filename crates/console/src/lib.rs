@@ -130,6 +130,10 @@ pub(crate) fn allowed(path: &str) -> Vec<Method> {
         a.len() == b.len() && a.iter().zip(&b).all(|(p, s)| p == s || (p.starts_with('{') && !s.is_empty()))
     };
     let mut methods: Vec<Method> = routes().into_iter().filter(|r| matches(r.path)).map(|r| r.method).collect();
+    // axum answers HEAD wherever it answers GET.
+    if methods.contains(&Method::GET) {
+        methods.push(Method::HEAD);
+    }
     methods.dedup();
     methods
 }

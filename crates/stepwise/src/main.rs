@@ -61,6 +61,10 @@ enum Command {
     BoomiSim(boomi_sim::Args),
 }
 
+/// The exit status of a command whose output's reader went away: 128 + SIGPIPE, as a shell
+/// reports a tool that signal stopped.
+const BROKEN_PIPE: u8 = 141;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -102,11 +106,12 @@ fn main() -> ExitCode {
     };
     match code {
         Ok(code) => ExitCode::from(code),
-        // The reader of our output went away (`stepwise token list | head -1`): nothing is lost
-        // that anyone reads, as with other command-line tools. Only a write error of our own
-        // output is an `io::Error` at the top; the store's and connectors' errors are their own.
+        // The reader of our output went away (`stepwise token list | head -1`): stop quietly
+        // with 141, the status of a command-line tool a SIGPIPE stopped (so `set -o pipefail`
+        // still sees that not all was written). Only a write error of our own output is an
+        // `io::Error` at the top; the store's and connectors' errors are their own.
         Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {
-            ExitCode::SUCCESS
+            ExitCode::from(BROKEN_PIPE)
         }
         Err(e) => {
             eprintln!("error: {e:#}");

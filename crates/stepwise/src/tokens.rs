@@ -93,7 +93,7 @@ async fn create(store: &std::sync::Arc<dyn Store>, name: &str, role: Role, view_
     }
     let detail = format!("role {role}{}", if view_data { ", view data" } else { "" });
     audit(store.as_ref(), "token_create", name, Some(detail)).await?;
-    println!("{token}");
+    writeln!(std::io::stdout(), "{token}")?;
     std::io::stdout().flush()?;
     eprintln!("token '{name}' ({role}) created; it is shown only now: keep it in a secret store");
     Ok(0)

@@ -84,7 +84,7 @@ pub fn trigger(args: TriggerArgs) -> anyhow::Result<u8> {
         store.enqueue(&run).await?;
         // With `--wait --json` stdout is one JSON document (the run holds its id), for `jq`.
         if !(args.wait && args.json) {
-            println!("{}", run.run_id);
+            writeln!(std::io::stdout(), "{}", run.run_id)?;
             std::io::stdout().flush()?;
         }
         if !args.wait {

@@ -90,8 +90,13 @@ pub(crate) fn error_page(caller: &Caller, error: ApiError) -> Response {
 /// A refused request as a page, with the caller's navigation when the caller is known.
 pub(crate) fn refusal_page(caller: Option<&Caller>, error: ApiError) -> Response {
     let status = error.status();
-    let back = if caller.is_some() { ("/", "Back to the processes") } else { ("/login", "Sign in") };
-    page(status, "Not done", caller, html! { p role="alert" { (error.message()) } p { a href=(back.0) { (back.1) } } })
+    // Without a session, the processes page sends a browser on to sign in.
+    page(
+        status,
+        "Not done",
+        caller,
+        html! { p role="alert" { (error.message()) } p { a href="/" { "Back to the processes" } } },
+    )
 }
 
 pub(crate) async fn stylesheet() -> Response {

@@ -401,7 +401,7 @@ async fn documents_body(
         }
         nav.pager aria-label="Pages" {
             @if offset > 0 { a href={ (base) "?offset=" (offset.saturating_sub(limit)) "&limit=" (limit) } { "← Earlier" } }
-            @if offset + limit < total { a href={ (base) "?offset=" (offset + limit) "&limit=" (limit) } { "Later →" } }
+            @if offset.saturating_add(limit) < total { a href={ (base) "?offset=" (offset + limit) "&limit=" (limit) } { "Later →" } }
         }
     })
 }
