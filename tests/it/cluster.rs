@@ -542,6 +542,9 @@ fn run_records_in_postgres_and_store_urls_hide_passwords() {
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].status.as_str(), rows[0].trigger.as_str()), ("COMPLETE", "manual"));
     assert!(rows[0].node.as_deref().is_some_and(|n| n.contains(':')), "{:#?}", rows[0]);
+    // A store opened again: PostgreSQL's notice that the migrations table exists is not logged.
+    let again = stepwise_in(&dir, &["--log", "info", "history", "--store", &db.url]);
+    assert!(again.code == 0 && !again.stderr.contains("_sqlx_migrations"), "{}", again.stderr);
     let bad = stepwise_in(&dir, &["history", "--store", "mysql://u:hunter2@127.0.0.1/db"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("unknown scheme 'mysql'") && !bad.stderr.contains("hunter2"), "{}", bad.stderr);
@@ -551,6 +554,18 @@ fn run_records_in_postgres_and_store_urls_hide_passwords() {
         unreachable.stderr.contains("127.0.0.1:1") && !unreachable.stderr.contains("hunter2"),
         "{}",
         unreachable.stderr
+    );
+    // The store is named once, with why it cannot be reached; a password given as a query
+    // parameter is masked too.
+    assert_eq!(unreachable.stderr.matches("cannot open").count(), 1, "{}", unreachable.stderr);
+    assert!(unreachable.stderr.to_lowercase().contains("connection refused"), "{}", unreachable.stderr);
+    let query =
+        stepwise_in(&dir, &["history", "--store", "postgres://u@127.0.0.1:1/db?password=hunter3&sslmode=disable"]);
+    assert_ne!(query.code, 0);
+    assert!(
+        query.stderr.contains("password=***&sslmode=disable") && !query.stderr.contains("hunter3"),
+        "{}",
+        query.stderr
     );
     let both = stepwise_in(&dir, &["history", "--store", &db.url, "--state", "x.db"]);
     assert_eq!(both.code, 2, "{}", both.stderr);

@@ -220,7 +220,9 @@ pub(crate) async fn create_token(
 pub(crate) async fn revoke_token(console: &Shared, caller: &Caller, name: &str) -> Result<(), ApiError> {
     let tokens = console.store.tokens().await?;
     let Some(token) = tokens.iter().find(|t| t.name == name) else {
-        return Err(ApiError::not_found(format!("no token named '{name}'; the tokens are listed at /tokens")));
+        return Err(ApiError::not_found(format!(
+            "no token named '{name}'; the tokens are listed at /tokens (GET /api/v1/tokens)"
+        )));
     };
     let last_admin = || {
         ApiError::conflict(format!(

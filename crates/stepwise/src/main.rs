@@ -76,6 +76,13 @@ fn main() -> ExitCode {
     };
     let filter =
         tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // PostgreSQL's notices (each node after the first hears "relation \"_sqlx_migrations\" already
+    // exists, skipping") are the server's chatter, not the service's: warnings and up only,
+    // unless `--log` names sqlx itself.
+    let filter = match "sqlx::postgres::notice=warn".parse() {
+        Ok(directive) if !cli.log.contains("sqlx") => filter.add_directive(directive),
+        _ => filter,
+    };
     // Two layers, each with its own filter: the log on stderr (`--log`), and the run log, which
     // keeps the `info` and above of each run whatever `--log` says.
     let stderr = tracing_subscriber::fmt::layer()

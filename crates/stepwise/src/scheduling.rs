@@ -670,8 +670,7 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(async {
-        let store =
-            store::open(&url).await.with_context(|| format!("cannot open the run store '{}'", url.describe()))?;
+        let store = crate::scheduling::open_store(&url).await?;
         let mut out = std::io::stdout().lock();
         if let Some(id) = &args.run_id {
             let Some(detail) = store.detail(id).await? else {
@@ -698,4 +697,13 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
         }
         Ok(0)
     })
+}
+
+/// Opens the run store at `url`; an error that does not name the store yet is given its name.
+pub async fn open_store(url: &store::StoreUrl) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    match store::open(url).await {
+        Ok(store) => Ok(store),
+        Err(e @ (store::StoreError::Open { .. } | store::StoreError::Connect { .. })) => Err(e.into()),
+        Err(e) => Err(anyhow::Error::from(e).context(format!("cannot open the run store '{}'", url.describe()))),
+    }
 }

@@ -53,7 +53,7 @@ fn parse_role(text: &str) -> Result<Role, String> {
 
 async fn open(args: &StoreArgs) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     let url = args.url()?;
-    store::open(&url).await.with_context(|| format!("cannot open the run store '{}'", url.describe()))
+    crate::scheduling::open_store(&url).await
 }
 
 async fn audit(store: &dyn Store, action: &str, target: &str, detail: Option<String>) -> anyhow::Result<()> {

@@ -70,8 +70,7 @@ pub fn trigger(args: TriggerArgs) -> anyhow::Result<u8> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(async {
-        let store =
-            store::open(&url).await.with_context(|| format!("cannot open the run store '{}'", url.describe()))?;
+        let store = crate::scheduling::open_store(&url).await?;
         let run = NewRun {
             run_id: uuid::Uuid::now_v7().to_string(),
             process,

@@ -412,10 +412,19 @@ pub async fn open(url: &StoreUrl) -> Result<Arc<dyn Store>, StoreError> {
     })
 }
 
-/// `url` without the password of its user info.
+/// Query parameters of a PostgreSQL URL whose values are secrets.
+const SECRET_PARAMETERS: [&str; 2] = ["password", "sslpassword"];
+
+/// `url` without the password of its user info, nor the values of its `?password=` and
+/// `?sslpassword=` parameters.
 pub fn redact_url(url: &str) -> String {
+    let (url, query) = match url.split_once('?') {
+        Some((url, query)) => (url, Some(redact_query(query))),
+        None => (url, None),
+    };
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        return format!("{url}{query}");
     };
     let (authority, tail) = match rest.find('/') {
         Some(i) => rest.split_at(i),
@@ -425,10 +434,19 @@ pub fn redact_url(url: &str) -> String {
         Some((user_info, host)) => {
             let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);
             let masked = if user_info.contains(':') { format!("{user}:***") } else { user.to_owned() };
-            format!("{scheme}://{masked}@{host}{tail}")
+            format!("{scheme}://{masked}@{host}{tail}{query}")
         }
-        None => url.to_owned(),
+        None => format!("{url}{query}"),
     }
+}
+
+/// A URL's query with the values of [`SECRET_PARAMETERS`] masked.
+fn redact_query(query: &str) -> String {
+    let pair = |pair: &str| match pair.split_once('=') {
+        Some((key, _)) if SECRET_PARAMETERS.iter().any(|s| key.eq_ignore_ascii_case(s)) => format!("{key}=***"),
+        _ => pair.to_owned(),
+    };
+    query.split('&').map(pair).collect::<Vec<_>>().join("&")
 }
 
 /// How long a lease is by default (`--lease-secs`).
@@ -457,5 +475,10 @@ mod tests {
         assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=disable&password=secret&PassWord=x&sslpassword=y"),
+            "postgres://u@h/db?sslmode=disable&password=***&PassWord=***&sslpassword=***"
+        );
+        assert_eq!(redact_url("postgres://u:p@h/db?password"), "postgres://u:***@h/db?password");
     }
 }

@@ -33,6 +33,20 @@ use crate::model::{
 use crate::rate::{RateHold, RateLimits, Reservation};
 use crate::{Store, StoreError, redact_url};
 
+/// Why a first connection failed, with what to do about a password the server wants.
+struct Unreachable(sqlx::Error);
+
+impl fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0.to_string();
+        f.write_str(&text)?;
+        if text.contains("password") {
+            f.write_str(" (give the password in PGPASSWORD, or in the URL as postgres://USER:PASSWORD@HOST:PORT/DB)")?;
+        }
+        Ok(())
+    }
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The first key of the advisory locks that serialize one process's overlap decisions.
@@ -64,6 +78,10 @@ impl PgStore {
         // Nodes name their connections (`?application_name=` in the URL wins).
         let options =
             if options.get_application_name().is_some() { options } else { options.application_name("stepwise") };
+        // One connection first: the pool retries until its timeout and then says only that it
+        // timed out, not why (refused, no such database, the password).
+        let first = sqlx::ConnectOptions::connect(&options).await.map_err(|e| connect_err(&Unreachable(e)))?;
+        let _ = sqlx::Connection::close(first).await;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
