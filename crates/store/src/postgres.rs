@@ -33,6 +33,9 @@ use crate::model::{
 use crate::rate::{RateHold, RateLimits, Reservation};
 use crate::{Store, StoreError, redact_url};
 
+/// How long opening the store waits for the server to answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why a first connection failed, with what to do about a password the server wants.
 struct Unreachable(sqlx::Error);
 
@@ -80,11 +83,14 @@ impl PgStore {
             if options.get_application_name().is_some() { options } else { options.application_name("stepwise") };
         // One connection first: the pool retries until its timeout and then says only that it
         // timed out, not why (refused, no such database, the password).
-        let first = sqlx::ConnectOptions::connect(&options).await.map_err(|e| connect_err(&Unreachable(e)))?;
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::ConnectOptions::connect(&options))
+            .await
+            .map_err(|_| connect_err(&format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
+            .map_err(|e| connect_err(&Unreachable(e)))?;
         let _ = sqlx::Connection::close(first).await;
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(CONNECT_TIMEOUT)
             .test_before_acquire(true)
             .connect_with(options)
             .await
