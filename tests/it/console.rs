@@ -501,7 +501,13 @@ fn runs_keep_documents_as_their_process_says_and_rerun_keeps_properties() {
         let detail = console.json(&format!("/api/v1/runs/{again}"), &tokens.viewer);
         (detail["status"] == "COMPLETE").then_some(detail)
     });
-    assert_eq!(ended["trigger"], "rerun");
+    assert_eq!((ended["trigger"].as_str(), ended["rerun_of"].as_str()), (Some("rerun"), Some(run_id.as_str())));
+    // The runs list says which run it repeats, and its page links it; other runs say nothing.
+    let listed = console.json("/api/v1/runs?trigger=rerun", &tokens.viewer);
+    assert_eq!(listed[0]["rerun_of"].as_str(), Some(run_id.as_str()), "{listed}");
+    assert!(console.json(&format!("/api/v1/runs/{run_id}"), &tokens.viewer).get("rerun_of").is_none());
+    let (_, page) = console.ask("GET", &format!("/runs/{again}"), &tokens.viewer, "");
+    assert!(page.contains(&format!(r#"rerun of <a href="/runs/{run_id}">"#)), "{page}");
     let rerun_docs = kept_documents(&console, &data, &again, "done", "?limit=1");
     let first: Value = serde_json::from_str(rerun_docs["documents"][0]["data"].as_str().unwrap()).unwrap();
     assert_eq!(first["who"], "ada", "{rerun_docs}");

@@ -93,6 +93,7 @@ pub(crate) async fn queue_run(
         content_hash: Some(process.content_hash.clone()),
         queued_at: Utc::now(),
         start_document: None,
+        rerun_of: None,
     };
     let names: Vec<&str> = run.overrides.iter().map(|(n, _)| n.as_str()).collect();
     let detail = format!("run {}; properties: [{}]", run.run_id, names.join(", "));
@@ -127,6 +128,7 @@ pub(crate) async fn rerun(console: &Shared, caller: &Caller, run_id: &str) -> Re
         content_hash: Some(process.content_hash.clone()),
         queued_at: Utc::now(),
         start_document: None,
+        rerun_of: Some(run_id.to_owned()),
     };
     audit(console, caller, "rerun", run_id, Some(format!("as run {}", again.run_id))).await?;
     console.store.enqueue(&again).await?;

@@ -105,6 +105,7 @@ async fn accept(console: &Shared, name: &str, headers: &HeaderMap, body: Body) -
         content_hash: Some(process.content_hash.clone()),
         queued_at: Utc::now(),
         start_document: Some(StartDocument { data, properties }),
+        rerun_of: None,
     };
     console.store.enqueue(&run).await?;
     tracing::info!(message = "Webhook accepted; run queued.", process = %name, run_id = %run.run_id);

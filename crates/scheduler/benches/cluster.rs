@@ -143,6 +143,7 @@ async fn throughput(nodes: usize, runs: usize) -> f64 {
             content_hash: None,
             queued_at: Utc::now(),
             start_document: None,
+            rerun_of: None,
         };
         queue.enqueue(&run).await.expect("enqueue");
     }

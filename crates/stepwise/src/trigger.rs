@@ -79,6 +79,7 @@ pub fn trigger(args: TriggerArgs) -> anyhow::Result<u8> {
             content_hash,
             queued_at: Utc::now(),
             start_document: None,
+            rerun_of: None,
         };
         store.enqueue(&run).await?;
         // With `--wait --json` stdout is one JSON document (the run holds its id), for `jq`.

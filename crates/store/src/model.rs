@@ -252,6 +252,9 @@ pub struct RunRecord {
     /// renewal ([`crate::Store::request_cancel`]). `None` once the run has ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancel_requested: Option<String>,
+    /// For a rerun (trigger `rerun`), the run it repeats.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerun_of: Option<String>,
 }
 
 /// One run as `stepwise history RUN_ID --json` and `GET /api/v1/runs/{run_id}` give it: the
@@ -336,6 +339,8 @@ pub struct NewRun {
     pub queued_at: DateTime<Utc>,
     /// The start document of a webhook run, carried with the run to the node that takes it.
     pub start_document: Option<StartDocument>,
+    /// For a rerun, the run it repeats.
+    pub rerun_of: Option<String>,
 }
 
 /// The start document of a webhook run: the request's body and the named headers.

@@ -57,7 +57,7 @@ const PROCESS_LOCK_SPACE: i32 = 0x5354_5057; // "STPW"
 
 const RUN_COLUMNS: &str = "run_id, process, trigger, scheduled_for, node, queued_at, sort_at AS started_at, ended_at, status, \
                            documents_in, documents_out, documents_error, error, content_hash, \
-                           CASE WHEN status = 'INPROCESS' THEN cancel_requested END AS cancel_requested";
+                           CASE WHEN status = 'INPROCESS' THEN cancel_requested END AS cancel_requested, rerun_of";
 
 /// The PostgreSQL run store.
 #[derive(Clone)]
@@ -151,6 +151,7 @@ fn run_from_row(row: &PgRow) -> Result<RunRecord, sqlx::Error> {
         error: row.try_get("error")?,
         content_hash: row.try_get("content_hash")?,
         cancel_requested: row.try_get("cancel_requested")?,
+        rerun_of: row.try_get("rerun_of")?,
     })
 }
 
@@ -444,8 +445,8 @@ impl Store for PgStore {
         let start = run.start_document.as_ref();
         sqlx::query(
             "INSERT INTO runs (run_id, process, trigger, queued_at, status, content_hash, overlap, overrides,
-                               start_data, start_properties)
-             VALUES ($1, $2, $3, $4, 'QUEUED', $5, 'allow', $6, $7, $8)",
+                               start_data, start_properties, rerun_of)
+             VALUES ($1, $2, $3, $4, 'QUEUED', $5, 'allow', $6, $7, $8, $9)",
         )
         .bind(&run.run_id)
         .bind(&run.process)
@@ -455,6 +456,7 @@ impl Store for PgStore {
         .bind(crate::model::overrides_json(&run.overrides))
         .bind(start.map(|d| d.data.as_slice()))
         .bind(start.and_then(|d| crate::model::overrides_json(&d.properties)))
+        .bind(&run.rerun_of)
         .execute(&self.pool)
         .await
         .map_err(|e| duplicate_or(e, &run.run_id))?;

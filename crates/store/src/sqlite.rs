@@ -39,7 +39,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DB_FILE_NAME: &str = "history.db";
 
 /// The migrations: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 7] = [
+const MIGRATIONS: [&str; 8] = [
     include_str!("../migrations/sqlite/0001_initial.sql"),
     include_str!("../migrations/sqlite/0002_run_store.sql"),
     include_str!("../migrations/sqlite/0003_console.sql"),
@@ -47,6 +47,7 @@ const MIGRATIONS: [&str; 7] = [
     include_str!("../migrations/sqlite/0005_documents_sessions.sql"),
     include_str!("../migrations/sqlite/0006_cancel_requests.sql"),
     include_str!("../migrations/sqlite/0007_document_encoding.sql"),
+    include_str!("../migrations/sqlite/0008_rerun_of.sql"),
 ];
 
 /// The schema version this code writes (`PRAGMA user_version`).
@@ -54,7 +55,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const RUN_COLUMNS: &str = "run_id, process, trigger, scheduled_for, node, queued_at, COALESCE(started_at, queued_at), ended_at, status, \
                            documents_in, documents_out, documents_error, error, content_hash, \
-                           CASE WHEN status = 'INPROCESS' THEN cancel_requested END AS cancel_requested";
+                           CASE WHEN status = 'INPROCESS' THEN cancel_requested END AS cancel_requested, rerun_of";
 
 /// The database file for a state path: `state` itself when it names a file with a `.db`,
 /// `.sqlite` or `.sqlite3` extension, otherwise `state/history.db`.
@@ -472,8 +473,8 @@ impl Store for SqliteStore {
             let start = run.start_document.as_ref();
             conn.execute(
                 "INSERT INTO runs (run_id, process, trigger, queued_at, status, content_hash, overlap, overrides,
-                                   start_data, start_properties)
-                 VALUES (?1, ?2, ?3, ?4, 'QUEUED', ?5, 'allow', ?6, ?7, ?8)",
+                                   start_data, start_properties, rerun_of)
+                 VALUES (?1, ?2, ?3, ?4, 'QUEUED', ?5, 'allow', ?6, ?7, ?8, ?9)",
                 params![
                     run.run_id,
                     run.process,
@@ -483,6 +484,7 @@ impl Store for SqliteStore {
                     crate::model::overrides_json(&run.overrides),
                     start.map(|d| d.data.as_slice()),
                     start.and_then(|d| crate::model::overrides_json(&d.properties)),
+                    run.rerun_of,
                 ],
             )
             .map_err(|e| duplicate_or(e, &run.run_id))?;
@@ -1145,6 +1147,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         error: row.get(12)?,
         content_hash: row.get(13)?,
         cancel_requested: row.get(14)?,
+        rerun_of: row.get(15)?,
     })
 }
 

@@ -338,9 +338,15 @@ async fn takes_only_runs_of_the_same_version(store: Dyn) {
         content_hash: None,
         queued_at: Utc::now(),
         start_document: None,
+        rerun_of: None,
     };
     store.enqueue(&run).await.unwrap();
     assert_eq!(store.claim(&old).await.unwrap().runs.len(), 1);
+    // A rerun keeps the run it repeats.
+    let again = NewRun { run_id: id(), trigger: Trigger::Rerun, rerun_of: Some(run.run_id.clone()), ..run.clone() };
+    store.enqueue(&again).await.unwrap();
+    assert_eq!(store.get(&again.run_id).await.unwrap().unwrap().0.rerun_of, Some(run.run_id.clone()));
+    assert_eq!(store.get(&run.run_id).await.unwrap().unwrap().0.rerun_of, None);
 }
 
 async fn catch_up_runs_wait_their_turn(store: Dyn) {
@@ -518,6 +524,7 @@ async fn manual_runs_carry_overrides(store: Dyn) {
         content_hash: Some("h1".into()),
         queued_at: Utc::now(),
         start_document: None,
+        rerun_of: None,
     };
     store.enqueue(&run).await.unwrap();
     assert!(matches!(store.enqueue(&run).await, Err(StoreError::DuplicateRun(_))));

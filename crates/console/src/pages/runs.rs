@@ -305,7 +305,8 @@ async fn run_body(
             dt { "Run" } dd { code { (run.run_id) } }
             dt { "Process" } dd { a href={ "/processes/" (run.process) } { (run.process) } }
             dt { "Status" } dd { (status_link(&run)) @if going { " " span.note { "(this page reloads until it ends)" } } }
-            dt { "Trigger" } dd { (run.trigger) }
+            dt { "Trigger" } dd { (run.trigger)
+                @if let Some(of) = &run.rerun_of { " of " a href={ "/runs/" (of) } { code { (of) } } } }
             dt { "Node" } dd { (run.node.as_deref().unwrap_or("-")) }
             @if let Some(q) = run.queued_at { dt { "Queued" } dd { (when(q)) } }
             dt { "Started" } dd { (when(run.started_at)) }
