@@ -570,13 +570,7 @@ fn pause_stops_fires_and_resume_restarts_them() {
     console.until("a fire of 'paused' after resume", || {
         fires(&console, &tokens.viewer, "paused").iter().any(|t| *t > resumed_at).then_some(())
     });
-    let actions: Vec<String> = console
-        .json("/api/v1/audit", &tokens.admin)
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| format!("{} {}", e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
-        .collect();
+    let actions = audit_lines(&console, &tokens.admin, 100, ["action", "actor"]);
     assert_eq!(
         actions,
         [
@@ -836,6 +830,13 @@ fn a_going_runs_step_counts_show_while_it_runs() {
         (detail["status"] == "ABORTED").then_some(detail)
     });
     assert_eq!(counts(&detail, "make"), Some((json!(1), json!(3))), "{detail}");
+}
+
+/// The newest `limit` lines of the audit trail, each as two of its fields joined by a space.
+fn audit_lines(console: &Console, admin: &str, limit: usize, [a, b]: [&str; 2]) -> Vec<String> {
+    let trail = console.json(&format!("/api/v1/audit?limit={limit}"), admin);
+    let lines = trail.as_array().unwrap().iter();
+    lines.map(|e| format!("{} {}", e[a].as_str().unwrap(), e[b].as_str().unwrap())).collect()
 }
 
 /// The value of header `name` in an answer's head.
@@ -1152,13 +1153,7 @@ fn refusals_are_answered_in_the_consoles_own_form() {
     assert_eq!(status, 200, "{answer}");
     let (status, answer) = console.ask("GET", &format!("{documents}/done/documents"), &tokens.admin, "");
     assert_eq!(status, 200, "{answer}");
-    let views: Vec<String> = console
-        .json("/api/v1/audit?limit=2", &tokens.admin)
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| format!("{} {}", e["action"].as_str().unwrap(), e["detail"].as_str().unwrap()))
-        .collect();
+    let views = audit_lines(&console, &tokens.admin, 2, ["action", "detail"]);
     assert_eq!(
         views,
         ["view_documents step done, documents 1 to 1 of 1", "view_documents step done, none (from document 6 of 1)"]

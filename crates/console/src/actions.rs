@@ -158,7 +158,7 @@ pub(crate) async fn cancel(console: &Shared, caller: &Caller, run_id: &str) -> R
     // The store records the audit entry with the cancel, and none for a refused one.
     let entry = audit_entry(caller, "cancel", run_id, Some(was));
     let outcome = console.store.request_cancel(run_id, &reason, &entry).await?;
-    if matches!(outcome, store::CancelOutcome::Discarded | store::CancelOutcome::Requested { .. }) {
+    if outcome.took_effect() {
         audited(&entry);
     }
     match outcome {

@@ -58,7 +58,7 @@ fn instant(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, Api
     .transpose()
 }
 
-fn limit(text: Option<&str>) -> Result<usize, ApiError> {
+pub(crate) fn limit(text: Option<&str>) -> Result<usize, ApiError> {
     let Some(text) = text else {
         return Ok(DEFAULT_LIMIT);
     };

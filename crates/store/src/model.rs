@@ -443,6 +443,13 @@ pub enum CancelOutcome {
     Unknown,
 }
 
+impl CancelOutcome {
+    /// Whether the cancel took effect (the run is discarded, or its node will stop it).
+    pub fn took_effect(&self) -> bool {
+        matches!(self, CancelOutcome::Discarded | CancelOutcome::Requested { .. })
+    }
+}
+
 /// A line of a run's log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogLine {

@@ -668,7 +668,7 @@ impl Store for PgStore {
             }
             Some((status, _, _)) => CancelOutcome::Ended { status },
         };
-        if matches!(outcome, CancelOutcome::Discarded | CancelOutcome::Requested { .. }) {
+        if outcome.took_effect() {
             access::record_audit(&mut *tx, audit).await?;
         }
         tx.commit().await?;

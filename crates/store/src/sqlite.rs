@@ -643,7 +643,7 @@ impl Store for SqliteStore {
                 }
                 Some((status, _, _)) => CancelOutcome::Ended { status },
             };
-            if matches!(outcome, CancelOutcome::Discarded | CancelOutcome::Requested { .. }) {
+            if outcome.took_effect() {
                 access::record_audit(&tx, &audit)?;
             }
             tx.commit()?;

@@ -15,10 +15,6 @@ use crate::actions;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
-/// Audit lines a page shows by default, and at most.
-const AUDIT_LINES: usize = 100;
-const MAX_AUDIT_LINES: usize = 1000;
-
 fn tokens_table(tokens: &[TokenRecord]) -> Markup {
     html! {
         table {
@@ -138,17 +134,18 @@ pub(crate) async fn audit(
     Extension(caller): Extension<Caller>,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let limit = match query.map(|Query(q)| q.limit) {
-        Ok(None) => AUDIT_LINES,
-        Ok(Some(text)) => match text.parse::<usize>() {
-            Ok(n) if (1..=MAX_AUDIT_LINES).contains(&n) => n,
-            _ => return error_page(&caller, ApiError::bad_request(format!("'limit' must be 1 to {MAX_AUDIT_LINES}"))),
-        },
-        Err(rejection) => return error_page(&caller, ApiError::bad_request(rejection.body_text())),
+    // The API's `limit` rule (`GET /api/v1/audit`).
+    let limit = match query
+        .map_err(|e| ApiError::bad_request(e.body_text()))
+        .and_then(|Query(q)| crate::api::limit(q.limit.as_deref()))
+    {
+        Ok(limit) => limit,
+        Err(error) => return error_page(&caller, error),
     };
     match console.store.audit(limit).await {
         Ok(entries) => {
-            let more = (entries.len() == limit && limit < MAX_AUDIT_LINES).then(|| (limit * 10).min(MAX_AUDIT_LINES));
+            let most = crate::api::MAX_LIMIT;
+            let more = (entries.len() == limit && limit < most).then(|| (limit * 10).min(most));
             let body = html! {
                 (audit_table(&entries))
                 @if let Some(more) = more { p { a href={ "/audit?limit=" (more) } { "Show up to " (more) " lines" } } }
